@@ -1,0 +1,12 @@
+"""Test settings: the real settings, with fast password hashing and an isolated data dir."""
+
+import os
+import tempfile
+
+os.environ.setdefault("QUANTSITE_DATA_DIR", tempfile.mkdtemp(prefix="quantsite-test-"))
+
+from quantsite.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+QUANTSITE_REPLAY_BARS_PER_UPDATE = 0
