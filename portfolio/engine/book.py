@@ -108,8 +108,14 @@ class Book:
         realized = self._apply_to_holding(ticker, quantity, price, day)
         self.realized_pnl += realized
         return Fill(
-            ticker=ticker, date=day, quantity=quantity, price=price, value=notional,
-            commission=commission, cost=commission + slippage_money, realized_pnl=realized,
+            ticker=ticker,
+            date=day,
+            quantity=quantity,
+            price=price,
+            value=notional,
+            commission=commission,
+            cost=commission + slippage_money,
+            realized_pnl=realized,
             reason=reason,
         )
 
@@ -136,8 +142,9 @@ class Book:
             self.holdings[ticker] = Holding(remaining, price, day)
         return realized
 
-    def target_quantity(self, weight: float, equity: float, close: float, ticker: str,
-                        whole_shares: bool) -> float:
+    def target_quantity(
+        self, weight: float, equity: float, close: float, ticker: str, whole_shares: bool
+    ) -> float:
         qty = weight * equity / (close * self.multiplier(ticker))
         return float(math.trunc(qty)) if whole_shares else qty
 
@@ -182,10 +189,12 @@ class Book:
         ``amount`` net of costs; f is capped at 1 (close everything)."""
         per_unit = 0.0  # cash raised by f = 1
         slip, comm = ex.slippage_bps / 1e4, ex.commission_bps / 1e4
-        tradable = {t: h for t, h in self.holdings.items() if closes.get(t, math.nan) > 0}
+        tradable = {t: h for t, h in sorted(self.holdings.items()) if closes.get(t, math.nan) > 0}
         for t, h in tradable.items():
             mv = abs(h.quantity) * closes[t] * self.multiplier(t)
-            per_unit += mv * (1 - slip) * (1 - comm) if h.quantity > 0 else -mv * (1 + slip) * (1 + comm)
+            per_unit += (
+                mv * (1 - slip) * (1 - comm) if h.quantity > 0 else -mv * (1 + slip) * (1 + comm)
+            )
         if amount <= 0 or per_unit <= 0:
             return []
         f = min(1.0, amount / per_unit)

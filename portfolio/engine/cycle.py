@@ -130,9 +130,7 @@ def apply_dates(
     tickers = list(closes.columns)
     index = {d: i for i, d in enumerate(closes.index.date)}
     close_values, mark_values = closes.to_numpy(), marks_frame.to_numpy()
-    target_rows = {
-        name: (frame.to_numpy(), list(frame.columns)) for name, frame in targets.items()
-    }
+    target_rows = {name: (frame.to_numpy(), list(frame.columns)) for name, frame in targets.items()}
     results = []
     for day in dates:
         if state.last_date is not None and day <= state.last_date:
@@ -234,9 +232,11 @@ def rebalance_cash(state, day, today, marks, flows, fills, trigger) -> Rebalance
     alloc_total = sum(s.allocation for s in active)
     cost = 0.0
     n_fills = 0
-    deltas = {
-        s.name: active_total * s.allocation / alloc_total - equities[s.name] for s in active
-    } if alloc_total > 0 else {}
+    deltas = (
+        {s.name: active_total * s.allocation / alloc_total - equities[s.name] for s in active}
+        if alloc_total > 0
+        else {}
+    )
     # Givers first: raise the cash they hand over, then pay the receivers what was raised.
     pool = 0.0
     for s in active:
@@ -260,8 +260,10 @@ def rebalance_cash(state, day, today, marks, flows, fills, trigger) -> Rebalance
             s.book.cash += amount
             flows[s.name] += amount
     after_total = sum(s.book.equity(marks) for s in state.strategies)
-    after = {s.name: (s.book.equity(marks) / after_total if after_total else 0.0)
-             for s in state.strategies}
+    after = {
+        s.name: (s.book.equity(marks) / after_total if after_total else 0.0)
+        for s in state.strategies
+    }
     return RebalanceRecord(trigger, before, after, pool, n_fills, cost)
 
 
@@ -286,17 +288,26 @@ def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], P
             net_qty[t] = net_qty.get(t, 0.0) + h.quantity
             mult[t] = s.book.multiplier(t)
         positions_gross += len(s.book.holdings)
-        days.append(StrategyDay(
-            name=s.name, equity=equity, cash=s.book.cash, long_exposure=long_mv,
-            short_exposure=short_mv,
-            leverage=(long_mv + short_mv) / equity if equity > 0 else 0.0,
-            weight=equity / total if total else 0.0, daily_return=r,
-            drawdown=s.nav / s.peak_nav - 1.0, positions_count=len(s.book.holdings),
-            realized_pnl=s.book.realized_pnl, unrealized_pnl=s.book.unrealized_pnl(marks),
-            active=s.active,
-        ))
-    net_mv = np.array([q * marks[t] * mult[t] for t, q in net_qty.items()
-                       if abs(q) > 1e-12], dtype=float)
+        days.append(
+            StrategyDay(
+                name=s.name,
+                equity=equity,
+                cash=s.book.cash,
+                long_exposure=long_mv,
+                short_exposure=short_mv,
+                leverage=(long_mv + short_mv) / equity if equity > 0 else 0.0,
+                weight=equity / total if total else 0.0,
+                daily_return=r,
+                drawdown=s.nav / s.peak_nav - 1.0,
+                positions_count=len(s.book.holdings),
+                realized_pnl=s.book.realized_pnl,
+                unrealized_pnl=s.book.unrealized_pnl(marks),
+                active=s.active,
+            )
+        )
+    net_mv = np.array(
+        [q * marks[t] * mult[t] for t, q in net_qty.items() if abs(q) > 1e-12], dtype=float
+    )
     long_mv = float(net_mv[net_mv > 0].sum()) if net_mv.size else 0.0
     short_mv = float(-net_mv[net_mv < 0].sum()) if net_mv.size else 0.0
     prev_equity = state.last_equity
@@ -304,11 +315,16 @@ def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], P
     state.peak_equity = max(state.peak_equity or total, total)
     state.last_equity = total
     portfolio_day = PortfolioDay(
-        equity=total, cash=math.fsum(s.book.cash for s in state.strategies),
-        long_exposure=long_mv, short_exposure=short_mv, net_exposure=long_mv - short_mv,
+        equity=total,
+        cash=math.fsum(s.book.cash for s in state.strategies),
+        long_exposure=long_mv,
+        short_exposure=short_mv,
+        net_exposure=long_mv - short_mv,
         gross_exposure=long_mv + short_mv,
         leverage=(long_mv + short_mv) / total if total > 0 else 0.0,
-        daily_return=r, drawdown=total / state.peak_equity - 1.0 if state.peak_equity else 0.0,
-        positions_gross=positions_gross, positions_net=int(net_mv.size),
+        daily_return=r,
+        drawdown=total / state.peak_equity - 1.0 if state.peak_equity else 0.0,
+        positions_gross=positions_gross,
+        positions_net=int(net_mv.size),
     )
     return days, portfolio_day

@@ -77,8 +77,9 @@ def test_rebalance_to_sizes_target_weights_of_equity_at_the_close():
 
 def test_whole_shares_truncate_toward_zero():
     book = Book(cash=1000.0)
-    fills = book.rebalance_to({"A": 0.5, "B": -0.5}, {"A": 30.0, "B": 30.0}, D0,
-                              Execution(whole_shares=True), "signal")
+    fills = book.rebalance_to(
+        {"A": 0.5, "B": -0.5}, {"A": 30.0, "B": 30.0}, D0, Execution(whole_shares=True), "signal"
+    )
     assert {f.ticker: f.quantity for f in fills} == {"A": 16.0, "B": -16.0}  # 500/30 = 16.67
 
 
@@ -90,8 +91,9 @@ def test_sells_fill_before_buys():
 
 def test_a_ticker_without_a_bar_today_is_neither_bought_nor_sold():
     book = Book(cash=500.0, holdings={"A": Holding(10, 10.0, D0)})
-    fills = book.rebalance_to({"B": 1.0}, {"A": float("nan"), "B": 5.0}, D1, FREE, "signal",
-                              equity=600.0)
+    fills = book.rebalance_to(
+        {"B": 1.0}, {"A": float("nan"), "B": 5.0}, D1, FREE, "signal", equity=600.0
+    )
     assert [f.ticker for f in fills] == ["B"] and book.holdings["A"].quantity == 10
 
 
@@ -128,11 +130,16 @@ def test_raise_cash_nets_its_own_costs():
 )
 def test_trading_changes_equity_by_exactly_the_costs(cash, qty, px, weights, bps):
     tickers = ["A", "B", "C", "D", "E"]
-    book = Book(cash=cash, holdings={t: Holding(q, 1.0, D0) for t, q in zip(tickers, qty)
-                                     if abs(q) > 1e-6})
+    book = Book(
+        cash=cash, holdings={t: Holding(q, 1.0, D0) for t, q in zip(tickers, qty) if abs(q) > 1e-6}
+    )
     closes = dict(zip(tickers, px))
     before = book.equity(closes)
-    fills = book.rebalance_to(dict(zip(tickers, weights)), closes, D1,
-                              Execution(commission_bps=bps, slippage_bps=bps), "signal")
-    assert_allclose(book.equity(closes), before - sum(f.cost for f in fills),
-                    rtol=1e-9, atol=1e-6)
+    fills = book.rebalance_to(
+        dict(zip(tickers, weights)),
+        closes,
+        D1,
+        Execution(commission_bps=bps, slippage_bps=bps),
+        "signal",
+    )
+    assert_allclose(book.equity(closes), before - sum(f.cost for f in fills), rtol=1e-9, atol=1e-6)

@@ -23,7 +23,9 @@ CLOSES = pd.DataFrame(
 
 def _state(frequency="daily", trigger="periodic", active=(True, True)) -> PortfolioState:
     return PortfolioState(
-        initial_capital=1000.0, leverage_target=1.0, rebalance_trigger=trigger,
+        initial_capital=1000.0,
+        leverage_target=1.0,
+        rebalance_trigger=trigger,
         rebalance_frequency="monthly",
         strategies=[
             StrategyState("s1", 0.5, active[0], frequency, Execution(), Book()),
@@ -46,7 +48,8 @@ def test_two_books_fund_fill_next_bar_and_rebalance_monthly_by_hand():
     assert days[0].fills == [] and days[0].rebalance.trigger == "initial"
     # d1: targets decided at d0 fill at the d1 close: 500/11 A, 500/20 B.
     assert {(n, f.ticker): f.quantity for n, f in days[1].fills} == pytest.approx(
-        {("s1", "A"): 500 / 11, ("s2", "B"): 25.0})
+        {("s1", "A"): 500 / 11, ("s2", "B"): 25.0}
+    )
     # d2 (first bar of February): marked s1 500, s2 25*22 = 550 -> total 1050, 525 each.
     # s2 has no cash: it sells 25/550 of its B and hands 25 to s1.
     rb = days[2].rebalance
@@ -68,14 +71,14 @@ def test_strategy_returns_exclude_the_cash_moved_by_a_rebalance():
     assert_allclose(s1, [0.0, 0.0, 0.0, 12 / 11 - 1], atol=1e-15)
     assert_allclose(s2, [0.0, 0.0, 0.1, 0.0], atol=1e-15)
     # portfolio return is plain: 1050/1000 - 1 on d2
-    assert_allclose([d.portfolio.daily_return for d in days],
-                    [0.0, 0.0, 0.05, (525 / 11 * 12 + 525) / 1050 - 1])
+    assert_allclose(
+        [d.portfolio.daily_return for d in days], [0.0, 0.0, 0.05, (525 / 11 * 12 + 525) / 1050 - 1]
+    )
 
 
 def test_portfolio_equity_is_the_sum_of_the_books_every_day():
     for d in apply_dates(_state(), CLOSES, _targets(), DATES):
-        assert d.portfolio.equity == pytest.approx(sum(s.equity for s in d.strategies),
-                                                   rel=1e-15)
+        assert d.portfolio.equity == pytest.approx(sum(s.equity for s in d.strategies), rel=1e-15)
 
 
 def test_a_monthly_strategy_fills_only_on_the_first_bar_of_a_month():
@@ -103,14 +106,17 @@ def test_drawdown_is_measured_from_the_running_peak():
 
 
 def test_netting_counts_gross_and_net_positions_across_books():
-    targets = {"s1": pd.DataFrame({"A": 0.5, "B": 0.0}, index=CLOSES.index),
-               "s2": pd.DataFrame({"A": -0.25, "B": 0.5}, index=CLOSES.index)}
+    targets = {
+        "s1": pd.DataFrame({"A": 0.5, "B": 0.0}, index=CLOSES.index),
+        "s2": pd.DataFrame({"A": -0.25, "B": 0.5}, index=CLOSES.index),
+    }
     day = apply_dates(_state(trigger="manual"), CLOSES, targets, DATES[:2])[1]
     p = day.portfolio
     # s1 long 250/11 A, s2 short 125/11 A and long 250/20 B: net A = +125 of value
     assert (p.positions_gross, p.positions_net) == (3, 2)
-    assert_allclose([p.long_exposure, p.short_exposure, p.gross_exposure],
-                    [125.0 + 250.0, 0.0, 375.0])
+    assert_allclose(
+        [p.long_exposure, p.short_exposure, p.gross_exposure], [125.0 + 250.0, 0.0, 375.0]
+    )
 
 
 def test_an_already_applied_date_is_refused():
@@ -130,17 +136,27 @@ def test_an_already_applied_date_is_refused():
 def test_a_rebalance_changes_total_value_only_by_its_costs(qty, cash, alloc, bps):
     marks = {"A": 12.0, "B": 40.0}
     ex = Execution(commission_bps=bps, slippage_bps=bps)
-    books = [Book(cash=cash[i], holdings={t: Holding(q, 1.0, DATES[0])
-                                          for t, q in zip("AB", qty[2 * i: 2 * i + 2]) if q > 0})
-             for i in range(3)]
-    state = PortfolioState(1.0, 1.0, [StrategyState(f"s{i}", alloc[i], True, "daily", ex, b)
-                                      for i, b in enumerate(books)])
+    books = [
+        Book(
+            cash=cash[i],
+            holdings={
+                t: Holding(q, 1.0, DATES[0]) for t, q in zip("AB", qty[2 * i : 2 * i + 2]) if q > 0
+            },
+        )
+        for i in range(3)
+    ]
+    state = PortfolioState(
+        1.0,
+        1.0,
+        [StrategyState(f"s{i}", alloc[i], True, "daily", ex, b) for i, b in enumerate(books)],
+    )
     before = sum(b.equity(marks) for b in books)
     fills: list = []
-    record = rebalance_cash(state, DATES[1], marks, marks, {f"s{i}": 0.0 for i in range(3)},
-                            fills, "manual")
+    record = rebalance_cash(
+        state, DATES[1], marks, marks, {f"s{i}": 0.0 for i in range(3)}, fills, "manual"
+    )
     after = sum(b.equity(marks) for b in books)
     assert_allclose(after, before - record.cost, rtol=1e-9, atol=1e-7)
-    if bps == 0 and before > 0:
+    if bps == 0 and before > 1e-6:  # below that the float-noise guards skip transfers
         shares = np.array(alloc) / sum(alloc)
         assert_allclose([b.equity(marks) / after for b in books], shares, atol=1e-9)

@@ -1,0 +1,160 @@
+"""Admin for every portfolio model. Book state and history are read-only here: only the
+update path writes them, so the admin cannot create money or rewrite a trade."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from portfolio import models
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History written by the update path: viewable, never editable by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ["ticker", "name", "sector", "asset_class", "multiplier", "is_benchmark"]
+    list_filter = ["asset_class", "sector", "is_benchmark"]
+    search_fields = ["ticker", "name"]
+
+
+@admin.register(models.PriceBar)
+class PriceBarAdmin(ReadOnlyAdmin):
+    list_display = ["instrument", "date", "close", "source", "repaired"]
+    list_filter = ["source", "repaired", "instrument"]
+    date_hierarchy = "date"
+    list_select_related = ["instrument"]
+
+
+@admin.register(models.DataIssue)
+class DataIssueAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "provider", "ticker", "date", "row", "rule", "action"]
+    list_filter = ["provider", "rule", "action"]
+    search_fields = ["ticker", "detail", "source"]
+
+
+class StrategyInline(admin.TabularInline):
+    model = models.Strategy
+    fields = ["name", "signal_type", "target_allocation", "status"]
+    readonly_fields = ["name", "signal_type"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(models.Portfolio)
+class PortfolioAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "initial_capital",
+        "allocation_method",
+        "rebalance_trigger",
+        "rebalance_frequency",
+        "last_applied_date",
+        "is_backtest",
+    ]
+    list_filter = ["is_backtest", "allocation_method"]
+    readonly_fields = ["last_applied_date", "peak_equity", "config_source", "created_at"]
+    inlines = [StrategyInline]
+
+
+@admin.register(models.Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = ["name", "portfolio", "signal_type", "target_allocation", "status"]
+    list_filter = ["portfolio", "status", "signal_type"]
+    readonly_fields = [
+        "cash",
+        "realized_pnl",
+        "last_equity",
+        "nav",
+        "peak_nav",
+        "pending_targets",
+        "pending_decided_on",
+    ]
+
+
+@admin.register(models.Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ["strategy", "instrument", "quantity", "avg_entry_price", "entry_date"]
+    list_filter = ["strategy__portfolio", "strategy"]
+    list_select_related = ["strategy", "instrument"]
+
+
+@admin.register(models.Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "date",
+        "strategy",
+        "instrument",
+        "side",
+        "quantity",
+        "price",
+        "value",
+        "cost",
+        "realized_pnl",
+        "reason",
+    ]
+    list_filter = ["reason", "side", "strategy__portfolio", "strategy"]
+    date_hierarchy = "date"
+    list_select_related = ["strategy", "instrument"]
+
+
+@admin.register(models.StrategySnapshot)
+class StrategySnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["strategy", "date", "equity", "cash", "leverage", "weight", "drawdown"]
+    list_filter = ["strategy__portfolio", "strategy"]
+    date_hierarchy = "date"
+    list_select_related = ["strategy"]
+
+
+@admin.register(models.PortfolioSnapshot)
+class PortfolioSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["portfolio", "date", "equity", "cash", "leverage", "drawdown"]
+    list_filter = ["portfolio"]
+    date_hierarchy = "date"
+
+
+@admin.register(models.RebalanceEvent)
+class RebalanceEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "portfolio",
+        "date",
+        "trigger",
+        "method",
+        "capital_moved",
+        "trades_count",
+        "cost",
+    ]
+    list_filter = ["portfolio", "trigger"]
+
+
+@admin.register(models.UpdateRun)
+class UpdateRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "portfolio",
+        "trigger",
+        "status",
+        "first_date",
+        "last_date",
+        "dates_applied",
+        "error",
+    ]
+    list_filter = ["status", "trigger"]
+
+
+@admin.register(models.RunLock)
+class RunLockAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "host", "pid", "acquired_at", "heartbeat_at"]
+
+
+@admin.register(models.ConfigChange)
+class ConfigChangeAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor", "source", "object_type", "object_repr", "field"]
+    list_filter = ["source", "object_type"]

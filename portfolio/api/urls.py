@@ -1,0 +1,13 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from portfolio.api import views
+
+router = DefaultRouter()
+router.register("portfolios", views.PortfolioViewSet)
+router.register("strategies", views.StrategyViewSet)
+router.register("trades", views.TradeViewSet)
+router.register("positions", views.PositionViewSet)
+
+app_name = "api"
+urlpatterns = [path("", include(router.urls))]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from portfolio.engine.errors import QuantsiteInputError
+from portfolio.feeds import provider_for
+from portfolio.management.commands._common import parse_date
+from portfolio.services.prices import prices_load
+
+
+class Command(BaseCommand):
+    help = (
+        "Load prices from a provider (bundled, csv, yfinance). Files are checked strictly: "
+        "one bad row refuses the whole file and nothing is stored."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--provider", default="bundled", choices=["bundled", "csv", "yfinance"])
+        parser.add_argument("--file", help="CSV file for the csv provider")
+        parser.add_argument("--until", help="ignore bars after this date (YYYY-MM-DD)")
+        parser.add_argument(
+            "--lenient",
+            action="store_true",
+            help="drop or repair bad bars (recorded) instead of refusing",
+        )
+
+    def handle(self, *args, provider, file=None, until=None, lenient=False, **options):
+        if provider == "csv" and not file:
+            raise CommandError("--file is required with --provider csv")
+        try:
+            result = prices_load(
+                provider=provider_for(provider, csv_path=file),
+                strict=not lenient,
+                until=parse_date(until, "--until"),
+            )
+        except QuantsiteInputError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"added {result.bars_added} bars ({result.first_date} to {result.last_date}); "
+            f"{result.issues} data issues recorded"
+        )

@@ -1,0 +1,443 @@
+"""Portfolio data model: instruments, prices, strategies, books, trades, snapshots, runs.
+
+Money and quantities are ``DecimalField`` in the database and float64 in the engine; the
+services convert at the boundary. Dates are bar dates (``DateField``); timestamps are aware
+UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+# Wide enough for float64's 15-17 significant digits on values up to 1e13.
+MONEY = {"max_digits": 28, "decimal_places": 10}
+QTY = {"max_digits": 28, "decimal_places": 10}
+RATIO = {"max_digits": 20, "decimal_places": 12}
+
+
+class Instrument(models.Model):
+    """A tradable (or benchmark) instrument. ``multiplier`` converts price to value."""
+
+    class AssetClass(models.TextChoices):
+        EQUITY = "equity", "Equity"
+        ETF = "etf", "ETF"
+        INDEX = "index", "Index"
+        FUTURE = "future", "Future"
+        FX = "fx", "FX"
+        CRYPTO = "crypto", "Crypto"
+        OTHER = "other", "Other"
+
+    ticker = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    sector = models.CharField(max_length=100, blank=True, default="Unknown")
+    asset_class = models.CharField(
+        max_length=16, choices=AssetClass.choices, default=AssetClass.EQUITY
+    )
+    multiplier = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("1"))
+    is_benchmark = models.BooleanField(
+        default=False, help_text="Benchmarks are priced and charted but never traded."
+    )
+
+    class Meta:
+        ordering = ["ticker"]
+        constraints = [
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="instrument_multiplier_pos")
+        ]
+
+    def __str__(self) -> str:
+        return self.ticker
+
+
+class PriceBar(models.Model):
+    """One daily bar. Only ``close`` is required; bundled data carries closes only."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="bars")
+    date = models.DateField()
+    open = models.DecimalField(**MONEY, null=True, blank=True)
+    high = models.DecimalField(**MONEY, null=True, blank=True)
+    low = models.DecimalField(**MONEY, null=True, blank=True)
+    close = models.DecimalField(**MONEY)
+    volume = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=32, default="bundled")
+    repaired = models.BooleanField(
+        default=False, help_text="Set when a validation rule filled this bar (see DataIssue)."
+    )
+
+    class Meta:
+        ordering = ["instrument", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "date"], name="pricebar_unique_day"),
+            models.CheckConstraint(condition=Q(close__gt=0), name="pricebar_close_pos"),
+        ]
+        indexes = [models.Index(fields=["date"])]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.date} {self.close}"
+
+
+class DataIssue(models.Model):
+    """A bar that validation rejected or repaired, and the rule that decided it."""
+
+    class Action(models.TextChoices):
+        REJECTED = "rejected", "Rejected"
+        REPAIRED = "repaired", "Repaired"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    provider = models.CharField(max_length=32)
+    source = models.CharField(max_length=500, blank=True, help_text="File or URL")
+    row = models.IntegerField(null=True, blank=True, help_text="1-based data row in the file")
+    ticker = models.CharField(max_length=32, blank=True)
+    date = models.DateField(null=True, blank=True)
+    rule = models.CharField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.ticker} {self.date}: {self.rule}"
+
+
+class Portfolio(models.Model):
+    """A set of strategy books sharing capital, with allocation and rebalancing rules."""
+
+    class AllocationMethod(models.TextChoices):
+        STATIC = "static", "Static"
+        INVERSE_VOLATILITY = "inverse_volatility", "Inverse volatility"
+        RISK_PARITY = "risk_parity", "Risk parity"
+        PERFORMANCE = "performance", "Performance-based"
+        KELLY = "kelly", "Kelly"
+        HIERARCHICAL = "hierarchical_risk_budget", "Hierarchical risk budget"
+
+    class RebalanceTrigger(models.TextChoices):
+        PERIODIC = "periodic", "Periodic"
+        THRESHOLD = "threshold", "Drift threshold"
+        MANUAL = "manual", "Manual only"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+        QUARTERLY = "quarterly", "Quarterly"
+
+    name = models.CharField(max_length=200, unique=True)
+    initial_capital = models.DecimalField(**MONEY)
+    leverage_target = models.DecimalField(
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("1"),
+        help_text="Allocations must sum to this (1 = 100%).",
+    )
+    allocation_method = models.CharField(
+        max_length=32, choices=AllocationMethod.choices, default=AllocationMethod.STATIC
+    )
+    allocation_params = models.JSONField(default=dict, blank=True)
+    rebalance_trigger = models.CharField(
+        max_length=16, choices=RebalanceTrigger.choices, default=RebalanceTrigger.PERIODIC
+    )
+    rebalance_frequency = models.CharField(
+        max_length=16, choices=Frequency.choices, default=Frequency.MONTHLY
+    )
+    rebalance_threshold = models.DecimalField(
+        max_digits=8, decimal_places=6, default=Decimal("0.05")
+    )
+    rebalance_method = models.CharField(max_length=16, default="cash")
+    commission_bps = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    slippage_bps = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    whole_shares = models.BooleanField(default=False)
+    trade_band = models.FloatField(
+        default=0.0, help_text="Skip re-sizing a held position whose weight drifted less."
+    )
+    is_backtest = models.BooleanField(default=False)
+    # Engine state: the last bar date applied, and the running equity peak for drawdown.
+    last_applied_date = models.DateField(null=True, blank=True)
+    peak_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    last_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    config_source = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(initial_capital__gt=0), name="portfolio_capital_pos"
+            ),
+            models.CheckConstraint(
+                condition=Q(leverage_target__gt=0), name="portfolio_leverage_pos"
+            ),
+            models.CheckConstraint(
+                condition=Q(commission_bps__gte=0) & Q(slippage_bps__gte=0),
+                name="portfolio_costs_nonneg",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Strategy(models.Model):
+    """One paper-trading book inside a portfolio: signal, sizing rules and its state."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="strategies")
+    name = models.CharField(max_length=100)
+    signal_type = models.CharField(max_length=64)
+    parameters = models.JSONField(default=dict, blank=True)
+    target_allocation = models.DecimalField(max_digits=10, decimal_places=6)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    risk_config = models.JSONField(default=dict, blank=True)
+    commission_bps = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Overrides the portfolio's commission when set.",
+    )
+    slippage_bps = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Overrides the portfolio's slippage when set.",
+    )
+    trade_band = models.FloatField(
+        null=True, blank=True, help_text="Overrides the portfolio's trade band when set."
+    )
+    position_order = models.PositiveIntegerField(default=0)
+    # Book state, written by the update path only.
+    cash = models.DecimalField(**MONEY, default=Decimal("0"))
+    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    last_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    nav = models.FloatField(default=1.0, help_text="Cumulative return index, flows excluded.")
+    peak_nav = models.FloatField(default=1.0)
+    pending_targets = models.JSONField(
+        null=True, blank=True, help_text="Target weights decided on the last bar, to fill next."
+    )
+    pending_decided_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["portfolio", "position_order", "name"]
+        verbose_name_plural = "strategies"
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "name"], name="strategy_unique_name"),
+            # Upper bound checked against the portfolio's leverage target by the services.
+            models.CheckConstraint(
+                condition=Q(target_allocation__gte=0), name="strategy_allocation_nonneg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Position(models.Model):
+    """An open position of one strategy book. Signed quantity: negative is short."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="positions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
+    quantity = models.DecimalField(**QTY)
+    avg_entry_price = models.DecimalField(**MONEY)
+    entry_date = models.DateField()
+
+    class Meta:
+        ordering = ["strategy", "instrument"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "instrument"], name="position_unique"),
+            models.CheckConstraint(condition=~Q(quantity=0), name="position_nonzero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} {self.instrument_id} {self.quantity}"
+
+
+class Trade(models.Model):
+    """One fill. ``quantity`` is positive; ``side`` says the direction."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class Reason(models.TextChoices):
+        SIGNAL = "signal", "Signal"
+        REBALANCE = "rebalance", "Rebalance"
+        RISK_ACTION = "risk_action", "Risk action"
+        MANUAL = "manual", "Manual"
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="trades")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
+    date = models.DateField()
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.DecimalField(**QTY)
+    price = models.DecimalField(**MONEY, help_text="Fill price, slippage included.")
+    value = models.DecimalField(**MONEY, help_text="quantity x price x multiplier")
+    cost = models.DecimalField(**MONEY, help_text="Commission plus slippage, in money.")
+    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+
+    class Meta:
+        ordering = ["date", "id"]
+        indexes = [models.Index(fields=["strategy", "date"]), models.Index(fields=["date"])]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_qty_pos")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.side} {self.quantity} {self.instrument_id}"
+
+
+class StrategySnapshot(models.Model):
+    """A strategy book at the close of one bar date."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="snapshots")
+    date = models.DateField()
+    equity = models.DecimalField(**MONEY)
+    cash = models.DecimalField(**MONEY)
+    long_exposure = models.DecimalField(**MONEY)
+    short_exposure = models.DecimalField(**MONEY, help_text="Absolute value of shorts.")
+    leverage = models.FloatField(help_text="gross exposure / equity")
+    weight = models.FloatField(help_text="equity / portfolio equity")
+    daily_return = models.FloatField(help_text="Simple return of equity vs. the prior bar.")
+    drawdown = models.FloatField(help_text="equity / running peak - 1 (<= 0)")
+    positions_count = models.PositiveIntegerField()
+    realized_pnl = models.DecimalField(**MONEY)
+    unrealized_pnl = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=16, default="active")
+
+    class Meta:
+        ordering = ["strategy", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "date"], name="strategysnapshot_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} {self.date} {self.equity}"
+
+
+class PortfolioSnapshot(models.Model):
+    """The portfolio at the close of one bar date. ``equity`` is the sum of its books."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="snapshots")
+    date = models.DateField()
+    equity = models.DecimalField(**MONEY)
+    cash = models.DecimalField(**MONEY)
+    long_exposure = models.DecimalField(**MONEY)
+    short_exposure = models.DecimalField(**MONEY)
+    net_exposure = models.DecimalField(**MONEY, help_text="Signed sum across books, netted.")
+    gross_exposure = models.DecimalField(**MONEY, help_text="Sum of |position| after netting.")
+    leverage = models.FloatField(help_text="gross exposure (netted) / equity")
+    daily_return = models.FloatField()
+    drawdown = models.FloatField()
+    positions_gross = models.PositiveIntegerField(help_text="Positions summed over books.")
+    positions_net = models.PositiveIntegerField(help_text="Non-zero tickers after netting.")
+    volatility = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
+    var_95 = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
+
+    class Meta:
+        ordering = ["portfolio", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["portfolio", "date"], name="portfoliosnapshot_unique_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.date} {self.equity}"
+
+
+class RebalanceEvent(models.Model):
+    """Capital moved between books on one date, and why."""
+
+    class Trigger(models.TextChoices):
+        INITIAL = "initial", "Initial funding"
+        PERIODIC = "periodic", "Periodic"
+        THRESHOLD = "threshold", "Drift threshold"
+        MANUAL = "manual", "Manual"
+        RISK_BREACH = "risk_breach", "Risk breach"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="rebalances")
+    date = models.DateField()
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    method = models.CharField(max_length=16, default="cash")
+    weights_before = models.JSONField(default=dict)
+    weights_after = models.JSONField(default=dict)
+    capital_moved = models.DecimalField(**MONEY)
+    trades_count = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(**MONEY, default=Decimal("0"))
+    request_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["portfolio", "date", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.trigger}"
+
+
+class UpdateRun(models.Model):
+    """One call of run_update (or a backtest replay): what it applied and how it ended."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (already running)"
+
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+    )
+    trigger = models.CharField(max_length=32, default="command")
+    as_of = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    first_date = models.DateField(null=True, blank=True)
+    last_date = models.DateField(null=True, blank=True)
+    dates_applied = models.PositiveIntegerField(default=0)
+    bars_loaded = models.PositiveIntegerField(default=0)
+    seconds_prices = models.FloatField(default=0)
+    seconds_engine = models.FloatField(default=0)
+    seconds_write = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.status}"
+
+
+class RunLock(models.Model):
+    """A named lock row: whoever inserted it runs; everyone else says "already running"."""
+
+    name = models.CharField(max_length=100, unique=True)
+    owner = models.CharField(max_length=200)
+    pid = models.IntegerField()
+    host = models.CharField(max_length=200)
+    acquired_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.owner}"
+
+
+class ConfigChange(models.Model):
+    """Audit trail: one changed configuration field (from YAML, admin or API)."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=32)
+    object_type = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    field = models.CharField(max_length=100)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_repr}.{self.field}"

@@ -1,0 +1,122 @@
+"""Backtests: history replayed through the same path as the live book (``portfolio_apply``).
+
+A backtest gets its own portfolio (``is_backtest``), named after the config file's
+portfolio with " (backtest)" unless a name is given; an earlier backtest of the same name is
+replaced. Prices come from the database (the bundled set is loaded first if the database
+has none) or, with ``data_path``, from a CSV file that is validated strictly and used in
+memory only, so a user's file never overwrites stored prices. History before ``start`` is
+used for the signals' lookbacks; capital is deployed from the first date applied.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from django.db import transaction
+
+from portfolio import selectors
+from portfolio.engine.bars import validate_bars
+from portfolio.engine.errors import ConfigError
+from portfolio.feeds import BundledProvider, CsvProvider
+from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
+from portfolio.services.config import allocation_spec_read, portfolio_configure
+from portfolio.services.prices import instruments_sync, prices_load
+from portfolio.services.update import portfolio_apply
+
+
+def backtest_run(
+    *,
+    config_path: str | Path,
+    data_path: str | Path | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    name: str | None = None,
+) -> dict:
+    """Run a backtest and return its summary (see ``backtest_summary``)."""
+    spec = allocation_spec_read(config_path)
+    if start and end and start > end:
+        raise ConfigError("--start/--end", f"start {start} is after end {end}")
+    closes = _closes(data_path, end)
+    name = name or f"{spec.name} (backtest)"
+    live = Portfolio.objects.filter(name=name, is_backtest=False).exists()
+    if live:
+        raise ConfigError("--name", f"{name!r} is a live portfolio; choose another name")
+    with transaction.atomic():
+        Portfolio.objects.filter(name=name, is_backtest=True).delete()
+        portfolio = portfolio_configure(
+            spec=spec, source=str(config_path), actor="backtest", is_backtest=True, name=name
+        )
+    portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, start=start)
+    return backtest_summary(portfolio)
+
+
+def _closes(data_path, end) -> pd.DataFrame:
+    if data_path is None:
+        if not selectors.price_frame().shape[1]:
+            prices_load(provider=BundledProvider(), strict=True)
+        return selectors.price_frame(end=end)
+    provider = CsvProvider(str(data_path))
+    infos = provider.instruments()
+    validated = validate_bars(
+        provider.fetch(),
+        source=provider.source,
+        known_tickers={i.ticker for i in infos},
+        strict=True,
+    )
+    instruments_sync(infos)
+    bars = validated.bars
+    wide = bars.pivot(index="date", columns="ticker", values="close").sort_index()
+    wide.index = pd.to_datetime(wide.index)
+    wide.columns.name = None
+    if end is not None:
+        wide = wide.loc[: pd.Timestamp(end)]
+    return wide.astype(float)
+
+
+def backtest_summary(portfolio: Portfolio) -> dict:
+    """The JSON contract scripts rely on::
+
+    portfolio.final_equity, portfolio.equity {ISO date: value}
+    strategies.<name>.final_equity, .equity {ISO date: value}, .weight {ISO date: share}
+    rebalances [ISO dates], trades (count)
+    """
+    equity = {
+        d.isoformat(): float(v)
+        for d, v in PortfolioSnapshot.objects.filter(portfolio=portfolio)
+        .order_by("date")
+        .values_list("date", "equity")
+    }
+    strategies: dict[str, dict] = {}
+    rows = (
+        StrategySnapshot.objects.filter(strategy__portfolio=portfolio)
+        .order_by("strategy__position_order", "date")
+        .values_list("strategy__name", "date", "equity", "weight")
+    )
+    for name, d, eq, weight in rows:
+        s = strategies.setdefault(name, {"equity": {}, "weight": {}})
+        s["equity"][d.isoformat()] = float(eq)
+        s["weight"][d.isoformat()] = float(weight)
+    for s in strategies.values():
+        s["final_equity"] = list(s["equity"].values())[-1] if s["equity"] else None
+    dates = list(equity)
+    return {
+        "portfolio": {
+            "name": portfolio.name,
+            "initial_capital": float(portfolio.initial_capital),
+            "final_equity": equity[dates[-1]] if dates else None,
+            "start": dates[0] if dates else None,
+            "end": dates[-1] if dates else None,
+            "equity": equity,
+        },
+        "strategies": strategies,
+        "rebalances": [
+            d.isoformat()
+            for d in RebalanceEvent.objects.filter(portfolio=portfolio)
+            .exclude(trigger="initial")
+            .order_by("date")
+            .values_list("date", flat=True)
+        ],
+        "trades": Trade.objects.filter(strategy__portfolio=portfolio).count(),
+    }

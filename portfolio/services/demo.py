@@ -1,0 +1,74 @@
+"""First-run setup of the embedded demo: config, bundled prices, history, admin, schedule."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from portfolio.feeds import BundledProvider
+from portfolio.models import Portfolio, PriceBar
+from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
+from portfolio.services.prices import prices_load
+from portfolio.services.update import run_update
+
+SCHEDULE_NAME = "quantsite: run_update"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    created_portfolio: bool
+    bars_added: int
+    dates_applied: int
+    admin_created: bool
+    admin_password: str | None
+
+
+def demo_setup(
+    *, holdback_bars: int, admin_user: str, admin_password: str | None, every_minutes: int
+) -> DemoResult:
+    """Idempotent: each step only does what is missing. ``holdback_bars`` of the bundled
+    history are left for the scheduled updates to replay one at a time."""
+    created = False
+    if not Portfolio.objects.filter(is_backtest=False).exists():
+        cfg = settings.QUANTSITE_CONFIG_DIR
+        spec = allocation_spec_read(cfg / "strategy_allocation.yaml")
+        risk = risk_spec_read(cfg / "risk_limits.yaml")
+        portfolio_configure(spec=spec, risk=risk, source=str(cfg / "strategy_allocation.yaml"))
+        created = True
+    bars_added = 0
+    if not PriceBar.objects.exists():
+        dates = BundledProvider().closes_frame().index
+        until = dates[max(0, len(dates) - 1 - holdback_bars)].date()
+        bars_added = prices_load(provider=BundledProvider(), strict=True, until=until).bars_added
+    result = run_update(trigger="demo_setup", load_prices=False)
+    password, admin_created = _admin_ensure(admin_user, admin_password)
+    _schedule_ensure(every_minutes)
+    return DemoResult(created, bars_added, result.dates_applied, admin_created, password)
+
+
+def _admin_ensure(username: str, password: str | None) -> tuple[str | None, bool]:
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        return None, False
+    generated = password or secrets.token_urlsafe(12)
+    User.objects.create_superuser(username=username, email="", password=generated)
+    return (None if password else generated), True
+
+
+def _schedule_ensure(every_minutes: int) -> None:
+    from django_q.models import Schedule
+
+    with transaction.atomic():
+        Schedule.objects.update_or_create(
+            name=SCHEDULE_NAME,
+            defaults={
+                "func": "portfolio.tasks.run_scheduled_update",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": every_minutes,
+                "repeats": -1,
+            },
+        )

@@ -1,0 +1,80 @@
+"""Single-runner lock: one row per lock name; inserting it is acquiring it.
+
+Works the same on SQLite and PostgreSQL (a unique constraint, no advisory locks). A lock
+left by a process that died (same host, pid gone) or whose heartbeat is older than
+``STALE_AFTER`` is taken over, so a killed update never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portfolio.models import RunLock
+
+STALE_AFTER = timedelta(minutes=30)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another process holds the lock."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale(lock: RunLock) -> bool:
+    if lock.host == socket.gethostname() and not _alive(lock.pid):
+        return True
+    return timezone.now() - lock.heartbeat_at > STALE_AFTER
+
+
+@contextmanager
+def lock_hold(name: str, *, owner: str = "") -> Iterator[RunLock]:
+    """Hold lock ``name`` for the block, or raise ``AlreadyRunning``."""
+    now = timezone.now()
+    fields = {
+        "owner": owner or f"pid {os.getpid()}",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "acquired_at": now,
+        "heartbeat_at": now,
+    }
+    try:
+        with transaction.atomic():
+            lock = RunLock.objects.create(name=name, **fields)
+    except IntegrityError:
+        with transaction.atomic():
+            current = RunLock.objects.filter(name=name).first()
+            if current is not None and not _stale(current):
+                raise AlreadyRunning(
+                    f"already running: {current.owner} on {current.host} (pid {current.pid}) "
+                    f"since {current.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+                ) from None
+            # Take over a stale lock: the update only matches the row we saw.
+            taken = RunLock.objects.filter(
+                name=name, heartbeat_at=current.heartbeat_at if current else now
+            ).update(**fields)
+            if current is None or not taken:
+                raise AlreadyRunning(f"already running: lock {name!r} changed hands") from None
+            lock = RunLock.objects.get(name=name)
+    try:
+        yield lock
+    finally:
+        RunLock.objects.filter(pk=lock.pk, pid=lock.pid, host=lock.host).delete()
+
+
+def lock_heartbeat(lock: RunLock) -> None:
+    RunLock.objects.filter(pk=lock.pk).update(heartbeat_at=timezone.now())

@@ -1,0 +1,3 @@
+"""Websocket routes. The live dashboard consumers arrive with the dashboard issue."""
+
+websocket_urlpatterns: list = []

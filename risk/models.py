@@ -1,0 +1,179 @@
+"""Risk data model: limits, violations, alert channels and the alert outbox.
+
+Limits are loaded from ``config/risk_limits.yaml`` and editable in the admin. Their
+evaluation and the automatic actions belong to the risk manager (see risk/services).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from portfolio.models import Instrument, Portfolio, Strategy
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class Action(models.TextChoices):
+    LIQUIDATE_ALL = "liquidate_all", "Liquidate all"
+    REDUCE_POSITIONS = "reduce_positions", "Reduce positions"
+    PAUSE_STRATEGY = "pause_strategy", "Pause strategy"
+    ALERT_ONLY = "alert_only", "Alert only"
+
+
+class RiskLimit(models.Model):
+    """One limit: a metric at a scope compared with a threshold, and what a breach does.
+
+    ``direction`` says which side breaches: ``max`` breaches when value > threshold,
+    ``min`` when value < threshold (drawdown limits are ``min``: -0.16 < -0.15 breaches).
+    """
+
+    class Scope(models.TextChoices):
+        PORTFOLIO = "portfolio", "Portfolio"
+        STRATEGY = "strategy", "Strategy"
+        POSITION = "position", "Position"
+
+    class Direction(models.TextChoices):
+        MAX = "max", "Upper bound"
+        MIN = "min", "Lower bound"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="risk_limits")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    strategy = models.ForeignKey(
+        Strategy,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text="Only this strategy (strategy scope); empty means every strategy.",
+    )
+    instrument = models.ForeignKey(
+        Instrument,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text="Only this ticker (position scope); empty means every ticker.",
+    )
+    metric = models.CharField(max_length=64)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    threshold = models.FloatField()
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    recovery_threshold = models.FloatField(
+        null=True, blank=True, help_text="Value at which a breach counts as recovered."
+    )
+    recovery_steps = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Exposure fractions on successive bars, e.g. [0.25, 0.5, 1].",
+    )
+    enabled = models.BooleanField(default=True)
+    source = models.CharField(max_length=500, blank=True, help_text="YAML path it came from.")
+
+    class Meta:
+        ordering = ["portfolio", "scope", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "name"], name="risklimit_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.name}"
+
+
+class Violation(models.Model):
+    """A breach of a limit, open until its recovery condition holds."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="violations")
+    limit = models.ForeignKey(RiskLimit, on_delete=models.PROTECT, related_name="violations")
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, null=True, blank=True)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, null=True, blank=True)
+    date = models.DateField(help_text="Bar date of the breach.")
+    value = models.FloatField()
+    threshold = models.FloatField()
+    action_taken = models.CharField(max_length=32, choices=Action.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    message = models.TextField(blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_on = models.DateField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["portfolio", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.limit_id} {self.date}"
+
+
+class AlertChannel(models.Model):
+    """Where alerts go: email, a webhook (generic/Slack/Discord) or SMS."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook (JSON)"
+        SLACK = "slack", "Slack"
+        DISCORD = "discord", "Discord"
+        SMS = "sms", "SMS"
+
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="alert_channels", null=True, blank=True
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.LOW)
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "name"], name="alertchannel_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class AlertDelivery(models.Model):
+    """Outbox row: one alert for one channel, retried with backoff until sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (will retry)"
+
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    violation = models.ForeignKey(
+        Violation, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "violation"],
+                condition=Q(violation__isnull=False),
+                name="alertdelivery_once_per_channel",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.status}"
