@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from portfolio.engine.errors import QuantsiteInputError
-from portfolio.feeds import provider_for
+from portfolio.feeds import ProviderError, provider_for
 from portfolio.management.commands._common import parse_date
 from portfolio.services.prices import prices_load
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 strict=not lenient,
                 until=parse_date(until, "--until"),
             )
-        except QuantsiteInputError as exc:
+        except (QuantsiteInputError, ProviderError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"added {result.bars_added} bars ({result.first_date} to {result.last_date}); "
