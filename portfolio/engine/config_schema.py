@@ -33,7 +33,7 @@ from typing import Any
 
 from portfolio.engine.book import Execution
 from portfolio.engine.calendar import FREQUENCIES
-from portfolio.engine.errors import ConfigError
+from portfolio.engine.checks import ConfigChecker
 from portfolio.engine.signals import Signal, signal_from_config
 from portfolio.engine.sizing import RiskConfig, risk_config_from_dict
 
@@ -81,79 +81,6 @@ class PortfolioSpec:
         )
 
 
-class _Checker:
-    """Typed getters that raise ConfigError naming ``<file>: <path>``."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, rule: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {path}", rule)
-
-    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(path, f"must be a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    f"{path}.{key}" if path else str(key),
-                    f"unknown key; allowed keys: {', '.join(sorted(allowed))}",
-                )
-        return value
-
-    def number(
-        self,
-        d: dict,
-        key: str,
-        path: str,
-        *,
-        default=None,
-        minimum=None,
-        exclusive_min=False,
-        maximum=None,
-        exclusive_max=False,
-    ) -> float:
-        where = f"{path}.{key}" if path else key
-        value = d.get(key, default)
-        if value is None:
-            raise self.fail(where, "is required")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, f"must be a number, got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise self.fail(where, f"must be finite, got {value!r}")
-        if minimum is not None and (value <= minimum if exclusive_min else value < minimum):
-            raise self.fail(
-                where, f"must be {'>' if exclusive_min else '>='} {minimum}, got {value:g}"
-            )
-        if maximum is not None and (value >= maximum if exclusive_max else value > maximum):
-            raise self.fail(
-                where, f"must be {'<' if exclusive_max else '<='} {maximum}, got {value:g}"
-            )
-        return value
-
-    def choice(self, d: dict, key: str, path: str, choices, default=None) -> str:
-        where = f"{path}.{key}" if path else key
-        value = d.get(key, default)
-        if value not in choices:
-            raise self.fail(where, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def boolean(self, d: dict, key: str, path: str, default: bool) -> bool:
-        value = d.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(f"{path}.{key}", f"must be true or false, got {value!r}")
-        return value
-
-    def text(self, d: dict, key: str, path: str) -> str:
-        value = d.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{path}.{key}", "is required and must be a non-empty string")
-        return value.strip()
-
-
 _TOP = {"portfolio", "strategies"}
 _PORTFOLIO = {
     "name",
@@ -184,7 +111,7 @@ ALLOCATION_METHODS = ("static",)
 
 def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
     """Validate a parsed strategy_allocation.yaml; return the spec or raise ConfigError."""
-    c = _Checker(source)
+    c = ConfigChecker(source)
     top = c.mapping(data, "", _TOP)
     p = c.mapping(top.get("portfolio"), "portfolio", _PORTFOLIO)
     if not p:
@@ -253,7 +180,7 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
     )
 
 
-def _parse_strategy(c: _Checker, row: Any, i: int) -> StrategySpec:
+def _parse_strategy(c: ConfigChecker, row: Any, i: int) -> StrategySpec:
     path = f"strategies[{i}]"
     d = c.mapping(row, path, _STRATEGY)
     name = c.text(d, "name", path)

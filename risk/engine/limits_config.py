@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from portfolio.engine.errors import ConfigError
+from portfolio.engine.checks import ConfigChecker
 
 SEVERITIES = ("critical", "high", "medium", "low")
 ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "alert_only")
@@ -116,21 +116,8 @@ _ALERT_KINDS = {
 def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
     """Validate a parsed risk_limits.yaml; return the specs or raise ConfigError."""
 
-    def fail(path: str, rule: str) -> ConfigError:
-        return ConfigError(f"{source}: {path}", rule)
-
-    def mapping(value: Any, path: str, allowed: set[str]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise fail(path, f"must be a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                raise fail(
-                    f"{path}.{key}" if path else str(key),
-                    f"unknown key; allowed keys: {', '.join(sorted(allowed))}",
-                )
-        return value
+    checker = ConfigChecker(source)
+    fail, mapping = checker.fail, checker.mapping
 
     top = mapping(
         data,
