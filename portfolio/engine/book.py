@@ -31,7 +31,8 @@ from datetime import date
 class Execution:
     """How a strategy's orders fill. ``trade_band``: skip re-sizing a held position when the
     target weight differs from the current one by no more than this (opens, closes and flips
-    always trade)."""
+    always trade). The band never leaves the book's gross exposure above its targets' gross:
+    when the skipped reductions would, they are all made (``Book.rebalance_to``)."""
 
     commission_bps: float = 0.0
     slippage_bps: float = 0.0
@@ -163,6 +164,8 @@ class Book:
         if equity is None:
             equity = self.equity(closes)
         orders: list[tuple[str, float, float]] = []
+        trims: list[tuple[str, float, float]] = []  # banded re-sizes that would shrink
+        gross_target = gross_after = 0.0  # in money, tickers we can trade today
         for ticker in sorted(set(weights) | set(self.holdings)):
             close = closes.get(ticker, math.nan)
             if not close > 0:  # no bar today (NaN) or bad: hold what we have
@@ -172,14 +175,24 @@ class Book:
             )
             held = self.holdings[ticker].quantity if ticker in self.holdings else 0.0
             delta = target - held
+            unit = close * self.multiplier(ticker)
+            gross_target += abs(target) * unit
             if _is_zero(delta, max(abs(target), abs(held))):
+                gross_after += abs(held) * unit
                 continue
             if ex.trade_band > 0 and held != 0 and target != 0 and held * target > 0:
-                drift = abs(delta) * close * self.multiplier(ticker) / equity
-                if drift <= ex.trade_band:
+                if abs(delta) * unit / equity <= ex.trade_band:
+                    gross_after += abs(held) * unit
+                    if abs(target) < abs(held):
+                        trims.append((ticker, delta, close))
                     continue
+            gross_after += abs(target) * unit
             orders.append((ticker, delta, close))
-        orders.sort(key=lambda o: o[1] > 0)  # sells (False) first
+        # The band must never hold the book above the gross exposure its targets ask for
+        # (the leverage cap is in the targets): if the skipped trims would, make them all.
+        if trims and gross_after > gross_target * (1 + 1e-12):
+            orders.extend(trims)
+        orders.sort(key=lambda o: (o[1] > 0, o[0]))  # sells (False) first, then by ticker
         return [self.trade(t, d, c, day, ex, reason) for t, d, c in orders]
 
     def raise_cash(

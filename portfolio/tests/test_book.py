@@ -105,6 +105,26 @@ def test_the_trade_band_skips_small_resizes_but_never_an_exit():
     assert [f.quantity for f in book.rebalance_to({}, {"A": 10.0}, D2, ex, "signal")] == [-60.0]
 
 
+def test_the_trade_band_never_holds_gross_exposure_above_the_targets():
+    # Equity 1000: A and B each 50% (gross 1.0). Targets A 49%, B 49%, C 2%: gross 1.0.
+    # Each trim is 1% (inside the 2% band), but skipping both and opening C would leave
+    # gross at 1.02, above the targets' 1.0: so both trims are made (-1 share each).
+    ex = Execution(trade_band=0.02)
+    book = Book(cash=0.0, holdings={"A": Holding(50, 10.0, D0), "B": Holding(50, 10.0, D0)})
+    closes = {"A": 10.0, "B": 10.0, "C": 10.0}
+    fills = book.rebalance_to({"A": 0.49, "B": 0.49, "C": 0.02}, closes, D1, ex, "signal")
+    assert [(f.ticker, round(f.quantity, 9)) for f in fills] == [
+        ("A", -1.0),
+        ("B", -1.0),
+        ("C", 2.0),
+    ]
+    long_mv, short_mv = book.exposures(closes)
+    assert_allclose((long_mv + short_mv) / book.equity(closes), 1.0, rtol=1e-12)
+    # Under-weight positions inside the band are still left alone: no gross overshoot.
+    book = Book(cash=20.0, holdings={"A": Holding(49, 10.0, D0), "B": Holding(49, 10.0, D0)})
+    assert book.rebalance_to({"A": 0.5, "B": 0.5}, closes, D1, ex, "signal") == []
+
+
 def test_raise_cash_sells_every_position_by_the_same_fraction():
     book = Book(cash=0.0, holdings={"A": Holding(50, 10.0, D0), "B": Holding(25, 20.0, D0)})
     fills = book.raise_cash(100.0, {"A": 10.0, "B": 20.0}, D1, FREE, "rebalance")
