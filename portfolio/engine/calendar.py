@@ -26,3 +26,28 @@ def is_period_start(frequency: str, day: date, prev_day: date | None) -> bool:
     if frequency == "quarterly":
         return (day.year, (day.month - 1) // 3) != (prev_day.year, (prev_day.month - 1) // 3)
     raise ValueError(f"unknown frequency {frequency!r}; expected one of {', '.join(FREQUENCIES)}")
+
+
+def period_key(frequency: str, day: date) -> tuple:
+    """The period ``day`` falls in: equal keys mean the same week/month/quarter."""
+    if frequency == "daily":
+        return (day,)
+    if frequency == "weekly":
+        return tuple(day.isocalendar()[:2])
+    if frequency == "monthly":
+        return (day.year, day.month)
+    if frequency == "quarterly":
+        return (day.year, (day.month - 1) // 3)
+    raise ValueError(f"unknown frequency {frequency!r}; expected one of {', '.join(FREQUENCIES)}")
+
+
+def bar_numbers(days: list[date], frequency: str) -> list[int]:
+    """For ascending bar dates, each bar's 1-based number within its period: the first bar
+    of a month is 1, the next 2, ... (``daily``: always 1)."""
+    out, prev, n = [], None, 0
+    for d in days:
+        key = period_key(frequency, d)
+        n = n + 1 if key == prev else 1
+        out.append(n)
+        prev = key
+    return out

@@ -65,6 +65,21 @@ class ConfigChecker:
             )
         return value
 
+    def integer(
+        self, d: dict, key: str, path: str, *, default=None, minimum=None, maximum=None
+    ) -> int:
+        where = f"{path}.{key}" if path else key
+        value = d.get(key, default)
+        if value is None:
+            raise self.fail(where, "is required")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be a whole number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(where, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(where, f"must be <= {maximum}, got {value}")
+        return value
+
     def choice(self, d: dict, key: str, path: str, choices, default=None) -> str:
         where = f"{path}.{key}" if path else key
         value = d.get(key, default)

@@ -3,22 +3,25 @@
 For each bar date t, in order, with close-only data:
 
 1. mark every book to the close of t (a ticker without a bar at t keeps its last close);
-2. portfolio rebalance if one is due at t: cash moves between the *active* books at close
-   t so each holds ``allocation_i / sum(active allocations)`` of the active books' equity
-   (paused books keep their capital); a book short of cash sells pro rata to fund it;
+2. portfolio rebalance if a trigger fires at t (``rebalance``: manual, periodic or drift
+   threshold): the allocation method sets new allocations and capital moves between the
+   *active* books at close t (paused books keep their capital);
 3. orders decided at t-1 fill at close t for every active strategy whose frequency makes t
    a trading day, sized with the equity after step 2;
-4. the risk hook, when given (the risk manager's step);
+4. the risk hook, when given (the risk manager's step); it may trade and may call
+   ``rebalance.rebalance(state, ctx, "risk_breach")``;
 5. every strategy records its targets decided with data through close t, to fill later.
 
 Inputs: ``closes`` a DataFrame (DatetimeIndex ascending, one float column per ticker, NaN
-where there is no bar) covering at least the dates to apply; ``targets`` maps a strategy
-name to a frame of target weights of the same shape (row t decided at close t).
-Outputs: one ``DayResult`` per date, the state updated in place.
+where there is no bar) covering at least the dates to apply, history included; ``targets``
+maps a strategy name to a frame of target weights of the same shape (row t decided at
+close t). Outputs: one ``DayResult`` per date, the state updated in place.
 
-Weights: a strategy's allocations sum to the portfolio's leverage target L. Its book gets
-capital share ``allocation_i / L`` and trades its targets scaled by L, so its notional
-exposure is ``allocation_i`` of portfolio equity. With L = 1 nothing is scaled.
+Weights: allocations sum to the exposure scale T (the leverage target L for the normalized
+methods). A book holds capital share ``allocation_i / T`` and trades its targets scaled by
+T, so its notional exposure is ``allocation_i`` of portfolio equity. With T = 1 nothing is
+scaled. The allocation methods read *unit* returns: each book's daily return divided by
+the T in force that day.
 """
 
 from __future__ import annotations
@@ -31,36 +34,27 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from portfolio.engine.book import Book, Execution, Fill
-from portfolio.engine.calendar import is_period_start
+from portfolio.engine.book import Fill
+from portfolio.engine.calendar import bar_numbers, is_period_start
+from portfolio.engine.rebalance import move_capital, rebalance, trigger_due
+from portfolio.engine.state import (
+    DayContext,
+    ManualRequest,
+    PortfolioState,
+    RebalanceRecord,
+    StrategyState,
+)
 
-
-@dataclass
-class StrategyState:
-    name: str
-    allocation: float
-    active: bool
-    frequency: str
-    execution: Execution
-    book: Book
-    pending: dict[str, float] | None = None
-    pending_date: date | None = None
-    nav: float = 1.0  # cumulative return index, flows excluded
-    peak_nav: float = 1.0
-    last_equity: float | None = None
-
-
-@dataclass
-class PortfolioState:
-    initial_capital: float
-    leverage_target: float
-    strategies: list[StrategyState]
-    rebalance_trigger: str = "periodic"  # periodic | threshold | manual
-    rebalance_frequency: str = "monthly"
-    rebalance_threshold: float = 0.05
-    last_date: date | None = None
-    peak_equity: float | None = None
-    last_equity: float | None = None
+__all__ = [
+    "DayContext",
+    "DayResult",
+    "ManualRequest",
+    "PortfolioState",
+    "RebalanceRecord",
+    "StrategyState",
+    "apply_dates",
+    "rebalance_cash",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +72,7 @@ class StrategyDay:
     realized_pnl: float
     unrealized_pnl: float
     active: bool
+    allocation: float = 0.0  # in force at the close
 
 
 @dataclass(frozen=True)
@@ -95,27 +90,22 @@ class PortfolioDay:
     positions_net: int
 
 
-@dataclass(frozen=True)
-class RebalanceRecord:
-    trigger: str
-    weights_before: dict[str, float]
-    weights_after: dict[str, float]
-    capital_moved: float
-    trades_count: int
-    cost: float
-    method: str = "cash"
-
-
 @dataclass
 class DayResult:
     date: date
     strategies: list[StrategyDay]
     portfolio: PortfolioDay
     fills: list[tuple[str, Fill]] = field(default_factory=list)
-    rebalance: RebalanceRecord | None = None
+    rebalances: list[RebalanceRecord] = field(default_factory=list)
+    exposure_scale: float = 1.0  # T in force during the day (the one the return earned)
+
+    @property
+    def rebalance(self) -> RebalanceRecord | None:
+        """The day's first rebalance (funding or trigger), if any."""
+        return self.rebalances[0] if self.rebalances else None
 
 
-RiskHook = Callable[[date, PortfolioState, dict[str, float]], list[tuple[str, Fill]]]
+RiskHook = Callable[[PortfolioState, DayContext], None]
 
 
 def apply_dates(
@@ -128,6 +118,9 @@ def apply_dates(
     """Apply ``dates`` (ascending, all after ``state.last_date``) to ``state``."""
     marks_frame = closes.ffill()
     tickers = list(closes.columns)
+    has_bar = closes.notna().any(axis=1).to_numpy()
+    bar_days = [d for d, ok in zip(closes.index.date, has_bar, strict=True) if ok]
+    numbers = dict(zip(bar_days, bar_numbers(bar_days, state.rebalance_frequency), strict=True))
     index = {d: i for i, d in enumerate(closes.index.date)}
     close_values, mark_values = closes.to_numpy(), marks_frame.to_numpy()
     target_rows = {name: (frame.to_numpy(), list(frame.columns)) for name, frame in targets.items()}
@@ -136,13 +129,17 @@ def apply_dates(
         if state.last_date is not None and day <= state.last_date:
             raise ValueError(f"date {day} is not after the last applied date {state.last_date}")
         i = index[day]
-        today = _row_dict(tickers, close_values[i])
-        marks = _row_dict(tickers, mark_values[i], keep_nan=False)
+        ctx = DayContext(
+            day=day,
+            today=_row_dict(tickers, close_values[i]),
+            marks=_row_dict(tickers, mark_values[i], keep_nan=False),
+            flows={s.name: 0.0 for s in state.strategies},
+        )
         decisions = {
             name: _row_dict(cols, values[i], keep_zero=False)
             for name, (values, cols) in target_rows.items()
         }
-        results.append(_apply_day(state, day, today, marks, decisions, risk_hook))
+        results.append(_apply_day(state, ctx, decisions, numbers.get(day, 0), risk_hook))
     return results
 
 
@@ -156,58 +153,43 @@ def _row_dict(tickers, values, keep_nan: bool = True, keep_zero: bool = True) ->
     return out
 
 
-def _apply_day(state, day, today, marks, decisions, risk_hook) -> DayResult:
-    prev = state.last_date
-    fills: list[tuple[str, Fill]] = []
-    flows = {s.name: 0.0 for s in state.strategies}
-    rebalance = None
+def _apply_day(state, ctx: DayContext, decisions, bar_number: int, risk_hook) -> DayResult:
+    prev, day = state.last_date, ctx.day
+    scale_used = state.exposure_scale  # T held overnight: the one today's returns earned
     if prev is None:
-        rebalance = _fund_initial(state, marks, flows)
-    elif _rebalance_due(state, day, prev, marks):
-        trigger = "periodic" if state.rebalance_trigger == "periodic" else "threshold"
-        rebalance = rebalance_cash(state, day, today, marks, flows, fills, trigger)
+        ctx.rebalances.append(_fund_initial(state, ctx.flows))
+    else:
+        trigger = trigger_due(state, ctx, bar_number)
+        if trigger is not None:
+            rebalance(state, ctx, trigger)
+    scale = state.exposure_scale
     for s in state.strategies:
         if not s.active or s.pending is None:
             continue
         if is_period_start(s.frequency, day, prev):
-            scaled = {t: w * state.leverage_target for t, w in s.pending.items()}
-            for f in s.book.rebalance_to(scaled, today, day, s.execution, "signal"):
-                fills.append((s.name, f))
+            scaled = {t: w * scale for t, w in s.pending.items()}
+            for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
+                ctx.fills.append((s.name, f))
     if risk_hook is not None:
-        fills.extend(risk_hook(day, state, marks))
+        risk_hook(state, ctx)
     for s in state.strategies:
         s.pending, s.pending_date = decisions.get(s.name, {}), day
     state.last_date = day
-    strategy_days, portfolio_day = _snapshot(state, marks, flows)
-    return DayResult(day, strategy_days, portfolio_day, fills, rebalance)
+    strategy_days, portfolio_day = _snapshot(state, ctx.marks, ctx.flows, scale_used, prev)
+    return DayResult(
+        day, strategy_days, portfolio_day, ctx.fills, ctx.rebalances, exposure_scale=scale_used
+    )
 
 
-def _rebalance_due(state: PortfolioState, day: date, prev: date, marks) -> bool:
-    if state.rebalance_trigger == "periodic":
-        return is_period_start(state.rebalance_frequency, day, prev)
-    if state.rebalance_trigger == "threshold":
-        equities = {s.name: s.book.equity(marks) for s in state.strategies}
-        total = sum(equities.values())
-        targets = _target_shares(state)
-        return total > 0 and any(
-            abs(equities[s.name] / total - targets[s.name]) > state.rebalance_threshold
-            for s in state.strategies
-            if s.active
-        )
-    return False
-
-
-def _target_shares(state: PortfolioState) -> dict[str, float]:
-    return {s.name: s.allocation / state.leverage_target for s in state.strategies}
-
-
-def _fund_initial(state: PortfolioState, marks, flows) -> RebalanceRecord:
-    shares = _target_shares(state)
+def _fund_initial(state: PortfolioState, flows) -> RebalanceRecord:
+    total = state.exposure_scale
+    shares = {s.name: (s.allocation / total if total > 0 else 0.0) for s in state.strategies}
     for s in state.strategies:
         amount = state.initial_capital * shares[s.name]
         s.book.cash += amount
         flows[s.name] += amount
         s.last_equity = 0.0
+    allocations = {s.name: s.allocation for s in state.strategies}
     return RebalanceRecord(
         trigger="initial",
         weights_before={s.name: 0.0 for s in state.strategies},
@@ -215,60 +197,24 @@ def _fund_initial(state: PortfolioState, marks, flows) -> RebalanceRecord:
         capital_moved=state.initial_capital,
         trades_count=0,
         cost=0.0,
+        allocations_before=allocations,
+        allocations_after=allocations,
+        notes={n: "initial funding at the configured weight" for n in allocations},
     )
 
 
 def rebalance_cash(state, day, today, marks, flows, fills, trigger) -> RebalanceRecord:
-    """Move cash so every active book holds its target share of the active books' equity.
-
-    Conservation: the books' total equity changes only by the costs of the sales that fund
-    transfers (a book with too little cash sells pro rata, ``Book.raise_cash``).
-    """
-    equities = {s.name: s.book.equity(marks) for s in state.strategies}
-    total = sum(equities.values())
-    before = {n: (e / total if total else 0.0) for n, e in equities.items()}
-    active = [s for s in state.strategies if s.active]
-    active_total = sum(equities[s.name] for s in active)
-    alloc_total = sum(s.allocation for s in active)
-    cost = 0.0
-    n_fills = 0
-    deltas = (
-        {s.name: active_total * s.allocation / alloc_total - equities[s.name] for s in active}
-        if alloc_total > 0
-        else {}
-    )
-    # Givers first: raise the cash they hand over, then pay the receivers what was raised.
-    pool = 0.0
-    for s in active:
-        give = -deltas[s.name]
-        if give <= 0:
-            continue
-        shortfall = give - s.book.cash
-        if shortfall > 1e-12 * max(1.0, give):
-            for f in s.book.raise_cash(shortfall, today, day, s.execution, "rebalance"):
-                fills.append((s.name, f))
-                cost += f.cost
-                n_fills += 1
-        give = min(give, max(s.book.cash, 0.0))
-        s.book.cash -= give
-        flows[s.name] -= give
-        pool += give
-    wanted = sum(d for d in deltas.values() if d > 0)
-    for s in active:
-        if deltas[s.name] > 0 and wanted > 0:
-            amount = pool * deltas[s.name] / wanted
-            s.book.cash += amount
-            flows[s.name] += amount
-    after_total = sum(s.book.equity(marks) for s in state.strategies)
-    after = {
-        s.name: (s.book.equity(marks) / after_total if after_total else 0.0)
-        for s in state.strategies
-    }
-    return RebalanceRecord(trigger, before, after, pool, n_fills, cost)
+    """Move cash so every active book holds its target share (``rebalance.move_capital``
+    with the cash method); kept for callers that hold the pieces rather than a context."""
+    ctx = DayContext(day=day, today=today, marks=marks, flows=flows, fills=fills)
+    return move_capital(state, ctx, trigger, "cash")
 
 
-def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], PortfolioDay]:
+def _snapshot(
+    state: PortfolioState, marks, flows, scale_used: float, prev: date | None
+) -> tuple[list[StrategyDay], PortfolioDay]:
     equities = [s.book.equity(marks) for s in state.strategies]
+    units = []
     total = math.fsum(equities)
     days = []
     net_qty: dict[str, float] = {}
@@ -284,6 +230,12 @@ def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], P
         s.nav *= 1.0 + r
         s.peak_nav = max(s.peak_nav, s.nav)
         s.last_equity = equity
+        # A book with no allocation has no return to learn from: its history restarts.
+        if s.allocation <= 0:
+            s.history_days = 0
+        elif s.history_days > 0 or r != 0.0:
+            s.history_days += 1
+        units.append(r / scale_used if scale_used > 0 else 0.0)
         for t, h in s.book.holdings.items():
             net_qty[t] = net_qty.get(t, 0.0) + h.quantity
             mult[t] = s.book.multiplier(t)
@@ -303,6 +255,7 @@ def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], P
                 realized_pnl=s.book.realized_pnl,
                 unrealized_pnl=s.book.unrealized_pnl(marks),
                 active=s.active,
+                allocation=s.allocation,
             )
         )
     net_mv = np.array(
@@ -310,6 +263,9 @@ def _snapshot(state: PortfolioState, marks, flows) -> tuple[list[StrategyDay], P
     )
     long_mv = float(net_mv[net_mv > 0].sum()) if net_mv.size else 0.0
     short_mv = float(-net_mv[net_mv < 0].sum()) if net_mv.size else 0.0
+    if prev is not None:  # the funding day has no return
+        state.history.append(units)
+        state.history_dates.append(state.last_date)
     prev_equity = state.last_equity
     r = total / prev_equity - 1.0 if prev_equity else 0.0
     state.peak_equity = max(state.peak_equity or total, total)
