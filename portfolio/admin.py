@@ -3,9 +3,12 @@ update path writes them, so the admin cannot create money or rewrite a trade."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
 from portfolio import models
+from portfolio.engine.checks import ConfigChecker
+from portfolio.engine.errors import ConfigError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,16 +43,103 @@ class DataIssueAdmin(ReadOnlyAdmin):
     search_fields = ["ticker", "detail", "source"]
 
 
+class PortfolioForm(forms.ModelForm):
+    """Allocation rules checked by the same validator as the YAML file."""
+
+    class Meta:
+        model = models.Portfolio
+        fields = [
+            "name",
+            "initial_capital",
+            "leverage_target",
+            "allocation_method",
+            "allocation_params",
+            "rebalance_trigger",
+            "rebalance_frequency",
+            "rebalance_trading_day",
+            "rebalance_threshold",
+            "rebalance_method",
+            "commission_bps",
+            "slippage_bps",
+            "whole_shares",
+            "trade_band",
+            "is_backtest",
+        ]
+
+    def clean(self):
+        from portfolio.engine.config_schema import parse_allocation_params
+
+        data = super().clean()
+        names = (
+            list(self.instance.strategies.values_list("name", flat=True))
+            if self.instance.pk
+            else []
+        )
+        method = data.get("allocation_method")
+        if method and data.get("leverage_target"):
+            try:
+                parse_allocation_params(
+                    ConfigChecker("admin"),
+                    method,
+                    data.get("allocation_params") or {},
+                    names,
+                    float(data["leverage_target"]),
+                )
+            except ConfigError as exc:
+                raise forms.ValidationError(
+                    {"allocation_params": f"{exc.where}: {exc.rule}"}
+                ) from exc
+        return data
+
+
+class StrategyInlineFormSet(forms.BaseInlineFormSet):
+    """Target allocations must still sum to the leverage target after the edit."""
+
+    def clean(self):
+        super().clean()
+        leverage = float(self.instance.leverage_target or 1)
+        total = sum(
+            float(f.cleaned_data.get("target_allocation") or 0)
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        )
+        if self.forms and abs(total - leverage) > 1e-6:
+            raise forms.ValidationError(
+                f"target allocations sum to {total:.6g}; they must sum to the leverage "
+                f"target {leverage:g}"
+            )
+
+
 class StrategyInline(admin.TabularInline):
     model = models.Strategy
-    fields = ["name", "signal_type", "target_allocation", "status"]
-    readonly_fields = ["name", "signal_type"]
+    formset = StrategyInlineFormSet
+    fields = ["name", "signal_type", "target_allocation", "current_allocation", "status"]
+    readonly_fields = ["name", "signal_type", "current_allocation"]
     extra = 0
     show_change_link = True
 
 
+@admin.action(description="Rebalance at the next bar (manual request)")
+def rebalance_next_bar(modeladmin, request, queryset):
+    from portfolio.services.rebalance import rebalance_request
+
+    for portfolio in queryset:
+        result = rebalance_request(
+            portfolio=portfolio, requested_by=request.user.get_username(), source="admin"
+        )
+        modeladmin.message_user(
+            request,
+            f"{portfolio}: rebalance request {result.request.request_key} will apply at the "
+            "first bar after "
+            f"{portfolio.last_applied_date or 'the first bar'}",
+            messages.SUCCESS,
+        )
+
+
 @admin.register(models.Portfolio)
 class PortfolioAdmin(admin.ModelAdmin):
+    form = PortfolioForm
+    actions = [rebalance_next_bar]
     list_display = [
         "name",
         "initial_capital",
@@ -60,7 +150,13 @@ class PortfolioAdmin(admin.ModelAdmin):
         "is_backtest",
     ]
     list_filter = ["is_backtest", "allocation_method"]
-    readonly_fields = ["last_applied_date", "peak_equity", "config_source", "created_at"]
+    readonly_fields = [
+        "last_applied_date",
+        "peak_equity",
+        "last_equity",
+        "config_source",
+        "created_at",
+    ]
     inlines = [StrategyInline]
 
 
@@ -76,6 +172,8 @@ class StrategyAdmin(admin.ModelAdmin):
         "peak_nav",
         "pending_targets",
         "pending_decided_on",
+        "current_allocation",
+        "history_days",
     ]
 
 
@@ -132,6 +230,20 @@ class RebalanceEventAdmin(ReadOnlyAdmin):
         "cost",
     ]
     list_filter = ["portfolio", "trigger"]
+
+
+@admin.register(models.RebalanceRequest)
+class RebalanceRequestAdmin(ReadOnlyAdmin):
+    list_display = [
+        "requested_at",
+        "portfolio",
+        "request_key",
+        "method",
+        "after_date",
+        "status",
+        "event",
+    ]
+    list_filter = ["portfolio", "status"]
 
 
 @admin.register(models.UpdateRun)

@@ -145,7 +145,18 @@ class Portfolio(models.Model):
     rebalance_threshold = models.DecimalField(
         max_digits=8, decimal_places=6, default=Decimal("0.05")
     )
-    rebalance_method = models.CharField(max_length=16, default="cash")
+
+    class RebalanceMethod(models.TextChoices):
+        CASH = "cash", "Cash transfers (sell pro rata only when short of cash)"
+        PROPORTIONAL = "proportional", "Scale every position proportionally"
+        LIQUIDATE = "liquidate", "Liquidate and re-buy"
+
+    rebalance_method = models.CharField(
+        max_length=16, choices=RebalanceMethod.choices, default=RebalanceMethod.CASH
+    )
+    rebalance_trading_day = models.PositiveSmallIntegerField(
+        default=1, help_text="Periodic rebalance on the Nth bar of the period (1 = first)."
+    )
     commission_bps = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     slippage_bps = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     whole_shares = models.BooleanField(default=False)
@@ -221,6 +232,15 @@ class Strategy(models.Model):
         null=True, blank=True, help_text="Target weights decided on the last bar, to fill next."
     )
     pending_decided_on = models.DateField(null=True, blank=True)
+    current_allocation = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Allocation in force, set by the allocation method at the last rebalance "
+        "(empty: the target allocation).",
+    )
+    history_days = models.PositiveIntegerField(
+        default=0, help_text="Days of return history since the book's first non-zero return."
+    )
 
     class Meta:
         ordering = ["portfolio", "position_order", "name"]
@@ -307,6 +327,9 @@ class StrategySnapshot(models.Model):
     realized_pnl = models.DecimalField(**MONEY)
     unrealized_pnl = models.DecimalField(**MONEY)
     status = models.CharField(max_length=16, default="active")
+    allocation = models.FloatField(
+        null=True, blank=True, help_text="Allocation in force at the close (after rebalancing)."
+    )
 
     class Meta:
         ordering = ["strategy", "date"]
@@ -336,6 +359,10 @@ class PortfolioSnapshot(models.Model):
     positions_net = models.PositiveIntegerField(help_text="Non-zero tickers after netting.")
     volatility = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
     var_95 = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
+    exposure_scale = models.FloatField(
+        default=1.0,
+        help_text="Sum of allocations in force during the day (the one its returns earned).",
+    )
 
     class Meta:
         ordering = ["portfolio", "date"]
@@ -369,12 +396,58 @@ class RebalanceEvent(models.Model):
     trades_count = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(**MONEY, default=Decimal("0"))
     request_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    allocation_method = models.CharField(max_length=32, blank=True)
+    allocations_before = models.JSONField(default=dict, blank=True)
+    allocations_after = models.JSONField(default=dict, blank=True)
+    notes = models.JSONField(
+        default=dict, blank=True, help_text="Per strategy: why it got its allocation."
+    )
+    stats = models.JSONField(
+        default=dict, blank=True, help_text="Per strategy: the numbers the method used."
+    )
 
     class Meta:
         ordering = ["portfolio", "date", "id"]
 
     def __str__(self) -> str:
         return f"{self.date} {self.trigger}"
+
+
+class RebalanceRequest(models.Model):
+    """An operator's request to rebalance (admin, API, config page). It applies at the
+    first bar after ``after_date`` (the portfolio's last applied bar when it was made);
+    requests waiting together make one rebalance. ``request_key`` makes a resubmission of
+    the same request a no-op."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (applies at the next bar)"
+        APPLIED = "applied", "Applied"
+
+    portfolio = models.ForeignKey(
+        Portfolio, on_delete=models.CASCADE, related_name="rebalance_requests"
+    )
+    request_key = models.CharField(max_length=100, unique=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=32, default="api")
+    method = models.CharField(
+        max_length=16,
+        choices=Portfolio.RebalanceMethod.choices,
+        blank=True,
+        help_text="Empty: the portfolio's rebalance method.",
+    )
+    after_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    event = models.ForeignKey(
+        RebalanceEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["portfolio", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} {self.request_key} {self.status}"
 
 
 class UpdateRun(models.Model):

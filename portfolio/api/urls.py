@@ -8,6 +8,14 @@ router.register("portfolios", views.PortfolioViewSet)
 router.register("strategies", views.StrategyViewSet)
 router.register("trades", views.TradeViewSet)
 router.register("positions", views.PositionViewSet)
+router.register("rebalances", views.RebalanceEventViewSet)
 
 app_name = "api"
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path(
+        "portfolios/<int:pk>/rebalance/",
+        views.PortfolioRebalanceApi.as_view(),
+        name="portfolio-rebalance",
+    ),
+    path("", include(router.urls)),
+]

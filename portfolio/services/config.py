@@ -100,6 +100,8 @@ def portfolio_configure(
             "rebalance_trigger": spec.rebalance_trigger,
             "rebalance_frequency": spec.rebalance_frequency,
             "rebalance_threshold": spec.rebalance_threshold,
+            "rebalance_method": spec.rebalance_execution,
+            "rebalance_trading_day": spec.rebalance_trading_day,
             "commission_bps": spec.commission_bps,
             "slippage_bps": spec.slippage_bps,
             "whole_shares": spec.whole_shares,

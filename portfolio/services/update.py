@@ -25,8 +25,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from portfolio import selectors
+from portfolio.engine.allocation import AllocationParams
 from portfolio.engine.book import Book, Execution, Holding
-from portfolio.engine.cycle import DayResult, PortfolioState, StrategyState, apply_dates
+from portfolio.engine.checks import ConfigChecker
+from portfolio.engine.config_schema import parse_allocation_params
+from portfolio.engine.cycle import (
+    DayResult,
+    ManualRequest,
+    PortfolioState,
+    StrategyState,
+    apply_dates,
+)
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import risk_config_from_dict, size_targets
 from portfolio.models import (
@@ -35,6 +44,7 @@ from portfolio.models import (
     PortfolioSnapshot,
     Position,
     RebalanceEvent,
+    RebalanceRequest,
     Strategy,
     StrategySnapshot,
     Trade,
@@ -139,10 +149,13 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
     states = []
     for s in strategies:
         signal = signal_from_config(s.signal_type, s.parameters, where=f"strategy {s.name}")
+        static = float(s.target_allocation)
         states.append(
             StrategyState(
                 name=s.name,
-                allocation=float(s.target_allocation),
+                allocation=static if s.current_allocation is None else s.current_allocation,
+                static_allocation=static,
+                history_days=s.history_days,
                 active=s.status == Strategy.Status.ACTIVE,
                 frequency=signal.frequency,
                 execution=strategy_execution(portfolio, s),
@@ -159,7 +172,8 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
                 last_equity=None if s.last_equity is None else float(s.last_equity),
             )
         )
-    return PortfolioState(
+    params = portfolio_allocation_params(portfolio, [s.name for s in strategies])
+    state = PortfolioState(
         initial_capital=float(portfolio.initial_capital),
         leverage_target=float(portfolio.leverage_target),
         strategies=states,
@@ -169,7 +183,70 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
         last_date=portfolio.last_applied_date,
         peak_equity=None if portfolio.peak_equity is None else float(portfolio.peak_equity),
         last_equity=None if portfolio.last_equity is None else float(portfolio.last_equity),
+        allocation=params,
+        rebalance_execution=portfolio.rebalance_method,
+        rebalance_trading_day=portfolio.rebalance_trading_day,
+        manual=_manual_request(portfolio),
     )
+    if params.method != "static":
+        _history_load(portfolio, strategies, state)
+    return state
+
+
+def portfolio_allocation_params(portfolio: Portfolio, names: list[str]) -> AllocationParams:
+    """The stored allocation rule, validated as the YAML would be (the admin may edit it)."""
+    checker = ConfigChecker(f"portfolio {portfolio.name!r}")
+    return parse_allocation_params(
+        checker,
+        portfolio.allocation_method,
+        portfolio.allocation_params,
+        names,
+        float(portfolio.leverage_target),
+    )
+
+
+def _manual_request(portfolio: Portfolio) -> ManualRequest | None:
+    pending = list(
+        RebalanceRequest.objects.filter(
+            portfolio=portfolio, status=RebalanceRequest.Status.PENDING
+        ).order_by("requested_at", "id")
+    )
+    if not pending:
+        return None
+    dates = [r.after_date for r in pending if r.after_date is not None]
+    return ManualRequest(
+        keys=tuple(r.request_key for r in pending),
+        # the latest bar any of them has seen: none applies at a bar its maker had seen
+        after_date=max(dates) if dates else None,
+        execution=next((r.method for r in reversed(pending) if r.method), None),
+    )
+
+
+def _history_load(portfolio: Portfolio, strategies: list[Strategy], state: PortfolioState):
+    """The trailing unit returns the allocation method reads, as the engine kept them:
+    every applied bar after the funding day, ``daily_return / exposure_scale``."""
+    keep = state.history.maxlen
+    rows = list(
+        PortfolioSnapshot.objects.filter(portfolio=portfolio)
+        .order_by("-date")
+        .values_list("date", "exposure_scale")[: keep + 1]
+    )
+    if len(rows) <= keep:  # the funding day is among them: it has no return
+        rows = rows[:-1]
+    rows = rows[:keep][::-1]
+    if not rows:
+        return
+    returns: dict[tuple[date, int], float] = dict(
+        (((d, sid), r))
+        for d, sid, r in StrategySnapshot.objects.filter(
+            strategy__in=strategies, date__gte=rows[0][0]
+        ).values_list("date", "strategy_id", "daily_return")
+    )
+    for d, scale in rows:
+        state.history.append(
+            [returns.get((d, s.id), 0.0) / scale if scale > 0 else 0.0 for s in strategies]
+        )
+        state.history_dates.append(d)
 
 
 def strategy_execution(portfolio: Portfolio, s: Strategy) -> Execution:
@@ -273,6 +350,7 @@ def _write_chunk(
                     realized_pnl=d.realized_pnl,
                     unrealized_pnl=d.unrealized_pnl,
                     status="active" if d.active else "paused",
+                    allocation=d.allocation,
                 )
             )
         p = r.portfolio
@@ -291,6 +369,7 @@ def _write_chunk(
                 drawdown=p.drawdown,
                 positions_gross=p.positions_gross,
                 positions_net=p.positions_net,
+                exposure_scale=r.exposure_scale,
             )
         )
         for name, f in r.fills:
@@ -308,30 +387,52 @@ def _write_chunk(
                     reason=f.reason,
                 )
             )
-        if r.rebalance is not None:
-            rb = r.rebalance
-            rebalances.append(
-                RebalanceEvent(
-                    portfolio=portfolio,
-                    date=r.date,
-                    trigger=rb.trigger,
-                    method=rb.method,
-                    weights_before=rb.weights_before,
-                    weights_after=rb.weights_after,
-                    capital_moved=rb.capital_moved,
-                    trades_count=rb.trades_count,
-                    cost=rb.cost,
-                )
+        for rb in r.rebalances:
+            event = RebalanceEvent(
+                portfolio=portfolio,
+                date=r.date,
+                trigger=rb.trigger,
+                method=rb.method,
+                weights_before=rb.weights_before,
+                weights_after=rb.weights_after,
+                capital_moved=rb.capital_moved,
+                trades_count=rb.trades_count,
+                cost=rb.cost,
+                request_key=rb.request_keys[0] if rb.request_keys else None,
+                allocation_method=portfolio.allocation_method,
+                allocations_before=rb.allocations_before,
+                allocations_after=rb.allocations_after,
+                notes=rb.notes,
+                stats=rb.stats,
             )
+            event._request_keys = rb.request_keys
+            rebalances.append(event)
     with transaction.atomic():
         StrategySnapshot.objects.bulk_create(strategy_rows, batch_size=2000)
         PortfolioSnapshot.objects.bulk_create(portfolio_rows, batch_size=2000)
         Trade.objects.bulk_create(trades, batch_size=2000)
         RebalanceEvent.objects.bulk_create(rebalances, batch_size=500)
+        _requests_mark_applied(portfolio, rebalances)
         _state_save(portfolio, strategies, state, instruments)
     from portfolio.notify import notify_update  # push only after the commit
 
     transaction.on_commit(lambda: notify_update(portfolio.pk, results[-1].date))
+
+
+def _requests_mark_applied(portfolio, events: list[RebalanceEvent]) -> None:
+    """Link the manual requests a rebalance of this chunk carried out to its event."""
+    for event in events:
+        if event.trigger != RebalanceEvent.Trigger.MANUAL or event.pk is None:
+            continue
+        RebalanceRequest.objects.filter(
+            portfolio=portfolio,
+            status=RebalanceRequest.Status.PENDING,
+            request_key__in=_event_keys(event),
+        ).update(status=RebalanceRequest.Status.APPLIED, event=event)
+
+
+def _event_keys(event: RebalanceEvent) -> list[str]:
+    return list(getattr(event, "_request_keys", ()))
 
 
 def _state_save(portfolio, strategies, state: PortfolioState, instruments) -> None:
@@ -341,8 +442,11 @@ def _state_save(portfolio, strategies, state: PortfolioState, instruments) -> No
         s.cash, s.realized_pnl = st.book.cash, st.book.realized_pnl
         s.pending_targets, s.pending_decided_on = st.pending, st.pending_date
         s.nav, s.peak_nav, s.last_equity = st.nav, st.peak_nav, st.last_equity
+        s.current_allocation, s.history_days = st.allocation, st.history_days
         s.save(
             update_fields=[
+                "current_allocation",
+                "history_days",
                 "cash",
                 "realized_pnl",
                 "pending_targets",
