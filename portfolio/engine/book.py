@@ -32,7 +32,8 @@ class Execution:
     """How a strategy's orders fill. ``trade_band``: skip re-sizing a held position when the
     target weight differs from the current one by no more than this (opens, closes and flips
     always trade). The band never leaves the book's gross exposure above its targets' gross:
-    when the skipped reductions would, they are all made (``Book.rebalance_to``)."""
+    when the skipped reductions would, the largest are made until it does not
+    (``Book.rebalance_to``)."""
 
     commission_bps: float = 0.0
     slippage_bps: float = 0.0
@@ -164,7 +165,7 @@ class Book:
         if equity is None:
             equity = self.equity(closes)
         orders: list[tuple[str, float, float]] = []
-        trims: list[tuple[str, float, float]] = []  # banded re-sizes that would shrink
+        trims: list[tuple[str, float, float, float]] = []  # banded shrinks, money value
         gross_target = gross_after = 0.0  # in money, tickers we can trade today
         for ticker in sorted(set(weights) | set(self.holdings)):
             close = closes.get(ticker, math.nan)
@@ -184,14 +185,18 @@ class Book:
                 if abs(delta) * unit / equity <= ex.trade_band:
                     gross_after += abs(held) * unit
                     if abs(target) < abs(held):
-                        trims.append((ticker, delta, close))
+                        trims.append((ticker, delta, close, abs(delta) * unit))
                     continue
             gross_after += abs(target) * unit
             orders.append((ticker, delta, close))
         # The band must never hold the book above the gross exposure its targets ask for
-        # (the leverage cap is in the targets): if the skipped trims would, make them all.
-        if trims and gross_after > gross_target * (1 + 1e-12):
-            orders.extend(trims)
+        # (the leverage cap is in the targets): make the skipped trims, largest first, until
+        # it does not.
+        for ticker, delta, close, value in sorted(trims, key=lambda o: (-o[3], o[0])):
+            if gross_after <= gross_target * (1 + 1e-12):
+                break
+            orders.append((ticker, delta, close))
+            gross_after -= value
         orders.sort(key=lambda o: (o[1] > 0, o[0]))  # sells (False) first, then by ticker
         return [self.trade(t, d, c, day, ex, reason) for t, d, c in orders]
 

@@ -108,7 +108,8 @@ def test_the_trade_band_skips_small_resizes_but_never_an_exit():
 def test_the_trade_band_never_holds_gross_exposure_above_the_targets():
     # Equity 1000: A and B each 50% (gross 1.0). Targets A 49%, B 49%, C 2%: gross 1.0.
     # Each trim is 1% (inside the 2% band), but skipping both and opening C would leave
-    # gross at 1.02, above the targets' 1.0: so both trims are made (-1 share each).
+    # gross at 1.02, above the targets' 1.0: so trims are made, largest first (a tie: by
+    # ticker), until gross is back at 1.0 -- here both (-1 share each).
     ex = Execution(trade_band=0.02)
     book = Book(cash=0.0, holdings={"A": Holding(50, 10.0, D0), "B": Holding(50, 10.0, D0)})
     closes = {"A": 10.0, "B": 10.0, "C": 10.0}
@@ -120,6 +121,22 @@ def test_the_trade_band_never_holds_gross_exposure_above_the_targets():
     ]
     long_mv, short_mv = book.exposures(closes)
     assert_allclose((long_mv + short_mv) / book.equity(closes), 1.0, rtol=1e-12)
+    # Only as many trims as needed. Equity 1000: A 40%, B 40%, D 10%, cash 10%. Targets
+    # A 39%, B 39.5%, D 11%, C 10% (gross 99.5%). Skipping every banded re-size leaves
+    # 40+40+10+10 = 100%; the largest trim (A, 1%) brings it to 99% <= 99.5%: B's 0.5%
+    # trim is not needed, and D's banded add is skipped as usual.
+    book = Book(
+        cash=100.0,
+        holdings={
+            "A": Holding(40, 10.0, D0),
+            "B": Holding(40, 10.0, D0),
+            "D": Holding(10, 10.0, D0),
+        },
+    )
+    closes4 = {**closes, "D": 10.0}
+    targets = {"A": 0.39, "B": 0.395, "D": 0.11, "C": 0.10}
+    fills = book.rebalance_to(targets, closes4, D1, ex, "signal")
+    assert [(f.ticker, round(f.quantity, 9)) for f in fills] == [("A", -1.0), ("C", 10.0)]
     # Under-weight positions inside the band are still left alone: no gross overshoot.
     book = Book(cash=20.0, holdings={"A": Holding(49, 10.0, D0), "B": Holding(49, 10.0, D0)})
     assert book.rebalance_to({"A": 0.5, "B": 0.5}, closes, D1, ex, "signal") == []
