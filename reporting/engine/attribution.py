@@ -30,6 +30,8 @@ WEIGHT_TOLERANCE = 1e-9
 
 
 def _checked_equity(equity: pd.DataFrame, flows: pd.DataFrame | None):
+    """(equity, flows) as float64 after the checks in the module docstring; flows of 0
+    when None."""
     e = checked_frame(equity, "equity")
     if (e.to_numpy() < 0).any() or (e.sum(axis=1) <= 0).any():
         raise ValueError("equity must be >= 0 with a positive portfolio total on every date")
@@ -76,6 +78,7 @@ def daily_contributions(equity: pd.DataFrame, flows: pd.DataFrame | None = None)
 
 
 def _group_keys(index: pd.DatetimeIndex, freq: str | None) -> np.ndarray:
+    """An integer period key per date: one group for None, calendar month or year."""
     if freq is None:
         return np.zeros(len(index), dtype=int)
     if freq not in PERIODS:
@@ -96,6 +99,7 @@ def _growth_after(r: pd.Series, keys: np.ndarray) -> pd.Series:
 
 
 def _period_label(index: pd.DatetimeIndex, keys: np.ndarray) -> pd.DatetimeIndex:
+    """The last date of each group, in group order."""
     return pd.DatetimeIndex(index.to_series().groupby(keys).max().to_numpy())
 
 
@@ -145,6 +149,7 @@ class BrinsonEffects:
 
     @property
     def active_return(self) -> float:
+        """portfolio_return - benchmark_return."""
         return self.portfolio_return - self.benchmark_return
 
     @property
@@ -154,6 +159,7 @@ class BrinsonEffects:
 
 
 def _checked_weights(weights: pd.Series, name: str) -> pd.Series:
+    """``weights`` as float64 after checking they are finite and sum to 1 (+-1e-9)."""
     w = weights.astype("float64")
     if not np.isfinite(w.to_numpy()).all() or abs(w.sum() - 1.0) > WEIGHT_TOLERANCE:
         raise ValueError(f"{name} must be finite and sum to 1 (put cash in its own entry)")

@@ -56,6 +56,7 @@ def checked_return_frame(frame: pd.DataFrame, name: str, *, allow_nan: bool = Fa
 
 
 def _check_values(array: np.ndarray, name: str, *, allow_nan: bool) -> None:
+    """Raise on NaN (unless allowed), infinities, or a return below -1."""
     if not allow_nan and np.isnan(array).any():
         raise ValueError(f"{name} contains NaN")
     if np.isinf(array).any():

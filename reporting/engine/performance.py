@@ -192,6 +192,7 @@ def _equity_from_returns(returns: pd.Series) -> np.ndarray:
 
 
 def _drawdown(equity: np.ndarray) -> np.ndarray:
+    """equity / running max(equity) - 1, elementwise (0 where the peak is not positive)."""
     peak = np.maximum.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
@@ -378,6 +379,7 @@ def trade_stats(trades: pd.DataFrame) -> TradeStats:
 
 
 def _trade_row(group: pd.DataFrame) -> dict[str, float]:
+    """One ``TradeStats.by_strategy`` row from columns pnl and hold (``trade_stats``)."""
     pnl, hold = group["pnl"], group["hold"]
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     avg_winner = float(wins.mean()) if len(wins) else math.nan
@@ -406,6 +408,7 @@ def _trade_row(group: pd.DataFrame) -> dict[str, float]:
 
 
 def _trades_per_month(strategy: pd.Series, exit_: pd.Series) -> pd.DataFrame:
+    """Counts of trades by exit month x strategy, every month in range, zero-filled."""
     month = exit_.dt.to_period("M")
     counts = pd.crosstab(month, strategy)
     if len(counts):

@@ -23,6 +23,7 @@ ROLLING_WINDOWS = (30, 60, 90)  # what the dashboard offers; any window >= 2 wor
 
 
 def _checked(returns, window: int):
+    """``returns`` (Series or DataFrame, NaN allowed) after checking it and ``window``."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 2:
         raise ValueError(f"window must be an integer >= 2, got {window!r}")
     if isinstance(returns, pd.DataFrame):
