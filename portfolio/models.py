@@ -330,6 +330,9 @@ class StrategySnapshot(models.Model):
     allocation = models.FloatField(
         null=True, blank=True, help_text="Allocation in force at the close (after rebalancing)."
     )
+    volatility = models.FloatField(
+        null=True, blank=True, help_text="Rolling annualized vol, filled by the risk manager."
+    )
 
     class Meta:
         ordering = ["strategy", "date"]
@@ -359,6 +362,20 @@ class PortfolioSnapshot(models.Model):
     positions_net = models.PositiveIntegerField(help_text="Non-zero tickers after netting.")
     volatility = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
     var_95 = models.FloatField(null=True, blank=True, help_text="Filled by the risk manager.")
+    # Risk metrics of the close, filled by the risk manager (risk/engine/metrics.py has the
+    # formulas): positive loss fractions of equity, one day, historical over its window.
+    var_99 = models.FloatField(null=True, blank=True)
+    cvar_95 = models.FloatField(null=True, blank=True)
+    cvar_99 = models.FloatField(null=True, blank=True)
+    diversification_ratio = models.FloatField(null=True, blank=True)
+    max_correlation = models.FloatField(null=True, blank=True)
+    concentration_top5 = models.FloatField(null=True, blank=True)
+    risk = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per-close detail: strategy correlation matrix, risk contributions, "
+        "parametric VaR/CVaR, per-ticker net concentration.",
+    )
     exposure_scale = models.FloatField(
         default=1.0,
         help_text="Sum of allocations in force during the day (the one its returns earned).",
