@@ -168,6 +168,10 @@ class Portfolio(models.Model):
     last_applied_date = models.DateField(null=True, blank=True)
     peak_equity = models.DecimalField(**MONEY, null=True, blank=True)
     last_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    # Risk manager state: the multiplier on every book's exposure (1 normally, 0 after a
+    # critical liquidation, stepping back up on recovery) and its ramps and drawdown peak.
+    risk_scale = models.FloatField(default=1.0)
+    risk_state = models.JSONField(default=dict, blank=True)
     config_source = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -240,6 +244,9 @@ class Strategy(models.Model):
     )
     history_days = models.PositiveIntegerField(
         default=0, help_text="Days of return history since the book's first non-zero return."
+    )
+    risk_scale = models.FloatField(
+        default=1.0, help_text="The risk manager's multiplier on this book's exposure."
     )
 
     class Meta:
@@ -332,6 +339,11 @@ class StrategySnapshot(models.Model):
     )
     volatility = models.FloatField(
         null=True, blank=True, help_text="Rolling annualized vol, filled by the risk manager."
+    )
+    unit_return = models.FloatField(
+        default=0.0,
+        help_text="daily_return / the exposure the book held (portfolio exposure scale x "
+        "risk multipliers): what the allocation methods and risk estimates read.",
     )
 
     class Meta:

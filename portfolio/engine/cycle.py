@@ -7,7 +7,8 @@ For each bar date t, in order, with close-only data:
    threshold): the allocation method sets new allocations and capital moves between the
    *active* books at close t (paused books keep their capital);
 3. orders decided at t-1 fill at close t for every active strategy whose frequency makes t
-   a trading day, sized with the equity after step 2;
+   a trading day, sized with the equity after step 2 and scaled by the risk manager's
+   multipliers (``PortfolioState.risk_scale`` x ``StrategyState.risk_scale``, 1 normally);
 4. the risk hook, when given (the risk manager's step); it may trade and may call
    ``rebalance.rebalance(state, ctx, "risk_breach")``;
 5. every strategy records its targets decided with data through close t, to fill later.
@@ -21,7 +22,7 @@ Weights: allocations sum to the exposure scale T (the leverage target L for the 
 methods). A book holds capital share ``allocation_i / T`` and trades its targets scaled by
 T, so its notional exposure is ``allocation_i`` of portfolio equity. With T = 1 nothing is
 scaled. The allocation methods read *unit* returns: each book's daily return divided by
-the T in force that day.
+the exposure it held that day (T times the risk manager's multipliers).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class StrategyDay:
     unrealized_pnl: float
     active: bool
     allocation: float = 0.0  # in force at the close
+    unit_return: float = 0.0  # daily_return / the exposure held (the allocators' input)
 
 
 @dataclass(frozen=True)
@@ -155,19 +157,21 @@ def _row_dict(tickers, values, keep_nan: bool = True, keep_zero: bool = True) ->
 
 def _apply_day(state, ctx: DayContext, decisions, bar_number: int, risk_hook) -> DayResult:
     prev, day = state.last_date, ctx.day
-    scale_used = state.exposure_scale  # T held overnight: the one today's returns earned
+    # The exposure held overnight (T times the risk multipliers): today's returns earned it.
+    scale_used = state.exposure_scale * state.risk_scale
+    held = {s.name: scale_used * s.risk_scale for s in state.strategies}
     if prev is None:
         ctx.rebalances.append(_fund_initial(state, ctx.flows))
     else:
         trigger = trigger_due(state, ctx, bar_number)
         if trigger is not None:
             rebalance(state, ctx, trigger)
-    scale = state.exposure_scale
+    scale = state.exposure_scale * state.risk_scale
     for s in state.strategies:
         if not s.active or s.pending is None:
             continue
         if is_period_start(s.frequency, day, prev):
-            scaled = {t: w * scale for t, w in s.pending.items()}
+            scaled = {t: w * scale * s.risk_scale for t, w in s.pending.items()}
             for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
                 ctx.fills.append((s.name, f))
     if risk_hook is not None:
@@ -175,7 +179,7 @@ def _apply_day(state, ctx: DayContext, decisions, bar_number: int, risk_hook) ->
     for s in state.strategies:
         s.pending, s.pending_date = decisions.get(s.name, {}), day
     state.last_date = day
-    strategy_days, portfolio_day = _snapshot(state, ctx.marks, ctx.flows, scale_used, prev)
+    strategy_days, portfolio_day = _snapshot(state, ctx.marks, ctx.flows, held, prev)
     return DayResult(
         day, strategy_days, portfolio_day, ctx.fills, ctx.rebalances, exposure_scale=scale_used
     )
@@ -211,7 +215,7 @@ def rebalance_cash(state, day, today, marks, flows, fills, trigger) -> Rebalance
 
 
 def _snapshot(
-    state: PortfolioState, marks, flows, scale_used: float, prev: date | None
+    state: PortfolioState, marks, flows, held: dict[str, float], prev: date | None
 ) -> tuple[list[StrategyDay], PortfolioDay]:
     equities = [s.book.equity(marks) for s in state.strategies]
     units = []
@@ -235,7 +239,8 @@ def _snapshot(
             s.history_days = 0
         elif s.history_days > 0 or r != 0.0:
             s.history_days += 1
-        units.append(r / scale_used if scale_used > 0 else 0.0)
+        unit = r / held[s.name] if held[s.name] > 0 else 0.0
+        units.append(unit)
         for t, h in s.book.holdings.items():
             net_qty[t] = net_qty.get(t, 0.0) + h.quantity
             mult[t] = s.book.multiplier(t)
@@ -256,6 +261,7 @@ def _snapshot(
                 unrealized_pnl=s.book.unrealized_pnl(marks),
                 active=s.active,
                 allocation=s.allocation,
+                unit_return=unit,
             )
         )
     net_mv = np.array(

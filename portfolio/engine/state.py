@@ -37,6 +37,7 @@ class StrategyState:
     last_equity: float | None = None
     static_allocation: float | None = None  # the configured weight (None: ``allocation``)
     history_days: int = 0  # days since the book's first non-zero return
+    risk_scale: float = 1.0  # the risk manager's multiplier on this book's exposure
 
     @property
     def static(self) -> float:
@@ -68,6 +69,7 @@ class PortfolioState:
     rebalance_execution: str = "cash"  # cash | proportional | liquidate
     rebalance_trading_day: int = 1  # the Nth bar of the period
     manual: ManualRequest | None = None
+    risk_scale: float = 1.0  # the risk manager's multiplier on every book's exposure
     # Trailing unit returns (strategy return / exposure scale), oldest first; the
     # allocation methods' input. ``history_dates`` runs alongside.
     history: deque = field(default_factory=lambda: deque(maxlen=1))

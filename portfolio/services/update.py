@@ -156,6 +156,7 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
                 allocation=static if s.current_allocation is None else s.current_allocation,
                 static_allocation=static,
                 history_days=s.history_days,
+                risk_scale=s.risk_scale,
                 active=s.status == Strategy.Status.ACTIVE,
                 frequency=signal.frequency,
                 execution=strategy_execution(portfolio, s),
@@ -187,6 +188,7 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
         rebalance_execution=portfolio.rebalance_method,
         rebalance_trading_day=portfolio.rebalance_trading_day,
         manual=_manual_request(portfolio),
+        risk_scale=portfolio.risk_scale,
     )
     if params.method != "static":
         _history_load(portfolio, strategies, state)
@@ -224,28 +226,26 @@ def _manual_request(portfolio: Portfolio) -> ManualRequest | None:
 
 def _history_load(portfolio: Portfolio, strategies: list[Strategy], state: PortfolioState):
     """The trailing unit returns the allocation method reads, as the engine kept them:
-    every applied bar after the funding day, ``daily_return / exposure_scale``."""
+    every applied bar after the funding day (``StrategySnapshot.unit_return``)."""
     keep = state.history.maxlen
-    rows = list(
+    dates = list(
         PortfolioSnapshot.objects.filter(portfolio=portfolio)
         .order_by("-date")
-        .values_list("date", "exposure_scale")[: keep + 1]
+        .values_list("date", flat=True)[: keep + 1]
     )
-    if len(rows) <= keep:  # the funding day is among them: it has no return
-        rows = rows[:-1]
-    rows = rows[:keep][::-1]
-    if not rows:
+    if len(dates) <= keep:  # the funding day is among them: it has no return
+        dates = dates[:-1]
+    dates = dates[:keep][::-1]
+    if not dates:
         return
-    returns: dict[tuple[date, int], float] = dict(
-        (((d, sid), r))
-        for d, sid, r in StrategySnapshot.objects.filter(
-            strategy__in=strategies, date__gte=rows[0][0]
-        ).values_list("date", "strategy_id", "daily_return")
-    )
-    for d, scale in rows:
-        state.history.append(
-            [returns.get((d, s.id), 0.0) / scale if scale > 0 else 0.0 for s in strategies]
-        )
+    units: dict[tuple[date, int], float] = {
+        (d, sid): u
+        for d, sid, u in StrategySnapshot.objects.filter(
+            strategy__in=strategies, date__gte=dates[0]
+        ).values_list("date", "strategy_id", "unit_return")
+    }
+    for d in dates:
+        state.history.append([units.get((d, s.id), 0.0) for s in strategies])
         state.history_dates.append(d)
 
 
@@ -351,6 +351,7 @@ def _write_chunk(
                     unrealized_pnl=d.unrealized_pnl,
                     status="active" if d.active else "paused",
                     allocation=d.allocation,
+                    unit_return=d.unit_return,
                 )
             )
         p = r.portfolio
@@ -443,10 +444,12 @@ def _state_save(portfolio, strategies, state: PortfolioState, instruments) -> No
         s.pending_targets, s.pending_decided_on = st.pending, st.pending_date
         s.nav, s.peak_nav, s.last_equity = st.nav, st.peak_nav, st.last_equity
         s.current_allocation, s.history_days = st.allocation, st.history_days
+        s.risk_scale = st.risk_scale
         s.save(
             update_fields=[
                 "current_allocation",
                 "history_days",
+                "risk_scale",
                 "cash",
                 "realized_pnl",
                 "pending_targets",
@@ -469,4 +472,5 @@ def _state_save(portfolio, strategies, state: PortfolioState, instruments) -> No
     Position.objects.bulk_create(positions)
     portfolio.last_applied_date = state.last_date
     portfolio.peak_equity, portfolio.last_equity = state.peak_equity, state.last_equity
-    portfolio.save(update_fields=["last_applied_date", "peak_equity", "last_equity"])
+    portfolio.risk_scale = state.risk_scale
+    portfolio.save(update_fields=["last_applied_date", "peak_equity", "last_equity", "risk_scale"])

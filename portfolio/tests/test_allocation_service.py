@@ -50,20 +50,23 @@ def dynamic_config(method: str, params: dict, name: str | None = None, **rebalan
 
 def unit_returns_before(portfolio: Portfolio, day: date, rows: int) -> np.ndarray:
     """The window the method saw at ``day``: the last ``rows`` bars before it, funding day
-    excluded, each strategy's daily return divided by the exposure scale that day."""
+    excluded, each strategy's daily return divided by the exposure it held that day (no
+    risk multipliers here, so the portfolio's exposure scale)."""
     snaps = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date")
     dates = [s.date for s in snaps][1:]  # the funding day has no return
     scale = {s.date: s.exposure_scale for s in snaps}
     window = [d for d in dates if d < day][-rows:]
-    frame = pd.DataFrame(
-        list(
-            StrategySnapshot.objects.filter(
-                strategy__portfolio=portfolio, date__in=window
-            ).values_list("date", "strategy__name", "daily_return")
-        ),
-        columns=["date", "name", "r"],
-    ).pivot(index="date", columns="name", values="r")[NAMES]
-    return (frame.to_numpy().T / np.array([scale[d] for d in frame.index])).T
+    rows_ = list(
+        StrategySnapshot.objects.filter(strategy__portfolio=portfolio, date__in=window).values_list(
+            "date", "strategy__name", "daily_return", "unit_return"
+        )
+    )
+    frame = pd.DataFrame(rows_, columns=["date", "name", "r", "u"])
+    r = frame.pivot(index="date", columns="name", values="r")[NAMES]
+    u = frame.pivot(index="date", columns="name", values="u")[NAMES]
+    expected = (r.to_numpy().T / np.array([scale[d] for d in r.index])).T
+    assert_allclose(u.to_numpy(), expected, rtol=1e-15)  # the stored unit returns
+    return expected
 
 
 def last_event(portfolio: Portfolio) -> RebalanceEvent:
