@@ -70,7 +70,11 @@ class RiskLimit(models.Model):
     recovery_steps = models.JSONField(
         default=list,
         blank=True,
-        help_text="Exposure fractions on successive bars, e.g. [0.25, 0.5, 1].",
+        help_text="Exposure fractions on successive bars, e.g. [0.25, 0.5, 1] "
+        "(empty: 0.25, 0.5, 1).",
+    )
+    cooldown_bars = models.PositiveIntegerField(
+        default=0, help_text="Bars a violation stays open at least, even if recovered."
     )
     enabled = models.BooleanField(default=True)
     source = models.CharField(max_length=500, blank=True, help_text="YAML path it came from.")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import pandas as pd
 from django.conf import settings
@@ -55,6 +56,31 @@ from portfolio.services.prices import prices_load, provider_default
 
 log = logging.getLogger(__name__)
 UPDATE_LOCK = "update"
+
+
+class RiskSession(Protocol):
+    """One chunk's risk manager (the risk app provides it; portfolio never imports risk).
+
+    ``hook`` is the daily cycle's step 4; ``decorate`` fills the risk fields of the
+    chunk's unsaved snapshot rows; ``persist`` writes violations and the risk state inside
+    the chunk's transaction (alerts are sent after the commit)."""
+
+    def hook(self, state: PortfolioState, ctx) -> None: ...
+
+    def decorate(self, portfolio_rows: list, strategy_rows: list) -> None: ...
+
+    def persist(self, state: PortfolioState) -> None: ...
+
+
+RiskSessionFactory = Callable[[Portfolio, list[Strategy]], RiskSession | None]
+_risk_managers: list[RiskSessionFactory] = []
+
+
+def risk_manager_register(factory: RiskSessionFactory) -> None:
+    """Called by the risk app at startup (``risk.apps``): every chunk of every portfolio
+    is then applied with its session's hook."""
+    if factory not in _risk_managers:
+        _risk_managers.append(factory)
 
 
 @dataclass(frozen=True)
@@ -312,9 +338,11 @@ def portfolio_apply(
         part = dates[k : k + chunk]
         t1 = time.perf_counter()
         state = state_load(portfolio, strategies)
-        results = apply_dates(state, frame, targets, part)
+        sessions = [s for s in (f(portfolio, strategies) for f in _risk_managers) if s]
+        hook = sessions[0].hook if sessions else None
+        results = apply_dates(state, frame, targets, part, risk_hook=hook)
         t2 = time.perf_counter()
-        _write_chunk(portfolio, strategies, state, results, instruments)
+        _write_chunk(portfolio, strategies, state, results, instruments, sessions)
         engine_s += t2 - t1
         write_s += time.perf_counter() - t2
         if on_chunk is not None:
@@ -328,6 +356,7 @@ def _write_chunk(
     state: PortfolioState,
     results: list[DayResult],
     instruments: dict[str, int],
+    sessions: list[RiskSession] = (),
 ) -> None:
     """Persist one chunk of applied dates and the resulting book state, atomically."""
     by_name = {s.name: s for s in strategies}
@@ -408,6 +437,8 @@ def _write_chunk(
             )
             event._request_keys = rb.request_keys
             rebalances.append(event)
+    for session in sessions:
+        session.decorate(portfolio_rows, strategy_rows)
     with transaction.atomic():
         StrategySnapshot.objects.bulk_create(strategy_rows, batch_size=2000)
         PortfolioSnapshot.objects.bulk_create(portfolio_rows, batch_size=2000)
@@ -415,6 +446,8 @@ def _write_chunk(
         RebalanceEvent.objects.bulk_create(rebalances, batch_size=500)
         _requests_mark_applied(portfolio, rebalances)
         _state_save(portfolio, strategies, state, instruments)
+        for session in sessions:
+            session.persist(state)
     from portfolio.notify import notify_update  # push only after the commit
 
     transaction.on_commit(lambda: notify_update(portfolio.pk, results[-1].date))

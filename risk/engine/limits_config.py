@@ -19,7 +19,18 @@ strategy_limits.max_drawdown                    strategy  drawdown   value < thr
 strategy_limits.max_leverage                    strategy  leverage   value > thr    high
 strategy_limits.max_volatility                  strategy  volatility value > thr    high
 strategy_limits.max_positions                   strategy  positions  value > thr    low
+portfolio_limits.max_var_95 (99, cvar_95, 99)   portfolio VaR/CVaR   value > thr    high
 ==============================================  ========  =========  =============  ========
+
+Recovery (optional top-level ``recovery``): ``steps`` (exposure fractions on successive
+bars after a violation resolves, ascending in (0, 1], ending at 1; default 0.25, 0.5, 1),
+``cooldown_bars`` (bars a liquidation or a pause lasts at least; default 5) and per limit
+``limits.<name>: {threshold, steps, cooldown_bars}``; a recovery threshold must be on the
+safe side of the limit (a drawdown limit of -0.15 may recover at -0.05, not at -0.2). By
+default drawdown limits recover at half their threshold, the others at the threshold.
+
+A severity may take its own action or a milder one (critical > high > medium > low;
+liquidate_all > reduce_positions > pause_strategy > alert_only), never a harsher one.
 
 (``position_limits`` may sit inside ``portfolio_limits``, as in the spec, or at top level.)
 Thresholds are checked for sign and range: drawdowns in (-1, 0), leverage and volatility
@@ -29,13 +40,17 @@ Thresholds are checked for sign and range: drawdowns in (-1, 0), leverage and vo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portfolio.engine.checks import ConfigChecker
 
 SEVERITIES = ("critical", "high", "medium", "low")
 ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "alert_only")
+ACTION_RANK = {"alert_only": 1, "pause_strategy": 2, "reduce_positions": 3, "liquidate_all": 4}
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+DEFAULT_STEPS = (0.25, 0.5, 1.0)
+DEFAULT_CRITICAL_COOLDOWN = 5
 DEFAULT_ACTIONS = {
     "critical": "liquidate_all",
     "high": "reduce_positions",
@@ -54,6 +69,9 @@ class LimitSpec:
     severity: str
     action: str
     source: str
+    recovery_threshold: float | None = None
+    recovery_steps: tuple[float, ...] = DEFAULT_STEPS
+    cooldown_bars: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,8 +93,13 @@ _DD = (-1.0, 0.0, True, True)
 _POS = (0.0, math.inf, True, True)
 _WEIGHT = (0.0, 1.0, True, False)
 _CORR = (-1.0, 1.0, True, False)
+_FRACTION = (0.0, 1.0, True, True)
 _PORTFOLIO_KEYS = {
     "max_drawdown": ("portfolio", "drawdown", "min", "critical", _DD),
+    "max_var_95": ("portfolio", "var_95", "max", "high", _FRACTION),
+    "max_var_99": ("portfolio", "var_99", "max", "high", _FRACTION),
+    "max_cvar_95": ("portfolio", "cvar_95", "max", "high", _FRACTION),
+    "max_cvar_99": ("portfolio", "cvar_99", "max", "high", _FRACTION),
     "max_leverage": ("portfolio", "leverage", "max", "high", _POS),
     "max_volatility": ("portfolio", "volatility", "max", "high", _POS),
     "min_diversification_ratio": (
@@ -129,6 +152,7 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
             "strategy_limits",
             "violation_actions",
             "alert_settings",
+            "recovery",
         },
     )
     pl = mapping(
@@ -148,6 +172,9 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
                 f"portfolio_limits.violation_actions.{sev}",
                 f"unknown action {act!r}; allowed: {', '.join(ACTIONS)}",
             )
+        mismatch = action_mismatch(sev, act)
+        if mismatch:
+            raise fail(f"portfolio_limits.violation_actions.{sev}", mismatch)
         actions[sev] = act
 
     limits: list[LimitSpec] = []
@@ -190,8 +217,105 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
                     f"{source}: {path}.{key}",
                 )
             )
+    limits = _parse_recovery(checker, top.get("recovery"), limits)
     channels = _parse_alerts(top.get("alert_settings"), mapping, fail)
     return RiskConfigSpec(tuple(limits), channels)
+
+
+def action_mismatch(severity: str, action: str) -> str | None:
+    """Why ``action`` is too harsh for ``severity`` (None when it is allowed)."""
+    if ACTION_RANK[action] <= SEVERITY_RANK[severity]:
+        return None
+    allowed = [a for a, r in ACTION_RANK.items() if r <= SEVERITY_RANK[severity]]
+    return (
+        f"a {severity}-severity breach cannot take action {action}; allowed: "
+        f"{', '.join(sorted(allowed, key=ACTION_RANK.get, reverse=True))}"
+    )
+
+
+METRICS = {
+    scope: {
+        metric: (direction, bounds)
+        for keys in (_PORTFOLIO_KEYS, _POSITION_KEYS, _CORRELATION_KEYS, _STRATEGY_KEYS)
+        for (sc, metric, direction, _sev, bounds) in keys.values()
+        if sc == scope
+    }
+    for scope in ("portfolio", "strategy", "position")
+}
+
+
+def limit_check(
+    *, scope: str, metric: str, direction: str, threshold: float, severity: str, action: str
+) -> dict[str, str]:
+    """Field -> rule for a limit edited by hand (the admin): the same rules as the YAML."""
+    errors = {}
+    known = METRICS.get(scope, {})
+    if metric not in known:
+        errors["metric"] = f"unknown metric for scope {scope}; known: {', '.join(sorted(known))}"
+        return errors
+    want, bounds = known[metric]
+    if direction != want:
+        errors["direction"] = f"{metric} limits are '{want}' limits"
+    try:
+        _threshold(threshold, "threshold", bounds, lambda _p, rule: ValueError(rule))
+    except ValueError as exc:
+        errors["threshold"] = str(exc)
+    mismatch = action_mismatch(severity, action)
+    if mismatch:
+        errors["action"] = mismatch
+    return errors
+
+
+def _parse_recovery(checker: ConfigChecker, raw: Any, limits: list[LimitSpec]) -> list[LimitSpec]:
+    conf = checker.mapping(raw, "recovery", {"steps", "cooldown_bars", "limits"})
+    steps = _steps(checker, conf, "recovery") if "steps" in conf else DEFAULT_STEPS
+    cooldown = checker.integer(
+        conf, "cooldown_bars", "recovery", default=DEFAULT_CRITICAL_COOLDOWN, minimum=0
+    )
+    names = {limit.name for limit in limits}
+    per = checker.mapping(conf.get("limits"), "recovery.limits", names)
+    out = []
+    for limit in limits:
+        path = f"recovery.limits.{limit.name}"
+        own = checker.mapping(per.get(limit.name), path, {"threshold", "steps", "cooldown_bars"})
+        threshold = None
+        if "threshold" in own:
+            threshold = checker.number(own, "threshold", path)
+            safe = (
+                threshold >= limit.threshold
+                if limit.direction == "min"
+                else (threshold <= limit.threshold)
+            )
+            if not safe:
+                raise checker.fail(
+                    f"{path}.threshold",
+                    f"must be on the safe side of the limit's {limit.threshold:g} "
+                    f"({'>=' if limit.direction == 'min' else '<='} it), got {threshold:g}",
+                )
+        base = cooldown if limit.action in ("liquidate_all", "pause_strategy") else 0
+        out.append(
+            replace(
+                limit,
+                recovery_threshold=threshold,
+                recovery_steps=_steps(checker, own, path) if "steps" in own else steps,
+                cooldown_bars=checker.integer(own, "cooldown_bars", path, default=base, minimum=0),
+            )
+        )
+    return out
+
+
+def _steps(checker: ConfigChecker, d: dict, path: str) -> tuple[float, ...]:
+    raw = d.get("steps")
+    ok = (
+        isinstance(raw, list)
+        and raw
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw)
+    )
+    if not ok or any(not 0 < x <= 1 for x in raw) or list(raw) != sorted(raw) or raw[-1] != 1:
+        raise checker.fail(
+            f"{path}.steps", f"must be ascending fractions in (0, 1] ending at 1, got {raw!r}"
+        )
+    return tuple(float(x) for x in raw)
 
 
 def _threshold(value: Any, path: str, bounds, fail) -> float:

@@ -1,0 +1,400 @@
+"""The risk manager's step of the daily cycle (step 4, after the fills of close t).
+
+Every bar: measure (``measures.measure``), then for every enabled limit and target (the
+portfolio, each strategy, each ticker):
+
+* a breach (``value > threshold`` for ``max`` limits, ``<`` for ``min``) with no open
+  violation for that limit and target opens one and takes the limit's action at close t:
+
+  - ``liquidate_all`` (critical): every book closes every position it can trade today and
+    the portfolio's risk multiplier becomes 0, so no new position is taken until recovery;
+  - ``reduce_positions`` (high): exposure is scaled down by ``k`` so the limit holds:
+    ``k = threshold / value`` for measures proportional to exposure (leverage, volatility,
+    VaR, CVaR, a ticker's weight, top-5 concentration), applied to every book (portfolio
+    scope), to the breaching book (strategy scope) or to the books holding the ticker in
+    the net direction (position scope, ``k`` on their combined same-side holding so the
+    net weight comes down to the threshold). The multiplier keeps later fills scaled too.
+    For measures that exposure does not scale (drawdown, correlation, diversification,
+    position count) the action is ``pause_strategy`` instead (documented fallback);
+  - ``pause_strategy`` (medium): the breaching strategy stops trading (positions kept and
+    marked); for a portfolio-scope breach (correlation) the active strategy with the lowest
+    trailing unit-return mean among the most correlated pair is paused;
+  - ``alert_only`` (low): nothing trades.
+
+  While a violation is open its reduce action is enforced again on any bar the measure is
+  still beyond the threshold (new fills can push it back), without a new violation.
+* an open violation whose measure is back within its recovery threshold (default: half
+  the threshold for drawdowns, the threshold otherwise) for at least ``cooldown_bars``
+  bars since it opened resolves. Drawdown limits measure from the peak since the risk
+  manager last acted on that target: a liquidation resets the portfolio's peak to the
+  equity after it, a pause resets the strategy's peak NAV. A flat book cannot recover by
+  itself, so "back within -5%" then means "has not lost 5% more since the action" and the
+  violation resolves after its cooldown (a paused book that is or becomes flat is measured
+  from its current NAV); a paused book that keeps its positions resumes only once it is
+  within the recovery threshold of its best NAV since the pause. (A
+  drawdown measured from the all-time peak would never let a liquidated portfolio
+  re-enter, or would re-breach on the first bar after it did.)
+* on resolution exposure comes back in ``recovery_steps`` (e.g. 0.25, 0.5, 1) over
+  successive bars: at each step the multiplier rises and the affected books trade to their
+  latest decided targets at the new size (trades with reason ``risk_action``); a strategy
+  paused by a violation resumes when it resolves.
+
+Everything here is a pure function of the state passed in; the service persists it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from portfolio.engine.state import DayContext, PortfolioState, StrategyState
+
+from risk.engine.measures import BookView, Measures, measure
+
+REASON = "risk_action"
+PROPORTIONAL = {
+    "leverage",
+    "gross_leverage",
+    "volatility",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+    "ticker_weight",
+    "top5_concentration",
+}
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    id: int
+    name: str
+    scope: str  # portfolio | strategy | position
+    metric: str
+    direction: str  # max | min
+    threshold: float
+    severity: str
+    action: str
+    strategy: str | None = None  # only this strategy (strategy scope)
+    ticker: str | None = None  # only this ticker (position scope)
+    recovery_threshold: float | None = None
+    recovery_steps: tuple[float, ...] = (0.25, 0.5, 1.0)
+    cooldown_bars: int = 0
+
+    def breached(self, value: float) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        return value > self.threshold if self.direction == "max" else value < self.threshold
+
+    def recovery_level(self) -> float:
+        if self.recovery_threshold is not None:
+            return self.recovery_threshold
+        return self.threshold / 2 if self.metric == "drawdown" else self.threshold
+
+    def recovered(self, value: float) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        level = self.recovery_level()
+        return value <= level if self.direction == "max" else value >= level
+
+
+@dataclass
+class OpenBreach:
+    limit_id: int
+    target: str  # "" portfolio, strategy name, or ticker
+    opened_on: date
+    value: float
+    action: str
+    bars: int = 0
+    violation_id: int | None = None
+
+
+@dataclass
+class RiskState:
+    """What persists between bars (the service stores it on the portfolio)."""
+
+    risk_peak: float | None = None
+    open: dict[tuple[int, str], OpenBreach] = field(default_factory=dict)
+    ramp: list[float] = field(default_factory=list)  # portfolio multiplier steps to come
+    strategy_ramps: dict[str, list[float]] = field(default_factory=dict)
+    paused_by: dict[str, tuple[int, str]] = field(default_factory=dict)  # strategy -> breach
+    strategy_peaks: dict[str, float] = field(default_factory=dict)  # NAV peak since last act
+
+
+@dataclass(frozen=True)
+class RiskEvent:
+    kind: str  # opened | resolved | enforced
+    limit_id: int
+    target: str
+    day: date
+    value: float
+    threshold: float
+    severity: str
+    action: str
+    message: str
+    opened_on: date | None = None  # the breach's opening bar (resolved events)
+    violation_id: int | None = None  # its stored violation, once persisted
+
+
+def books_view(state: PortfolioState, marks) -> list[BookView]:
+    scale = state.exposure_scale * state.risk_scale
+    return [
+        BookView(
+            name=s.name,
+            active=s.active,
+            equity=s.book.equity(marks),
+            quantities={t: h.quantity for t, h in s.book.holdings.items()},
+            nav=s.nav,
+            peak_nav=s.peak_nav,
+            exposure=scale * s.risk_scale,
+        )
+        for s in state.strategies
+    ]
+
+
+def risk_step(
+    state: PortfolioState,
+    ctx: DayContext,
+    risk: RiskState,
+    limits: list[LimitRule],
+    multipliers: dict[str, float],
+    window: int = 60,
+) -> tuple[Measures, list[RiskEvent]]:
+    """Advance ramps, measure, open/enforce/resolve violations and act, at close t."""
+    events: list[RiskEvent] = []
+    _advance_ramps(state, ctx, risk)
+    m = _measure(state, ctx, risk, multipliers, window)
+    for key in list(risk.open):
+        risk.open[key].bars += 1
+    for rule in limits:
+        for target, value in _values(rule, m, state):
+            key = (rule.id, target)
+            breach = risk.open.get(key)
+            if breach is None and rule.breached(value):
+                breach = OpenBreach(rule.id, target, ctx.day, value, rule.action)
+                risk.open[key] = breach
+                msg = _act(state, ctx, risk, rule, target, value, m)
+                events.append(_event("opened", rule, target, ctx.day, value, msg))
+                m = _measure(state, ctx, risk, multipliers, window)
+            elif breach is not None and rule.recovered(value) and breach.bars >= rule.cooldown_bars:
+                del risk.open[key]
+                msg = _recover(state, ctx, risk, rule, target)
+                event = _event("resolved", rule, target, ctx.day, value, msg)
+                events.append(
+                    replace(event, opened_on=breach.opened_on, violation_id=breach.violation_id)
+                )
+            elif breach is not None and rule.breached(value) and _reduces(rule):
+                msg = _reduce(state, ctx, rule, target, value, m)
+                if msg:
+                    events.append(_event("enforced", rule, target, ctx.day, value, msg))
+                    m = _measure(state, ctx, risk, multipliers, window)
+    return m, events
+
+
+def _measure(state, ctx, risk: RiskState, multipliers, window) -> Measures:
+    books = books_view(state, ctx.marks)
+    total = math.fsum(b.equity for b in books)
+    risk.risk_peak = max(risk.risk_peak or total, total)
+    for s in state.strategies:
+        if not s.active and not s.book.holdings:
+            # a flat paused book cannot recover a drawdown: it is measured from here on
+            risk.strategy_peaks[s.name] = s.nav
+        risk.strategy_peaks[s.name] = max(risk.strategy_peaks.get(s.name, s.peak_nav), s.nav)
+    return measure(
+        books,
+        ctx.marks,
+        multipliers,
+        state.returns_window(),
+        risk.risk_peak,
+        window,
+        strategy_peaks=risk.strategy_peaks,
+    )
+
+
+def _values(rule: LimitRule, m: Measures, state: PortfolioState):
+    if rule.scope == "portfolio":
+        metric = "top5_concentration" if rule.metric == "top5_concentration" else rule.metric
+        yield "", m.portfolio.get(metric, math.nan)
+    elif rule.scope == "strategy":
+        for s in state.strategies:
+            if rule.strategy in (None, s.name):
+                yield s.name, m.strategies[s.name].get(rule.metric, math.nan)
+    else:
+        for ticker, weight in sorted(m.tickers.items()):
+            if rule.ticker in (None, ticker):
+                yield ticker, weight
+
+
+def _reduces(rule: LimitRule) -> bool:
+    return rule.action == "reduce_positions" and rule.metric in PROPORTIONAL
+
+
+def _act(state, ctx, risk, rule, target, value, m) -> str:
+    if rule.action == "liquidate_all":
+        for s in state.strategies:
+            _scale_book(s, 0.0, ctx)
+        state.risk_scale = 0.0
+        risk.ramp = []
+        risk.risk_peak = math.fsum(s.book.equity(ctx.marks) for s in state.strategies)
+        return "liquidated every book; no new trades until recovery"
+    if rule.action == "reduce_positions" and rule.metric in PROPORTIONAL:
+        return _reduce(state, ctx, rule, target, value, m)
+    if rule.action in ("pause_strategy", "reduce_positions"):
+        name = target if rule.scope == "strategy" else _pause_candidate(state, m)
+        if name is None:
+            return "no strategy to pause"
+        s = _strategy(state, name)
+        s.active = False
+        risk.strategy_peaks[name] = s.nav  # its drawdown is measured from here on
+        risk.paused_by[name] = (rule.id, target)
+        risk.strategy_ramps.pop(name, None)
+        fallback = (
+            " (exposure does not scale this measure)" if rule.action != "pause_strategy" else ""
+        )
+        return f"paused {name}{fallback}"
+    return "alert only"
+
+
+def _reduce(state, ctx, rule, target, value, m) -> str:
+    if not value > 0 or not rule.threshold > 0:
+        return ""
+    k = rule.threshold / value
+    if rule.scope == "portfolio":
+        state.risk_scale *= k
+        for s in state.strategies:
+            _scale_book(s, k, ctx)
+        return f"scaled every book by {k:.4f}"
+    if rule.scope == "strategy":
+        s = _strategy(state, target)
+        s.risk_scale *= k
+        _scale_book(s, k, ctx)
+        return f"scaled {target} by {k:.4f}"
+    return _reduce_ticker(state, ctx, rule, target, m)
+
+
+def _reduce_ticker(state, ctx, rule, ticker, m) -> str:
+    """Bring |net| down to the threshold by cutting the books on the net side pro rata."""
+    close = ctx.today.get(ticker, math.nan)
+    if not close > 0:
+        return ""
+    net = m.detail["net"].get(ticker, 0.0)
+    side = [
+        s
+        for s in state.strategies
+        if s.book.holdings.get(ticker) and s.book.holdings[ticker].quantity * net > 0
+    ]
+    same = math.fsum(abs(s.book.holdings[ticker].quantity) for s in side)
+    total = math.fsum(s.book.equity(ctx.marks) for s in state.strategies)
+    mult = side[0].book.multiplier(ticker) if side else 1.0
+    allowed = rule.threshold * total / (ctx.marks[ticker] * mult)  # |net| allowed, units
+    keep = same - (abs(net) - allowed)
+    if same <= 0 or keep >= same:
+        return ""
+    k = max(keep, 0.0) / same
+    for s in side:
+        q = s.book.holdings[ticker].quantity
+        ctx.fills.append(
+            (s.name, s.book.trade(ticker, q * (k - 1.0), close, ctx.day, s.execution, REASON))
+        )
+    return f"cut {ticker} by {1 - k:.2%} in {', '.join(s.name for s in side)}"
+
+
+def _scale_book(s: StrategyState, k: float, ctx: DayContext) -> None:
+    for t, h in sorted(s.book.holdings.items()):
+        close = ctx.today.get(t, math.nan)
+        if close > 0:
+            qty = h.quantity * (k - 1.0)
+            if s.execution.whole_shares and k > 0:
+                qty = math.copysign(math.ceil(abs(qty) - 1e-9), qty)
+            if abs(qty) > 0:
+                ctx.fills.append(
+                    (s.name, s.book.trade(t, qty, close, ctx.day, s.execution, REASON))
+                )
+
+
+def _pause_candidate(state: PortfolioState, m: Measures) -> str | None:
+    active = [s for s in state.strategies if s.active]
+    if not active:
+        return None
+    u = state.returns_window()
+    idx = {s.name: i for i, s in enumerate(state.strategies)}
+    means = {s.name: float(u[-60:, idx[s.name]].mean()) if len(u) else 0.0 for s in active}
+    return min(means, key=lambda n: (means[n], n))
+
+
+def _recover(state, ctx, risk, rule, target) -> str:
+    steps = [x for x in rule.recovery_steps if x > 0] or [1.0]
+    if rule.action == "liquidate_all" or (rule.scope == "portfolio" and _reduces(rule)):
+        risk.ramp = [x for x in steps if x > state.risk_scale] or [1.0]
+        _advance_portfolio_ramp(state, ctx, risk)
+        return f"re-entering in steps {', '.join(f'{x:g}' for x in steps)}"
+    if rule.scope == "strategy" and _reduces(rule):
+        s = _strategy(state, target)
+        risk.strategy_ramps[target] = [x for x in steps if x > s.risk_scale] or [1.0]
+        _advance_strategy_ramp(state, ctx, risk, target)
+        return f"{target} re-entering in steps"
+    for name, key in list(risk.paused_by.items()):
+        if key == (rule.id, target):
+            del risk.paused_by[name]
+            s = _strategy(state, name)
+            s.active = True
+            s.risk_scale = 0.0
+            risk.strategy_ramps[name] = steps
+            _advance_strategy_ramp(state, ctx, risk, name)
+            return f"resumed {name}, re-entering in steps"
+    return "resolved"
+
+
+def _advance_ramps(state, ctx, risk) -> None:
+    if risk.ramp and not any(_blocks(r) for r in risk.open.values()):
+        _advance_portfolio_ramp(state, ctx, risk)
+    for name in list(risk.strategy_ramps):
+        _advance_strategy_ramp(state, ctx, risk, name)
+
+
+def _blocks(breach: OpenBreach) -> bool:
+    return breach.action == "liquidate_all"
+
+
+def _advance_portfolio_ramp(state, ctx, risk) -> None:
+    state.risk_scale = risk.ramp.pop(0)
+    for s in state.strategies:
+        if s.active:
+            _to_targets(state, s, ctx)
+
+
+def _advance_strategy_ramp(state, ctx, risk, name) -> None:
+    s = _strategy(state, name)
+    steps = risk.strategy_ramps.get(name) or []
+    if not steps:
+        risk.strategy_ramps.pop(name, None)
+        return
+    s.risk_scale = steps.pop(0)
+    if not steps:
+        risk.strategy_ramps.pop(name, None)
+    if s.active:
+        _to_targets(state, s, ctx)
+
+
+def _to_targets(state: PortfolioState, s: StrategyState, ctx: DayContext) -> None:
+    """Trade a book to its latest decided targets (decided at t-1) at the current size."""
+    if s.pending is None:
+        return
+    scale = state.exposure_scale * state.risk_scale * s.risk_scale
+    weights = {t: w * scale for t, w in s.pending.items()}
+    for f in s.book.rebalance_to(
+        weights, ctx.today, ctx.day, replace(s.execution, trade_band=0.0), REASON
+    ):
+        ctx.fills.append((s.name, f))
+
+
+def _strategy(state: PortfolioState, name: str) -> StrategyState:
+    return next(s for s in state.strategies if s.name == name)
+
+
+def _event(kind, rule: LimitRule, target, day, value, message) -> RiskEvent:
+    return RiskEvent(
+        kind, rule.id, target, day, value, rule.threshold, rule.severity, rule.action, message
+    )
