@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from risk import models
+from risk import alerts, models
 
 
 @admin.register(models.RiskLimit)
@@ -49,12 +49,56 @@ class ViolationAdmin(admin.ModelAdmin):
 class AlertChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "portfolio", "enabled", "min_severity"]
     list_filter = ["kind", "enabled"]
+    actions = ["send_test_alert"]
+
+    @admin.action(description="Send test alert")
+    def send_test_alert(self, request, queryset) -> None:
+        for channel in queryset:
+            alerts.alert_channel_test(channel=channel)
+        self.message_user(
+            request,
+            f"Queued a test alert on {len(queryset)} channel(s); see Alert deliveries.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(models.AlertDelivery)
 class AlertDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "channel", "subject", "status", "attempts", "sent_at"]
+    list_display = [
+        "created_at",
+        "channel",
+        "violation",
+        "subject",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "error_excerpt",
+        "sent_at",
+    ]
     list_filter = ["status", "channel"]
+    list_select_related = ["channel", "violation"]
+    readonly_fields = [
+        "channel",
+        "violation",
+        "subject",
+        "body",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "sent_at",
+    ]
+    actions = ["retry_now"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Last error")
+    def error_excerpt(self, obj: models.AlertDelivery) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset) -> None:
+        count = alerts.alert_deliveries_retry(deliveries=queryset)
+        self.message_user(request, f"{count} unsent delivery(ies) due now.", messages.SUCCESS)

@@ -124,14 +124,28 @@ _STRATEGY_KEYS = {
     "max_volatility": ("strategy", "volatility", "max", "high", _POS),
     "max_positions": ("strategy", "positions_count", "max", "low", (1.0, math.inf, False, True)),
 }
+# Keys each channel's config may carry; their use: risk/alerts.py (senders) and README.
 _ALERT_KINDS = {
-    "email": ("email", {"enabled", "recipients", "smtp_server", "min_severity"}),
-    "slack": ("slack", {"enabled", "webhook_url", "min_severity"}),
-    "discord": ("discord", {"enabled", "webhook_url", "min_severity"}),
-    "webhook": ("webhook", {"enabled", "url", "headers", "min_severity"}),
+    "email": (
+        "email",
+        {"enabled", "recipients", "smtp_server", "from_email", "timeout", "min_severity"},
+    ),
+    "slack": ("slack", {"enabled", "webhook_url", "timeout", "min_severity"}),
+    "discord": ("discord", {"enabled", "webhook_url", "timeout", "min_severity"}),
+    "webhook": ("webhook", {"enabled", "url", "headers", "timeout", "min_severity"}),
     "sms": (
         "sms",
-        {"enabled", "twilio_sid", "twilio_token", "phone_number", "from_number", "min_severity"},
+        {
+            "enabled",
+            "provider",
+            "twilio_sid",
+            "twilio_token",
+            "phone_number",
+            "from_number",
+            "api_base",
+            "timeout",
+            "min_severity",
+        },
     ),
 }
 
