@@ -182,6 +182,8 @@ QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0
 QUANTSITE_UPDATE_EVERY_MINUTES = env_int("QUANTSITE_UPDATE_EVERY_MINUTES", 1, minimum=1)
 # Dates per transaction when replaying history (a date is never split across two).
 QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=1)
+# A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
+QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -7,8 +7,9 @@ transaction; alerts are queued in the same transaction and sent after the commit
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from portfolio.engine.state import DayContext, PortfolioState
@@ -189,10 +190,13 @@ def risk_state_dump(risk: RiskState) -> dict:
 class RiskManagerSession:
     """The risk manager for one chunk of one portfolio (see portfolio.services.update)."""
 
-    def __init__(self, portfolio: Portfolio, strategies, rules: list[LimitRule]) -> None:
+    def __init__(
+        self, portfolio: Portfolio, strategies, rules: list[LimitRule], alert_from: date
+    ) -> None:
         from portfolio import selectors
 
         self.portfolio = portfolio
+        self.alert_from = alert_from
         self.strategies = {s.name: s for s in strategies}
         self.rules = rules
         self.risk = risk_state_load(portfolio)
@@ -261,8 +265,9 @@ class RiskManagerSession:
         self.portfolio.risk_state = risk_state_dump(self.risk)
         self.portfolio.save(update_fields=["risk_state"])
         self._statuses_save(state)
-        if opened:
-            _alerts_enqueue(list(opened.values()))
+        recent = [v for v in opened.values() if v.date >= self.alert_from]
+        if recent:
+            _alerts_enqueue(recent)
         self.events = []
 
     def _statuses_save(self, state: PortfolioState) -> None:
@@ -287,12 +292,17 @@ class RiskManagerSession:
         ConfigChange.objects.bulk_create(changes)
 
 
-def risk_session_open(portfolio: Portfolio, strategies) -> RiskManagerSession | None:
-    """The update path's factory: a session when the portfolio has enabled limits."""
+def risk_session_open(
+    portfolio: Portfolio, strategies, last_date: date
+) -> RiskManagerSession | None:
+    """The update path's factory: a session when the portfolio has enabled limits.
+    Violations on bars more than ``QUANTSITE_ALERT_MAX_AGE_DAYS`` before the run's last
+    bar (a catch-up replay of history) are recorded but not alerted."""
     rules = limit_rules(portfolio, strategies)
     if not rules:
         return None
-    return RiskManagerSession(portfolio, strategies, rules)
+    alert_from = last_date - timedelta(days=settings.QUANTSITE_ALERT_MAX_AGE_DAYS)
+    return RiskManagerSession(portfolio, strategies, rules, alert_from)
 
 
 def _finite(x) -> float | None:
@@ -300,8 +310,6 @@ def _finite(x) -> float | None:
 
 
 def _alerts_enqueue(violations: list[Violation]) -> None:
-    try:
-        from risk.alerts import alerts_enqueue
-    except ImportError:  # the alert outbox is not installed in this build
-        return
+    from risk.alerts import alerts_enqueue
+
     alerts_enqueue(violations=violations)

@@ -72,3 +72,6 @@ def _schedule_ensure(every_minutes: int) -> None:
                 "repeats": -1,
             },
         )
+    from risk.alerts import alerts_schedule_ensure  # like load_config: risk's own service
+
+    alerts_schedule_ensure()

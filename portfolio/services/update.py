@@ -72,7 +72,8 @@ class RiskSession(Protocol):
     def persist(self, state: PortfolioState) -> None: ...
 
 
-RiskSessionFactory = Callable[[Portfolio, list[Strategy]], RiskSession | None]
+# (portfolio, its strategies, the last bar date this run applies) -> session or None
+RiskSessionFactory = Callable[[Portfolio, list[Strategy], date], RiskSession | None]
 _risk_managers: list[RiskSessionFactory] = []
 
 
@@ -338,7 +339,7 @@ def portfolio_apply(
         part = dates[k : k + chunk]
         t1 = time.perf_counter()
         state = state_load(portfolio, strategies)
-        sessions = [s for s in (f(portfolio, strategies) for f in _risk_managers) if s]
+        sessions = [s for s in (f(portfolio, strategies, dates[-1]) for f in _risk_managers) if s]
         hook = sessions[0].hook if sessions else None
         results = apply_dates(state, frame, targets, part, risk_hook=hook)
         t2 = time.perf_counter()
