@@ -30,8 +30,10 @@ returns over the window. Then
   ``sqrt(252) * X_i * sigma_i`` (ex-ante), position count.
 * portfolio drawdown: equity over the peak since the risk manager last liquidated, minus 1.
 
-Fewer than 2 observations (or zero variance) gives NaN for the return-based measures; a
-NaN never breaches a limit.
+The return window at close t is the ``window`` bars before t: today's return enters the
+estimates at the next close (the update appends it after the risk step). Fewer than 2
+observations (or zero variance) gives NaN for the return-based measures; a NaN never
+breaches a limit.
 """
 
 from __future__ import annotations
