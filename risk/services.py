@@ -107,6 +107,7 @@ _SNAPSHOT_FIELDS = {
     "top5_concentration": "concentration_top5",
 }
 _DETAIL = (
+    "net_leverage",
     "var_95_parametric",
     "var_99_parametric",
     "cvar_95_parametric",
@@ -220,7 +221,10 @@ class RiskManagerSession:
             for key, field in _SNAPSHOT_FIELDS.items():
                 setattr(row, field, _finite(m.portfolio.get(key)))
             row.risk = {k: _finite(m.portfolio.get(k)) for k in _DETAIL} | {
-                "tickers": {t: round(w, 10) for t, w in m.tickers.items()}
+                "tickers": {t: round(w, 10) for t, w in m.tickers.items()},
+                "correlation": m.detail.get("correlation"),
+                "risk_contribution": m.detail.get("risk_contribution"),
+                "correlated_var_95": m.detail.get("correlated_var_95"),
             }
         for row in strategy_rows:
             m = self.measures.get(row.date)

@@ -11,7 +11,8 @@ now (the portfolio's exposure scale times the risk multipliers): the portfolio's
 daily return is ``sum_i w_i u_i``. ``S`` is the sample covariance (ddof=1) of the unit
 returns over the window. Then
 
-* volatility (ex-ante, annualized) ``sqrt(252 * w'Sw)``;
+* volatility (ex-ante, annualized) ``sqrt(252 * w'Sw)``; the formulas below live in
+  ``risk.engine.portfolio_risk``, ``risk.engine.var`` and ``risk.engine.exposure``;
 * historical VaR at confidence c: ``-quantile(p, 1-c)`` (numpy's linear interpolation) of
   the window's hypothetical portfolio returns ``p_t = sum_i w_i u_{i,t}``; CVaR:
   ``-mean(p_t | p_t <= quantile)``; both positive loss fractions of equity, one day;
@@ -19,8 +20,9 @@ returns over the window. Then
   phi(z_(1-c)) / (1-c))`` (normal);
 * diversification ratio ``sum_i w_i sigma_i / sqrt(w'Sw)`` (Choueifaty; >= 1 diversifies);
 * risk contribution ``w_i (Sw)_i / sqrt(w'Sw)`` (sums to the daily vol);
-* max strategy correlation: the largest off-diagonal Pearson correlation of the unit
-  returns of the strategies that varied in the window (paused ones included);
+* max strategy correlation: the largest finite off-diagonal Pearson correlation of the
+  unit returns of the strategies in the window (paused ones included; a strategy that did
+  not vary has none);
 * netting: per ticker the signed quantities of every book are summed; a ticker's weight
   is ``|net quantity * mark * multiplier| / E``; top-5 concentration is the sum of the five
   largest; leverage is ``sum_t |net mv_t| / E`` (positions netted across books) and gross
@@ -42,9 +44,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
 
-TRADING_DAYS = 252
+from risk.engine.exposure import (
+    net_positions,
+    portfolio_leverage,
+    ticker_concentration,
+    top_concentration,
+)
+from risk.engine.portfolio_risk import portfolio_risk
 
 
 @dataclass(frozen=True)
@@ -68,40 +75,12 @@ class Measures:
     detail: dict = field(default_factory=dict)
 
 
-def netted_positions(books: list[BookView]) -> dict[str, dict[str, float]]:
-    """Per ticker: the net signed quantity and each book's signed quantity."""
-    out: dict[str, dict[str, float]] = {}
-    for b in books:
-        for t, q in b.quantities.items():
-            row = out.setdefault(t, {"net": 0.0})
-            row["net"] += q
-            row[b.name] = row.get(b.name, 0.0) + q
-    return out
-
-
 def portfolio_weights(books: list[BookView]) -> np.ndarray:
     """``w_i = (E_i / E) * X_i`` (module docstring)."""
     total = math.fsum(b.equity for b in books)
     if not total > 0:
         return np.zeros(len(books))
     return np.array([b.equity / total * b.exposure for b in books])
-
-
-def var_cvar_historical(p: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Historical one-day VaR and CVaR (positive loss fractions) of returns ``p``."""
-    if len(p) < 2:
-        return math.nan, math.nan
-    q = float(np.quantile(p, 1.0 - confidence))
-    return -q, -float(p[p <= q].mean())
-
-
-def var_cvar_parametric(p: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Normal one-day VaR and CVaR from the mean and sample std (ddof=1) of ``p``."""
-    if len(p) < 2:
-        return math.nan, math.nan
-    mu, sd = float(p.mean()), float(p.std(ddof=1))
-    z = norm.ppf(1.0 - confidence)
-    return -(mu + z * sd), -(mu - sd * norm.pdf(z) / (1.0 - confidence))
 
 
 def measure(
@@ -115,91 +94,83 @@ def measure(
 ) -> Measures:
     """Every measure the limits use, for the close (module docstring). ``risk_peak`` and
     ``strategy_peaks`` are the peaks the drawdown limits measure from (the risk manager
-    resets them when it acts); without them a book's own running peak NAV is used."""
+    resets them when it acts); without them a book's own running peak NAV is used.
+    Netting is ``exposure.net_positions``; the return measures ``portfolio_risk``."""
     strategy_peaks = strategy_peaks or {}
     total = math.fsum(b.equity for b in books)
-    net = netted_positions(books)
-    mv = {t: row["net"] * marks[t] * multipliers.get(t, 1.0) for t, row in net.items()}
-    tickers = {t: abs(v) / total for t, v in mv.items() if total > 0 and abs(v) > 0}
-    gross_books = math.fsum(
-        abs(q) * marks[t] * multipliers.get(t, 1.0) for b in books for t, q in b.quantities.items()
-    )
-    top = sorted(tickers.values(), reverse=True)[:5]
+    netted = net_positions({b.name: b.quantities for b in books}, marks, multipliers)
+    lev = portfolio_leverage(netted, total)
+    tickers = ticker_concentration(netted, total)
     portfolio = {
-        "leverage": math.fsum(abs(v) for v in mv.values()) / total if total > 0 else 0.0,
-        "gross_leverage": gross_books / total if total > 0 else 0.0,
+        "leverage": lev.netted_gross,
+        "gross_leverage": lev.gross,
+        "net_leverage": lev.net,
         "drawdown": total / risk_peak - 1.0 if risk_peak > 0 else 0.0,
-        "top5_concentration": math.fsum(top),
-        "positions_net": float(sum(1 for v in mv.values() if abs(v) > 0)),
-        "positions_gross": float(sum(len(b.quantities) for b in books)),
+        "top5_concentration": top_concentration(tickers),
+        "positions_net": float(netted.net_count),
+        "positions_gross": float(netted.gross_count),
     }
     w = portfolio_weights(books)
-    window_returns = unit_returns[-window:] if len(unit_returns) else unit_returns
-    portfolio.update(_return_measures(books, w, window_returns))
+    u = unit_returns[-window:] if len(unit_returns) else np.zeros((0, len(books)))
+    risk = portfolio_risk(u, w, lookback_days=max(window, 2)) if len(u) >= 2 else None
+    portfolio.update(_return_measures(risk))
     strategies = {}
-    sig = (
-        np.std(window_returns, axis=0, ddof=1)
-        if len(window_returns) >= 2
-        else np.full(len(books), math.nan)
-    )
     for i, b in enumerate(books):
         gross = math.fsum(
             abs(q) * marks[t] * multipliers.get(t, 1.0) for t, q in b.quantities.items()
         )
+        peak = strategy_peaks.get(b.name, b.peak_nav)
+        sigma = float(risk.strategy_volatilities[i]) if risk is not None else math.nan
         strategies[b.name] = {
             "leverage": gross / b.equity if b.equity > 0 else 0.0,
-            "drawdown": b.nav / strategy_peaks.get(b.name, b.peak_nav) - 1.0
-            if strategy_peaks.get(b.name, b.peak_nav) > 0
-            else 0.0,
-            "volatility": math.sqrt(TRADING_DAYS) * b.exposure * float(sig[i]),
+            "drawdown": b.nav / peak - 1.0 if peak > 0 else 0.0,
+            "volatility": b.exposure * sigma,
             "positions_count": float(len(b.quantities)),
         }
-    detail = {"net": {t: row["net"] for t, row in net.items()}, "weights": w.tolist()}
+    detail = {"net": dict(netted.net_quantity), "weights": w.tolist()}
+    if risk is not None:
+        names = [b.name for b in books]
+        detail["correlation"] = {
+            a: {c: _finite(risk.correlation[i, j]) for j, c in enumerate(names)}
+            for i, a in enumerate(names)
+        }
+        detail["risk_contribution"] = {
+            n: _finite(risk.contributions.percent[i]) for i, n in enumerate(names)
+        }
+        detail["correlated_var_95"] = _finite(risk.tail_95.correlated_var)
     return Measures(portfolio, strategies, tickers, detail)
 
 
-def _return_measures(books: list[BookView], w: np.ndarray, u: np.ndarray) -> dict[str, float]:
-    out = dict.fromkeys(
-        [
-            "volatility",
-            "var_95",
-            "var_99",
-            "cvar_95",
-            "cvar_99",
-            "var_95_parametric",
-            "var_99_parametric",
-            "cvar_95_parametric",
-            "cvar_99_parametric",
-            "diversification_ratio",
-            "strategy_correlation",
-        ],
-        math.nan,
-    )
-    if len(u) < 2:
-        return out
-    cov = np.atleast_2d(np.cov(u, rowvar=False, ddof=1))
-    variance = float(w @ cov @ w)
-    out["volatility"] = math.sqrt(TRADING_DAYS * max(variance, 0.0))
-    p = u @ w
-    for c in (0.95, 0.99):
-        k = round(c * 100)
-        out[f"var_{k}"], out[f"cvar_{k}"] = var_cvar_historical(p, c)
-        out[f"var_{k}_parametric"], out[f"cvar_{k}_parametric"] = var_cvar_parametric(p, c)
-    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    if variance > 0:
-        out["diversification_ratio"] = float(w @ sd) / math.sqrt(variance)
-    # every book that varied, paused ones too: a paused book keeps its positions, and
-    # pausing one of a correlated pair must not by itself make the breach disappear
-    live = [i for i in range(len(books)) if sd[i] > 0]
-    if len(live) >= 2:
-        corr = np.corrcoef(u[:, live], rowvar=False)
-        out["strategy_correlation"] = float(np.max(corr[~np.eye(len(live), dtype=bool)]))
+def _return_measures(risk) -> dict[str, float]:
+    if risk is None:
+        return dict.fromkeys(RETURN_MEASURES, math.nan)
+    out = {
+        "volatility": risk.volatility,
+        "diversification_ratio": risk.diversification_ratio,
+        "strategy_correlation": risk.max_correlation,
+    }
+    for tail in (risk.tail_95, risk.tail_99):
+        k = round(tail.confidence * 100)
+        out[f"var_{k}"], out[f"cvar_{k}"] = tail.historical_var, tail.historical_cvar
+        out[f"var_{k}_parametric"] = tail.parametric_var
+        out[f"cvar_{k}_parametric"] = tail.parametric_cvar
     return out
 
 
-def risk_contributions(w: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``w_i (Sw)_i / sqrt(w'Sw)`` (daily), summing to the portfolio's daily vol."""
-    cov = np.atleast_2d(np.cov(u, rowvar=False, ddof=1))
-    sw = cov @ w
-    vol = math.sqrt(float(w @ sw))
-    return w * sw / vol if vol > 0 else np.zeros(len(w))
+RETURN_MEASURES = (
+    "volatility",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+    "var_95_parametric",
+    "var_99_parametric",
+    "cvar_95_parametric",
+    "cvar_99_parametric",
+    "diversification_ratio",
+    "strategy_correlation",
+)
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None

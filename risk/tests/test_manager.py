@@ -77,10 +77,12 @@ def test_a_ticker_weight_breach_cuts_the_net_side_to_the_limit_once():
     ]
     assert [(e.kind, e.target, e.value) for e in events] == [("opened", "X", 0.25)]
     assert m.tickers["X"] == pytest.approx(0.2)
-    # the next bar, still at the limit (not beyond): nothing new opens or trades
+    # the next bar it is at the limit, not beyond: the violation resolves, nothing trades
     ctx2 = _ctx({"X": 100.0}, D0 + timedelta(days=1))
     _, again = risk_step(state, ctx2, risk, [limit], {})
-    assert again == [] and ctx2.fills == []
+    assert [(e.kind, e.opened_on) for e in again] == [("resolved", D0)] and ctx2.fills == []
+    ctx3 = _ctx({"X": 100.0}, D0 + timedelta(days=2))
+    assert risk_step(state, ctx3, risk, [limit], {})[1] == [] and ctx3.fills == []
 
 
 def test_a_leverage_breach_scales_every_book_by_threshold_over_value():
@@ -94,10 +96,8 @@ def test_a_leverage_breach_scales_every_book_by_threshold_over_value():
     ctx = _ctx({"X": 100.0, "Y": 100.0})
     m, events = risk_step(state, ctx, risk, [rule(threshold=0.8)], {})
     assert events[0].message == "scaled every book by 0.8000"
-    assert_allclose(
-        [state.strategies[0].book.holdings["X"].quantity, state.strategies[1].book.holdings["Y"].quantity],
-        [12.0, 4.0],
-    )
+    a, b = (s.book for s in state.strategies)
+    assert_allclose([a.holdings["X"].quantity, b.holdings["Y"].quantity], [12.0, 4.0])
     assert m.portfolio["leverage"] == pytest.approx(0.8)
     assert state.risk_scale == pytest.approx(0.8)  # later fills are scaled too
 
@@ -172,24 +172,25 @@ def test_a_critical_drawdown_liquidates_blocks_and_re_enters_in_steps():
 
     state = _path_state()
     results = apply_dates(state, closes, targets, days, risk_hook=hook)
-    # Invested from day 1 (A all X, B half X): X -10% then -11.1% -> equity 10000 ->
-    # 7500 + 2500 ... by day 4 the portfolio is down 15.0%: A 5000*0.8 = 4000, B 2500*0.8
-    # + 2500 = 4500: 8500 / 10000 - 1 = -0.15 (not below); day 3 (X 90): -7.5%.
-    # So nothing breaches at -0.15 exactly; use the first bar below it.
-    opened = [d for d, _, kinds in log if "opened" in kinds]
-    if not opened:  # the path above sits exactly on the limit: push it through
-        pytest.fail("the test path must breach")
-    t = opened[0]
-    i = days.index(t)
-    assert all(not s.book.holdings for s in state.strategies) or i < len(days) - 1
-    day_t = results[i]
-    assert {f.reason for _, f in day_t.fills} == {"risk_action"}
-    # blocked: the bars after t trade nothing until the resolution (cooldown 3 bars)
-    resolved = next(d for d, _, kinds in log if "resolved" in kinds)
-    j = days.index(resolved)
-    assert j == i + 3
-    assert all(not results[k].fills for k in range(i + 1, j))
-    # then 25%, 50%, 100% of the targets on successive bars
-    assert [log[k][1] for k in (j, j + 1, j + 2)] == [0.25, 0.5, 1.0]
+    # Funded on day 0, invested at the day-1 close (A: 50 X; B: 25 X + 25 Y, re-weighted
+    # daily). Day 3, X 90: 4500 + 4750 = 9250 (-7.5%). Day 4, X 80: A 4000, B 26.389 X +
+    # 23.75 Y = 4486.1 -> 8486.1, -15.14% < -15%: breach at the day-4 close.
+    assert [kinds for _, _, kinds in log[:4]] == [[], [], [], []]
+    assert log[4][2] == ["opened"]
+    assert_allclose(results[4].portfolio.equity, 4000 + 4750 / 90 * 0.5 * 80 + 23.75 * 100)
+    # at that close every book is flat: the day's signal fills, then the liquidation
+    liquidation = [(n, f.ticker) for n, f in results[4].fills if f.reason == "risk_action"]
+    assert sorted(liquidation) == [("A", "X"), ("B", "X"), ("B", "Y")]
+    assert [d.positions_count for d in results[4].strategies] == [0, 0]
+    assert results[4].portfolio.gross_exposure == 0.0
+    # blocked: days 5 and 6 trade nothing; day 7 (3 bars later) the violation resolves
+    assert results[5].fills == [] and results[6].fills == []
+    assert log[7][2] == ["resolved"]
+    # re-entry: 25%, 50%, 100% of the targets on successive bars, trades as risk_action
+    assert [log[k][1] for k in (7, 8, 9, 10)] == [0.25, 0.5, 1.0, 1.0]
     a = state.strategies[0]
+    for k, frac in ((7, 0.25), (8, 0.5), (9, 1.0)):
+        assert {f.reason for n, f in results[k].fills if n == "A"} == {"risk_action"}
+        held = [d for d in results[k].strategies if d.name == "A"][0]
+        assert_allclose(held.long_exposure / held.equity, frac, rtol=1e-12)
     assert a.book.holdings["X"].quantity * 80 == pytest.approx(a.book.equity({"X": 80.0}))
