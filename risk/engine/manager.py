@@ -34,6 +34,8 @@ portfolio, each strategy, each ticker):
   within the recovery threshold of its best NAV since the pause. (A
   drawdown measured from the all-time peak would never let a liquidated portfolio
   re-enter, or would re-breach on the first bar after it did.)
+* a reduce violation resolves only when its limit would hold at full exposure (the measure
+  divided by the multiplier); until then exposure stays reduced.
 * on resolution exposure comes back in ``recovery_steps`` (e.g. 0.25, 0.5, 1) over
   successive bars: at each step the multiplier rises and the affected books trade to their
   latest decided targets at the new size (trades with reason ``risk_action``); a strategy
@@ -178,7 +180,11 @@ def risk_step(
                 msg = _act(state, ctx, risk, rule, target, value, m)
                 events.append(_event("opened", rule, target, ctx.day, value, msg))
                 m = _measure(state, ctx, risk, multipliers, window)
-            elif breach is not None and rule.recovered(value) and breach.bars >= rule.cooldown_bars:
+            elif (
+                breach is not None
+                and rule.recovered(_at_full_size(rule, target, value, state))
+                and breach.bars >= rule.cooldown_bars
+            ):
                 del risk.open[key]
                 msg = _recover(state, ctx, risk, rule, target)
                 event = _event("resolved", rule, target, ctx.day, value, msg)
@@ -225,6 +231,19 @@ def _values(rule: LimitRule, m: Measures, state: PortfolioState):
         for ticker, weight in sorted(m.tickers.items()):
             if rule.ticker in (None, ticker):
                 yield ticker, weight
+
+
+def _at_full_size(rule: LimitRule, target: str, value: float, state: PortfolioState) -> float:
+    """A reduce action's measure as it would be with the exposure restored: a violation
+    resolves only when its limit would hold at full size, so a limit the configuration
+    itself exceeds (say leverage_target 1.5 against a 1.2 cap) stays reduced instead of
+    stepping back up and breaching again."""
+    if not _reduces(rule) or rule.scope == "position":
+        return value
+    scale = state.risk_scale
+    if rule.scope == "strategy":
+        scale *= _strategy(state, target).risk_scale
+    return value / scale if scale > 0 else value
 
 
 def _reduces(rule: LimitRule) -> bool:
