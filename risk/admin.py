@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from risk import alerts, models
+from risk.engine.limits_config import limit_check
+
+
+class RiskLimitForm(forms.ModelForm):
+    """The same rules as config/risk_limits.yaml: a known metric for the scope, its
+    direction and sign, and an action no harsher than the severity allows."""
+
+    class Meta:
+        model = models.RiskLimit
+        fields = [
+            "portfolio",
+            "name",
+            "scope",
+            "strategy",
+            "instrument",
+            "metric",
+            "direction",
+            "threshold",
+            "severity",
+            "action",
+            "recovery_threshold",
+            "recovery_steps",
+            "cooldown_bars",
+            "enabled",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        needed = ("scope", "metric", "direction", "threshold", "severity", "action")
+        if all(data.get(k) not in (None, "") for k in needed):
+            errors = limit_check(**{k: data[k] for k in needed})
+            if errors:
+                raise forms.ValidationError(errors)
+        return data
 
 
 @admin.register(models.RiskLimit)
 class RiskLimitAdmin(admin.ModelAdmin):
+    form = RiskLimitForm
     list_display = [
         "name",
         "portfolio",
