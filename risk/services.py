@@ -10,6 +10,7 @@ import math
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from portfolio.engine.state import DayContext, PortfolioState
@@ -317,3 +318,39 @@ def _alerts_enqueue(violations: list[Violation]) -> None:
     from risk.alerts import alerts_enqueue
 
     alerts_enqueue(violations=violations)
+
+
+def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
+    """An operator resumes a strategy the risk manager paused (or any paused strategy).
+
+    The strategy trades again from the next bar; the violation that paused it stays open
+    (so the same breach does not pause it again) with the override in its message, and
+    the change is in the audit trail. Returns False when it was not paused."""
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(pk=strategy.portfolio_id)
+        strategy.refresh_from_db()
+        if strategy.status == Strategy.Status.ACTIVE:
+            return False
+        risk = risk_state_load(portfolio)
+        cause = risk.paused_by.pop(strategy.name, None)
+        risk.strategy_peaks[strategy.name] = strategy.nav
+        portfolio.risk_state = risk_state_dump(risk)
+        portfolio.save(update_fields=["risk_state"])
+        strategy.status = Strategy.Status.ACTIVE
+        strategy.save(update_fields=["status"])
+        ConfigChange.objects.create(
+            actor=actor,
+            source="admin",
+            object_type="Strategy",
+            object_repr=strategy.name,
+            field="status",
+            before=Strategy.Status.PAUSED,
+            after=Strategy.Status.ACTIVE,
+        )
+        if cause is not None:
+            breach = risk.open.get(cause)
+            if breach is not None and breach.violation_id:
+                v = Violation.objects.get(pk=breach.violation_id)
+                v.message = f"{v.message}; {strategy.name} resumed by operator {actor}"
+                v.save(update_fields=["message"])
+    return True

@@ -221,9 +221,14 @@ class Book:
             qty = -h.quantity * f
             if ex.whole_shares:
                 qty = math.copysign(math.ceil(abs(qty) - 1e-9), qty)
-            if qty != 0:
+            if not _is_zero(qty, h.quantity):
                 fills.append(self.trade(t, qty, closes[t], day, ex, reason))
         return fills
+
+
+def negligible(x: float, scale: float) -> bool:
+    """A quantity too small to trade (or store): see ``_is_zero``."""
+    return _is_zero(x, scale)
 
 
 def _is_zero(x: float, scale: float) -> bool:

@@ -33,7 +33,7 @@ import math
 from dataclasses import replace
 
 from portfolio.engine.allocation import allocation_targets
-from portfolio.engine.book import Book
+from portfolio.engine.book import Book, negligible
 from portfolio.engine.state import DayContext, PortfolioState, RebalanceRecord, StrategyState
 
 REASON = "rebalance"
@@ -215,8 +215,11 @@ def _quantities(book: Book, values: dict[str, float], closes, whole: bool) -> di
 
 def _trade_all(s: StrategyState, quantities: dict[str, float], ctx: DayContext) -> None:
     """Trade each (ticker, signed quantity) that has a close today, sells first."""
+    held = s.book.holdings
     orders = sorted(
-        (t, q) for t, q in quantities.items() if abs(q) > 1e-12 and ctx.today.get(t, 0) > 0
+        (t, q)
+        for t, q in quantities.items()
+        if ctx.today.get(t, 0) > 0 and not negligible(q, held[t].quantity if t in held else q)
     )
     orders.sort(key=lambda o: o[1] > 0)
     for t, q in orders:

@@ -50,6 +50,7 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from portfolio.engine.book import negligible
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
 from risk.engine.measures import BookView, Measures, measure
@@ -314,6 +315,8 @@ def _reduce_ticker(state, ctx, rule, ticker, m) -> str:
     k = max(keep, 0.0) / same
     for s in side:
         q = s.book.holdings[ticker].quantity
+        if negligible(q * (k - 1.0), q):
+            continue
         ctx.fills.append(
             (s.name, s.book.trade(ticker, q * (k - 1.0), close, ctx.day, s.execution, REASON))
         )
@@ -327,7 +330,7 @@ def _scale_book(s: StrategyState, k: float, ctx: DayContext) -> None:
             qty = h.quantity * (k - 1.0)
             if s.execution.whole_shares and k > 0:
                 qty = math.copysign(math.ceil(abs(qty) - 1e-9), qty)
-            if abs(qty) > 0:
+            if not negligible(qty, h.quantity):
                 ctx.fills.append(
                     (s.name, s.book.trade(t, qty, close, ctx.day, s.execution, REASON))
                 )

@@ -352,3 +352,30 @@ def test_the_admin_refuses_an_unknown_metric_a_harsh_action_and_a_wrong_sign(
         assert text in response.content.decode(), (change, field)
     assert list(RiskLimit.objects.values()) == before
     assert admin_client.post(url, base).status_code == 302  # the good one saves
+
+
+def test_an_operator_resume_is_recorded_and_the_breach_does_not_pause_it_again(admin_client):
+    from portfolio.models import ConfigChange, Strategy
+
+    portfolio = _portfolio("strategy_limits: {max_drawdown: -0.10}\n")
+    closes = _closes(AAPL=FLAT_THEN_DROP)
+    portfolio_apply(portfolio=portfolio, closes=closes)
+    s1 = Strategy.objects.get(portfolio=portfolio, name="s1")
+    assert s1.status == "paused"
+    response = admin_client.post(
+        "/admin/portfolio/strategy/",
+        {"action": "resume_strategies", "_selected_action": [s1.pk]},
+    )
+    assert response.status_code == 302
+    s1.refresh_from_db()
+    assert s1.status == "active"
+    change = ConfigChange.objects.filter(object_repr="s1", field="status").latest("id")
+    assert (change.actor, change.before, change.after) == ("admin", "paused", "active")
+    v = Violation.objects.get(strategy=s1)
+    assert v.status == "open" and "resumed by operator admin" in v.message
+    more = _closes(AAPL=FLAT_THEN_DROP + [84.0, 83.0])
+    portfolio_apply(portfolio=portfolio, closes=more)
+    s1.refresh_from_db()
+    assert s1.status == "active" and Violation.objects.filter(strategy=s1).count() == 1
+    later = StrategySnapshot.objects.filter(strategy=s1, date__gt=closes.index[-1].date())
+    assert [snap.status for snap in later] == ["active", "active"]
