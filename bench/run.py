@@ -65,6 +65,27 @@ def main() -> None:
     print(f"update: one new bar ({step.dates_applied} date)            {step_s:8.2f} s")
     allocation_bench()
     dynamic_replay_bench(spec)
+    risk_replay_bench(spec)
+
+
+def risk_replay_bench(spec) -> None:
+    from portfolio.selectors import price_frame
+    from portfolio.services.config import portfolio_configure, risk_spec_read
+    from portfolio.services.update import portfolio_apply
+    from risk.models import Violation
+
+    risk = risk_spec_read(ROOT / "config" / "risk_limits.yaml")
+    portfolio = portfolio_configure(spec=spec, risk=risk, source="bench", name="bench risk")
+    closes = price_frame()
+    t = time.perf_counter()
+    result = portfolio_apply(portfolio=portfolio, closes=closes)
+    total = time.perf_counter() - t
+    n = Violation.objects.filter(portfolio=portfolio).count()
+    print(
+        f"replay: demo + risk_limits.yaml,   {result.dates_applied:,} dates {total:8.2f} s "
+        f"(engine+risk {result.seconds_engine:.2f} s, writes {result.seconds_write:.2f} s; "
+        f"{n} violations)"
+    )
 
 
 def allocation_bench() -> None:

@@ -36,6 +36,8 @@ portfolio, each strategy, each ticker):
   re-enter, or would re-breach on the first bar after it did.)
 * a reduce violation resolves only when its limit would hold at full exposure (the measure
   divided by the multiplier); until then exposure stays reduced.
+* on the resolution of a liquidation the portfolio first rebalances its (all cash) books
+  to their target allocations (trigger ``risk_breach``);
 * on resolution exposure comes back in ``recovery_steps`` (e.g. 0.25, 0.5, 1) over
   successive bars: at each step the multiplier rises and the affected books trade to their
   latest decided targets at the new size (trades with reason ``risk_action``); a strategy
@@ -51,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from portfolio.engine.book import negligible
+from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
 from risk.engine.measures import BookView, Measures, measure
@@ -348,6 +351,9 @@ def _pause_candidate(state: PortfolioState, m: Measures) -> str | None:
 
 def _recover(state, ctx, risk, rule, target) -> str:
     steps = [x for x in rule.recovery_steps if x > 0] or [1.0]
+    if rule.action == "liquidate_all":
+        # The books are all cash: restore the target allocations before re-entering.
+        rebalance(state, ctx, "risk_breach", "cash")
     if rule.action == "liquidate_all" or (rule.scope == "portfolio" and _reduces(rule)):
         risk.ramp = [x for x in steps if x > state.risk_scale] or [1.0]
         _advance_portfolio_ramp(state, ctx, risk)

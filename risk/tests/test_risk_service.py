@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.engine.errors import ConfigError
-from portfolio.models import PortfolioSnapshot, StrategySnapshot, Trade
+from portfolio.models import PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
 from portfolio.services.config import portfolio_configure
 from portfolio.services.update import portfolio_apply
 from risk.engine.limits_config import parse_risk_config
@@ -237,6 +237,8 @@ def test_critical_breach_flattens_every_book_blocks_and_re_enters_in_steps():
         )
     )
     assert reasons == {"risk_action"}
+    (event,) = RebalanceEvent.objects.filter(portfolio=portfolio, trigger="risk_breach")
+    assert event.date == days[i + 2][0]  # the books restart from their target shares
 
 
 def test_stored_risk_metrics_equal_a_direct_numpy_computation_on_real_data():
