@@ -1,25 +1,15 @@
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from reporting import exports
-from reporting.management.commands._common import file_in_existing_dir, portfolio_or_error
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside ``path`` then rename, so a failure never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from reporting.management.commands._common import (
+    file_in_existing_dir,
+    portfolio_or_error,
+    write_atomically,
+)
 
 
 class Command(BaseCommand):
@@ -56,6 +46,6 @@ class Command(BaseCommand):
         for name, group in files.items():
             filename = exports.export_filename(portfolio=p, table=name, fmt=fmt)
             path = out_dir / filename if out_dir else target
-            _write_atomically(path, exports.export_bytes(group, fmt))
+            write_atomically(path, exports.export_bytes(group, fmt))
             rows = ", ".join(f"{t} {len(f)} rows" for t, f in group.items())
             self.stdout.write(f"wrote {path} ({rows})")
