@@ -4,8 +4,10 @@ that round-trips, at most 2,000 points a line; and the figure builders on litera
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,9 @@ class Page(HTMLParser):
 
     def handle_endtag(self, tag):
         self._in = None
+
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def days(n: int) -> pd.DatetimeIndex:
@@ -111,22 +116,34 @@ def test_the_monthly_heatmap_is_centred_on_zero():
 # --- the file ------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_the_report_is_one_offline_file_with_five_tabs_and_the_figures(tmp_path):
+def write_report(tmp_path) -> tuple[str, Page]:
     portfolio = make_portfolio()
     out = tmp_path / "report.html"
     call_command("export_dashboard", str(out), "--portfolio", portfolio.name)
     html = out.read_text(encoding="utf-8")
-    assert "<script src=" not in html and "<link" not in html
     page = Page()
     page.feed(html)
     page.close()
+    return html, page
+
+
+@pytest.mark.django_db
+def test_opening_the_report_needs_no_network(tmp_path):
+    html, page = write_report(tmp_path)
+    assert "<script src=" not in html and "<link" not in html
     fetched = [
         (tag, attrs)
         for tag, attrs in page.tags
         if attrs.get("src") or (tag == "link") or (attrs.get("href") and tag != "a")
     ]
     assert fetched == []  # nothing to fetch: scripts, styles and data are all inline
+    assert "@import" not in html.split("</style>")[0] and "url(" not in html.split("</style>")[0]
+    assert "Plotly.newPlot" in html and len(html) > 3_000_000  # plotly.js is inlined
+
+
+@pytest.mark.django_db
+def test_the_report_has_five_tabs_and_figures_that_round_trip(tmp_path):
+    html, page = write_report(tmp_path)
     assert (
         page.tabs
         == list(TABS)
@@ -138,7 +155,6 @@ def test_the_report_is_one_offline_file_with_five_tabs_and_the_figures(tmp_path)
             "Configuration",
         ]
     )
-    assert "Plotly.newPlot" in html and len(html) > 3_000_000  # plotly.js is inlined
     names = {k: [t["name"] for t in fig["data"]] for k, fig in page.figures.items()}
     assert names["fig-equity"] == ["Portfolio", "momentum_20", "momentum_40", "S&P 500 (rebased)"]
     assert names["fig-growth"] == ["momentum_20", "momentum_40"]
@@ -147,10 +163,44 @@ def test_the_report_is_one_offline_file_with_five_tabs_and_the_figures(tmp_path)
     assert names["fig-rolling"] == ["Sharpe (60d)", "Volatility (60d)"]
     assert "fig-var" not in names and "VaR and CVaR history: not computed yet." in html
     equity = page.figures["fig-equity"]["data"][0]
-    stored = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date")
+    stored = PortfolioSnapshot.objects.filter(portfolio__name="export test").order_by("date")
     assert equity["x"][-1] == END.isoformat()
     assert equity["y"] == [float(s.equity) for s in stored]  # short: not downsampled
     assert "at most 2,000 points" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+def test_every_tab_draws_its_charts_in_a_browser_with_the_network_cut(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    write_report(tmp_path)
+    requests, errors, drawn = [], [], {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "report.html").as_uri())
+        for tab in TABS:
+            page.click(f"#tab-{tab.lower()}")
+            panel = f"#panel-{tab.lower()}"
+            page.wait_for_function(
+                f"[...document.querySelectorAll('{panel} [data-figure]')]"
+                ".every(d => d.querySelector('.main-svg'))"
+            )
+            drawn[tab] = page.locator(f"{panel} .js-plotly-plot").count()
+            assert page.locator(panel).is_visible()
+        browser.close()
+    assert errors == [] and [u for u in requests if not u.startswith("file:")] == []
+    assert drawn == {
+        "Overview": 1,
+        "Risk": 1,
+        "Performance": 2,
+        "Strategies": 2,
+        "Configuration": 0,
+    }
 
 
 @pytest.mark.django_db
