@@ -192,9 +192,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def _csv_cell(value):
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
+    if isinstance(value, date):  # datetime too: 2022-01-03T21:30:00
         return value.isoformat()
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value

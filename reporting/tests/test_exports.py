@@ -13,6 +13,7 @@ from io import StringIO
 import openpyxl
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
@@ -401,3 +402,15 @@ def test_the_command_says_when_there_is_no_live_portfolio(tmp_path):
     with pytest.raises(CommandError, match="--portfolio: there is no live portfolio yet"):
         call_command("export", "--table", "trades", "--out", str(tmp_path / "t.csv"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_portfolio_without_history_exports_header_rows_only(tmp_path):
+    spec = parse_allocation_config(small_config("fresh"), source="test.yaml")
+    portfolio_configure(spec=spec, source="test.yaml")
+    call_command("export", "--table", "all", "--format", "csv", "--out", str(tmp_path))
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 5
+    for f in files:
+        lines = f.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1 and lines[0].startswith(("date,", "strategy,"))
+    assert (tmp_path / f"quantsite-equity-{timezone.localdate().isoformat()}.csv").exists()

@@ -237,3 +237,19 @@ def test_the_report_command_refuses_bad_input_and_writes_nothing(tmp_path, out, 
         call_command("export_dashboard", str(tmp_path / out), *args)
     assert message.format(tmp=tmp_path) in str(raised.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_a_portfolio_without_history_gets_a_report_that_says_so(tmp_path):
+    from portfolio.engine.config_schema import parse_allocation_config
+    from portfolio.services.config import portfolio_configure
+    from reporting.tests.test_exports import small_config
+
+    spec = parse_allocation_config(small_config("fresh"), source="test.yaml")
+    portfolio_configure(spec=spec, source="test.yaml")
+    out = tmp_path / "report.html"
+    call_command("export_dashboard", str(out))
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert page.tabs == list(TABS) and page.figures == {}
+    assert "no history yet" in out.read_text()
