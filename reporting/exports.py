@@ -1,0 +1,284 @@
+"""Data exports: a portfolio's equity curves, trades, positions, risk metrics and violations
+as tables (``pd.DataFrame``), and the CSV and Excel writers the download views and the
+``export`` command share.
+
+Each ``*_frame`` selector reads with a fixed number of queries (``values_list``, whatever
+the number of rows) and hands the rows to ``reporting.engine.tables``, which fixes the
+columns. Numbers are written as stored: Decimal money and quantities become the nearest
+double and are printed with the shortest text that reads back as that double.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import IO
+
+import numpy as np
+import pandas as pd
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from portfolio.models import (
+    Portfolio,
+    PortfolioSnapshot,
+    Position,
+    PriceBar,
+    Strategy,
+    StrategySnapshot,
+    Trade,
+)
+from reporting.engine import tables
+from risk.models import Violation
+
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+ALL = "all"
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def export_portfolio_get(*, pk: int | None = None, name: str | None = None) -> Portfolio | None:
+    """The portfolio to export: by id, by name, or (neither given) the live portfolio,
+    i.e. the first non-backtest portfolio by id. None when there is no such portfolio."""
+    if pk is not None:
+        return Portfolio.objects.filter(pk=pk).first()
+    if name is not None:
+        return Portfolio.objects.filter(name=name).first()
+    return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
+
+
+def equity_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Portfolio equity, each strategy's equity and weight, and each benchmark's close per
+    snapshot date (``tables.equity_table``). 4 queries."""
+    names = list(
+        Strategy.objects.filter(portfolio=portfolio)
+        .order_by("position_order", "id")
+        .values_list("name", flat=True)
+    )
+    snapshots = PortfolioSnapshot.objects.filter(portfolio=portfolio)
+    portfolio_rows = list(snapshots.order_by("date").values_list("date", "equity"))
+    strategy_rows = list(
+        StrategySnapshot.objects.filter(strategy__portfolio=portfolio).values_list(
+            "strategy__name", "date", "equity", "weight"
+        )
+    )
+    benchmark_rows = list(
+        PriceBar.objects.filter(
+            instrument__is_benchmark=True, date__in=snapshots.values("date")
+        ).values_list("instrument__ticker", "date", "close")
+    )
+    return tables.equity_table(portfolio_rows, strategy_rows, names, benchmark_rows)
+
+
+def trades_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Every fill of the portfolio's books, in date order (``tables.trades_table``). 1 query."""
+    rows = (
+        Trade.objects.filter(strategy__portfolio=portfolio)
+        .order_by("date", "id")
+        .values_list(
+            "date",
+            "strategy__name",
+            "instrument__ticker",
+            "side",
+            "quantity",
+            "price",
+            "value",
+            "cost",
+            "realized_pnl",
+            "reason",
+        )
+    )
+    return tables.trades_table(list(rows))
+
+
+def positions_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Open positions marked to each instrument's last close on or before the portfolio's
+    last applied date (``tables.positions_table``). 1 query."""
+    closes = PriceBar.objects.filter(instrument=OuterRef("instrument"))
+    if portfolio.last_applied_date is not None:
+        closes = closes.filter(date__lte=portfolio.last_applied_date)
+    rows = (
+        Position.objects.filter(strategy__portfolio=portfolio)
+        .annotate(last_close=Subquery(closes.order_by("-date").values("close")[:1]))
+        .order_by("strategy__position_order", "strategy_id", "instrument__ticker")
+        .values_list(
+            "strategy__name",
+            "instrument__ticker",
+            "quantity",
+            "avg_entry_price",
+            "entry_date",
+            "instrument__multiplier",
+            "last_close",
+        )
+    )
+    return tables.positions_table(list(rows))
+
+
+def risk_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Risk metrics per snapshot date (``tables.risk_table``); NULL stays NaN. 1 query."""
+    rows = (
+        PortfolioSnapshot.objects.filter(portfolio=portfolio)
+        .order_by("date")
+        .values_list(*tables.RISK_COLUMNS)
+    )
+    return tables.risk_table(list(rows))
+
+
+def violations_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Limit breaches in date order (``tables.violations_table``). 1 query."""
+    rows = (
+        Violation.objects.filter(portfolio=portfolio)
+        .order_by("date", "id")
+        .values_list(
+            "date",
+            "limit__name",
+            "severity",
+            "strategy__name",
+            "instrument__ticker",
+            "value",
+            "threshold",
+            "action_taken",
+            "status",
+            "message",
+            "resolved_on",
+            "opened_at",
+            "resolved_at",
+        )
+    )
+    return tables.violations_table(list(rows))
+
+
+TABLES: dict[str, Callable[[Portfolio], pd.DataFrame]] = {
+    "equity": equity_frame,
+    "trades": trades_frame,
+    "positions": positions_frame,
+    "risk": risk_frame,
+    "violations": violations_frame,
+}
+
+
+def export_frames(portfolio: Portfolio, table: str) -> dict[str, pd.DataFrame]:
+    """{table name: frame} for one table, or for every table in ``TABLES`` order when
+    ``table`` is "all"."""
+    names = list(TABLES) if table == ALL else [table]
+    return {name: TABLES[name](portfolio) for name in names}
+
+
+def export_filename(*, portfolio: Portfolio, table: str, fmt: str) -> str:
+    """``quantsite-<table>-<as-of>.<fmt>``, as-of the portfolio's last applied bar date
+    (today when it has none yet)."""
+    as_of = portfolio.last_applied_date or timezone.localdate()
+    return f"quantsite-{table}-{as_of.isoformat()}.{fmt}"
+
+
+# --- writing ------------------------------------------------------------------------------
+
+# Text starting with one of these is run as a formula by spreadsheet programs that open a
+# CSV (OWASP "CSV injection"); such text is written with a leading apostrophe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, date):  # datetime too: 2022-01-03T21:30:00
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_write(frame: pd.DataFrame, out: IO[bytes]) -> None:
+    """One table as UTF-8 CSV: a header row, then one line per row. Empty cells for
+    NaN/None; dates ISO (YYYY-MM-DD); timestamps ISO 8601; floats in their shortest
+    round-trip form (``repr``)."""
+    text = frame.copy()
+    for col in text.columns:
+        if text[col].dtype == object:
+            text[col] = [_csv_cell(v) for v in text[col]]
+    buffer = io.StringIO()
+    text.to_csv(buffer, index=False, na_rep="", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    out.write(buffer.getvalue().encode("utf-8"))
+
+
+def _column_width(series: pd.Series, header: str) -> float:
+    """Characters wide enough for the header and the longest value (capped at 60)."""
+    if pd.api.types.is_float_dtype(series) or pd.api.types.is_integer_dtype(series):
+        longest = 14
+    else:
+        sample = [v for v in series if v is not None]
+        if sample and all(isinstance(v, datetime) for v in sample):
+            longest = 19
+        elif sample and all(isinstance(v, date) for v in sample):
+            longest = 10
+        else:
+            longest = max((len(str(v)) for v in sample), default=0)
+    return min(max(len(header), longest) + 2, 60)
+
+
+def _excel_values(series: pd.Series) -> list:
+    """Cell values: floats as floats, NaN and None as empty cells, dates as dates."""
+    if pd.api.types.is_float_dtype(series):
+        values = series.to_numpy(dtype=np.float64)
+        return [None if v != v else v for v in values.tolist()]
+    return series.tolist()
+
+
+def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
+    """Tables as one .xlsx workbook, one sheet per table (named after it): a bold, frozen
+    header row, numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel
+    datetimes (UTC), empty cells for NaN/None, column widths set. Text is always text,
+    never a formula."""
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for name, frame in frames.items():
+        ws = wb.create_sheet(title=name[:31])
+        ws.freeze_panes = "A2"
+        for i, col in enumerate(frame.columns, start=1):
+            width = _column_width(frame[col], str(col))
+            ws.column_dimensions[get_column_letter(i)].width = width
+        header = []
+        for col in frame.columns:
+            cell = WriteOnlyCell(ws, value=str(col))
+            cell.font = bold
+            header.append(cell)
+        ws.append(header)
+        columns = [_excel_values(frame[col]) for col in frame.columns]
+        for row in zip(*columns, strict=True):
+            ws.append([_text_cell(ws, v) for v in row])
+    wb.save(out)
+
+
+def _text_cell(ws, value):
+    """``value``, or a cell typed as text when it is a string openpyxl would take for a
+    formula (a leading "=")."""
+    if isinstance(value, str) and value.startswith("="):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def export_bytes(frames: dict[str, pd.DataFrame], fmt: str) -> bytes:
+    """The file for ``frames`` in ``fmt``: a CSV holds exactly one table, a workbook any."""
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        if len(frames) != 1:
+            raise ValueError("a CSV file holds one table")
+        csv_write(next(iter(frames.values())), buffer)
+    elif fmt == "xlsx":
+        xlsx_write(frames, buffer)
+    else:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    return buffer.getvalue()
