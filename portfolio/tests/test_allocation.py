@@ -173,29 +173,34 @@ def test_risk_parity_matches_skfolio_risk_budgeting_on_real_returns():
     assert ours_err.max() < 1e-9
 
 
-def test_hrp_matches_skfolio_with_the_same_clustering_and_ordering():
+def skfolio_hrp_weights(returns: np.ndarray) -> np.ndarray:
+    """skfolio's HRP configured as Lopez de Prado's original: single linkage and the tree's
+    own leaf order (skfolio defaults to Ward and an optimal leaf reordering, which change
+    the weights)."""
     from skfolio import RiskMeasure
     from skfolio.cluster import HierarchicalClustering, LinkageMethod
     from skfolio.distance import PearsonDistance
     from skfolio.optimization import HierarchicalRiskParity
     from skfolio.seriation import HierarchicalSeriation
 
-    r = _bundled_returns(TICKERS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model = HierarchicalRiskParity(
             risk_measure=RiskMeasure.VARIANCE,
             distance_estimator=PearsonDistance(),
-            # Lopez de Prado's original: single linkage, the tree's own leaf order (skfolio
-            # defaults to Ward and an optimal leaf reordering, which change the weights).
             seriation_estimator=HierarchicalSeriation(
                 hierarchical_clustering_estimator=HierarchicalClustering(
                     linkage_method=LinkageMethod.SINGLE
                 ),
                 optimal_ordering=False,
             ),
-        ).fit(r)
-    assert_allclose(hrp_weights(r, "single"), model.weights_, atol=1e-12)
+        ).fit(returns)
+    return model.weights_
+
+
+def test_hrp_matches_skfolio_with_the_same_clustering_and_ordering():
+    r = _bundled_returns(TICKERS)
+    assert_allclose(hrp_weights(r, "single"), skfolio_hrp_weights(r), atol=1e-12)
 
 
 def _targets(method, r, **kw):

@@ -5,7 +5,6 @@ stop and resume, manual requests (service, API) and bad configuration."""
 from __future__ import annotations
 
 import math
-import warnings
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from portfolio.models import (
 from portfolio.services import update as update_service
 from portfolio.services.rebalance import rebalance_request
 from portfolio.services.update import portfolio_apply
+from portfolio.tests.test_allocation import skfolio_hrp_weights
 from portfolio.tests.test_update import configure, momentum_config, portfolio_equity, trade_rows
 
 pytestmark = pytest.mark.django_db
@@ -166,31 +166,13 @@ def test_kelly_is_fractional_and_capped(closes):
 
 
 def test_hierarchical_risk_budget_matches_skfolio_hrp_and_the_vol_target(closes):
-    from skfolio import RiskMeasure
-    from skfolio.cluster import HierarchicalClustering, LinkageMethod
-    from skfolio.distance import PearsonDistance
-    from skfolio.optimization import HierarchicalRiskParity
-    from skfolio.seriation import HierarchicalSeriation
-
     params = {"vol_target": 0.10, "max_leverage": 1.5, "lookback": 126}
     portfolio = configure(dynamic_config("hierarchical_risk_budget", params))
     portfolio_apply(portfolio=portfolio, closes=closes, as_of=END)
     event = last_event(portfolio)
     window = _window(portfolio, event)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        hrp = HierarchicalRiskParity(
-            risk_measure=RiskMeasure.VARIANCE,
-            distance_estimator=PearsonDistance(),
-            seriation_estimator=HierarchicalSeriation(
-                hierarchical_clustering_estimator=HierarchicalClustering(
-                    linkage_method=LinkageMethod.SINGLE
-                ),
-                optimal_ordering=False,
-            ),
-        ).fit(window)
     w = _alloc(event)
-    assert_allclose(w / w.sum(), hrp.weights_, atol=1e-12)
+    assert_allclose(w / w.sum(), skfolio_hrp_weights(window), atol=1e-12)
     vol = math.sqrt(252 * w @ np.cov(window, rowvar=False, ddof=1) @ w)
     assert vol == pytest.approx(0.10, rel=1e-9) or w.sum() == pytest.approx(1.5, rel=1e-12)
 
