@@ -6,7 +6,6 @@ transaction; alerts are queued in the same transaction and sent after the commit
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -17,7 +16,7 @@ from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from risk.engine.limits_config import RiskConfigSpec
 from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
-from risk.engine.measures import Measures
+from risk.engine.measures import Measures, finite_or_none
 from risk.models import AlertChannel, RiskLimit, Violation
 
 
@@ -220,8 +219,8 @@ class RiskManagerSession:
             if m is None:
                 continue
             for key, field in _SNAPSHOT_FIELDS.items():
-                setattr(row, field, _finite(m.portfolio.get(key)))
-            row.risk = {k: _finite(m.portfolio.get(k)) for k in _DETAIL} | {
+                setattr(row, field, finite_or_none(m.portfolio.get(key)))
+            row.risk = {k: finite_or_none(m.portfolio.get(k)) for k in _DETAIL} | {
                 "tickers": {t: round(w, 10) for t, w in m.tickers.items()},
                 "correlation": m.detail.get("correlation"),
                 "risk_contribution": m.detail.get("risk_contribution"),
@@ -230,7 +229,7 @@ class RiskManagerSession:
         for row in strategy_rows:
             m = self.measures.get(row.date)
             if m is not None:
-                row.volatility = _finite(m.strategies[row.strategy.name].get("volatility"))
+                row.volatility = finite_or_none(m.strategies[row.strategy.name].get("volatility"))
 
     def persist(self, state: PortfolioState) -> None:
         """Violations opened and resolved in this chunk, the risk state, and strategy
@@ -308,10 +307,6 @@ def risk_session_open(
         return None
     alert_from = last_date - timedelta(days=settings.QUANTSITE_ALERT_MAX_AGE_DAYS)
     return RiskManagerSession(portfolio, strategies, rules, alert_from)
-
-
-def _finite(x) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def _alerts_enqueue(violations: list[Violation]) -> None:

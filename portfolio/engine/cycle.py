@@ -37,7 +37,7 @@ import pandas as pd
 
 from portfolio.engine.book import Fill
 from portfolio.engine.calendar import bar_numbers, is_period_start
-from portfolio.engine.rebalance import move_capital, rebalance, trigger_due
+from portfolio.engine.rebalance import rebalance, trigger_due
 from portfolio.engine.state import (
     DayContext,
     ManualRequest,
@@ -54,7 +54,6 @@ __all__ = [
     "RebalanceRecord",
     "StrategyState",
     "apply_dates",
-    "rebalance_cash",
 ]
 
 
@@ -205,13 +204,6 @@ def _fund_initial(state: PortfolioState, flows) -> RebalanceRecord:
         allocations_after=allocations,
         notes={n: "initial funding at the configured weight" for n in allocations},
     )
-
-
-def rebalance_cash(state, day, today, marks, flows, fills, trigger) -> RebalanceRecord:
-    """Move cash so every active book holds its target share (``rebalance.move_capital``
-    with the cash method); kept for callers that hold the pieces rather than a context."""
-    ctx = DayContext(day=day, today=today, marks=marks, flows=flows, fills=fills)
-    return move_capital(state, ctx, trigger, "cash")
 
 
 def _snapshot(

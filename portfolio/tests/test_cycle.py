@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from portfolio.engine.book import Book, Execution, Holding
-from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates, rebalance_cash
+from portfolio.engine.book import Book, Execution
+from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates
 
 DATES = [date(2024, 1, 30), date(2024, 1, 31), date(2024, 2, 1), date(2024, 2, 2)]
 CLOSES = pd.DataFrame(
@@ -124,39 +121,3 @@ def test_an_already_applied_date_is_refused():
     apply_dates(state, CLOSES, _targets(), DATES[:2])
     with pytest.raises(ValueError, match="not after the last applied date"):
         apply_dates(state, CLOSES, _targets(), DATES[1:2])
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    qty=st.lists(st.floats(0, 1e3), min_size=6, max_size=6),
-    cash=st.lists(st.floats(0, 1e4), min_size=3, max_size=3),
-    alloc=st.lists(st.floats(0.01, 1), min_size=3, max_size=3),
-    bps=st.floats(0, 30),
-)
-def test_a_rebalance_changes_total_value_only_by_its_costs(qty, cash, alloc, bps):
-    marks = {"A": 12.0, "B": 40.0}
-    ex = Execution(commission_bps=bps, slippage_bps=bps)
-    books = [
-        Book(
-            cash=cash[i],
-            holdings={
-                t: Holding(q, 1.0, DATES[0]) for t, q in zip("AB", qty[2 * i : 2 * i + 2]) if q > 0
-            },
-        )
-        for i in range(3)
-    ]
-    state = PortfolioState(
-        1.0,
-        1.0,
-        [StrategyState(f"s{i}", alloc[i], True, "daily", ex, b) for i, b in enumerate(books)],
-    )
-    before = sum(b.equity(marks) for b in books)
-    fills: list = []
-    record = rebalance_cash(
-        state, DATES[1], marks, marks, {f"s{i}": 0.0 for i in range(3)}, fills, "manual"
-    )
-    after = sum(b.equity(marks) for b in books)
-    assert_allclose(after, before - record.cost, rtol=1e-9, atol=1e-7)
-    if bps == 0 and before > 1e-6:  # below that the float-noise guards skip transfers
-        shares = np.array(alloc) / sum(alloc)
-        assert_allclose([b.equity(marks) / after for b in books], shares, atol=1e-9)

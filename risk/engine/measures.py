@@ -131,13 +131,13 @@ def measure(
     if risk is not None:
         names = [b.name for b in books]
         detail["correlation"] = {
-            a: {c: _finite(risk.correlation[i, j]) for j, c in enumerate(names)}
+            a: {c: finite_or_none(risk.correlation[i, j]) for j, c in enumerate(names)}
             for i, a in enumerate(names)
         }
         detail["risk_contribution"] = {
-            n: _finite(risk.contributions.percent[i]) for i, n in enumerate(names)
+            n: finite_or_none(risk.contributions.percent[i]) for i, n in enumerate(names)
         }
-        detail["correlated_var_95"] = _finite(risk.tail_95.correlated_var)
+        detail["correlated_var_95"] = finite_or_none(risk.tail_95.correlated_var)
     return Measures(portfolio, strategies, tickers, detail)
 
 
@@ -172,5 +172,6 @@ RETURN_MEASURES = (
 )
 
 
-def _finite(x) -> float | None:
+def finite_or_none(x) -> float | None:
+    """``x`` as a float, or None when it is missing or not finite (for storage)."""
     return float(x) if x is not None and math.isfinite(x) else None
