@@ -178,7 +178,7 @@ def equity_curve_figure(
                 "y": _floats(y),
                 "text": text,
                 "hovertemplate": "%{text}",
-                "marker": {"symbol": "triangle-up", "size": 7, "color": "#f79009"},
+                "marker": {"symbol": "triangle-up", "size": 5, "color": "#f79009", "opacity": 0.6},
             }
         )
         fig["caption"] += f" Triangles: {len(events):,} rebalances."
@@ -356,15 +356,27 @@ def risk_contribution_figure(contributions: pd.Series) -> dict:
 
 
 def histogram_figure(
-    values: pd.Series, title: str, *, bins: int = 50, xformat: str = ".1%", normal: bool = True
+    values: pd.Series,
+    title: str,
+    *,
+    bins: int = 50,
+    xformat: str = ".1%",
+    normal: bool = True,
+    clip: float | None = None,
 ) -> dict:
     """Counts in ``bins`` equal bins (computed here, so the page ships counts, not every
     value) and, with ``normal``, the normal density with the sample's mean and std
-    (ddof=1) scaled to counts: n x bin width x pdf(x)."""
-    v = _floats(values)
+    (ddof=1) scaled to counts: n x bin width x pdf(x). ``clip`` (e.g. 0.01) bins only the
+    values between the clip and 1 - clip quantiles, and says how many fell outside."""
+    v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return {"data": [], "layout": _layout(title), "caption": "No data yet."}
+    outside = 0
+    if clip:
+        lo, hi = np.quantile(v, [clip, 1 - clip])
+        outside = int(((v < lo) | (v > hi)).sum())
+        v_all, v = v, v[(v >= lo) & (v <= hi)]
     counts, edges = np.histogram(v, bins=min(bins, max(len(v), 1)))
     centers = (edges[:-1] + edges[1:]) / 2
     width = float(edges[1] - edges[0]) if len(edges) > 1 else 1.0
@@ -382,8 +394,11 @@ def histogram_figure(
         }
     ]
     caption = f"{len(v):,} values in {len(counts)} bins."
-    if normal and len(v) > 1:
-        mean, sd = float(np.mean(v)), float(np.std(v, ddof=1))
+    if outside:
+        caption += f" {outside:,} values beyond the {clip:.0%}-{1 - clip:.0%} quantiles not drawn."
+    sample = v_all if clip else v
+    if normal and len(sample) > 1:
+        mean, sd = float(np.mean(sample)), float(np.std(sample, ddof=1))
         if sd > 0:
             x = np.linspace(edges[0], edges[-1], 200)
             pdf = np.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
@@ -393,7 +408,7 @@ def histogram_figure(
                     "mode": "lines",
                     "name": "normal (same mean, std)",
                     "x": x,
-                    "y": pdf * len(v) * width,
+                    "y": pdf * len(sample) * width,
                     "line": {"color": "#b42318", "width": 1.5},
                     "hoverinfo": "skip",
                 }

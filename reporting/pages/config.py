@@ -11,7 +11,7 @@ RECENT = 20
 
 
 def config_page(*, portfolio: Portfolio) -> dict:
-    """Context of the configuration page (a fixed 6 queries)."""
+    """Context of the configuration page (a fixed 5 queries)."""
     strategies = selectors.strategy_list(portfolio=portfolio)
     rebalances = selectors.rebalance_event_list(portfolio=portfolio, limit=RECENT)
     notes = rebalances[0].notes if rebalances else {}

@@ -106,7 +106,7 @@ def _trades(portfolio: Portfolio, figures: dict) -> dict:
     stats = trade_stats(trips)
     by = stats.by_strategy
     figures["trade_pnl"] = charts.histogram_figure(
-        trips["realized_pnl"], "Closed-trade P&L", bins=60, xformat=",.0f"
+        trips["realized_pnl"], "Closed-trade P&L", bins=60, xformat=",.0f", clip=0.01
     )
     figures["win_rate"] = charts.bars_figure(
         by[["win_rate"]].rename(columns={"win_rate": "win rate"}),

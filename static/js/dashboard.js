@@ -12,6 +12,7 @@
       var source = document.getElementById(div.dataset.figure);
       if (!source || !window.Plotly) return;
       var fig = JSON.parse(source.textContent);
+      if (fig.layout && fig.layout.height) div.style.height = fig.layout.height + "px";
       window.Plotly.newPlot(div, fig.data, fig.layout, PLOT_CONFIG);
       if (fig.scatter) linkScatter(div, fig.scatter);
     });
