@@ -23,6 +23,14 @@ from reporting.routing import websocket_urlpatterns
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection(monkeypatch):
+    """database_sync_to_async closes "old" connections around each call, and on
+    PostgreSQL a connection inside the test's transaction (autocommit off) counts as one:
+    the test would lose its transaction. Production keeps the call; the tests skip it."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+
+
 @database_sync_to_async
 def _portfolio() -> Portfolio:
     return Portfolio.objects.create(name="live", initial_capital=1000)
