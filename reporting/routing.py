@@ -1,3 +1,10 @@
-"""Websocket routes. The live dashboard consumers arrive with the dashboard issue."""
+"""Websocket routes of the live dashboard (mounted by quantsite/asgi.py behind
+AuthMiddlewareStack)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from reporting.consumers import PortfolioConsumer
+
+websocket_urlpatterns = [
+    path("ws/portfolio/<int:portfolio_id>/", PortfolioConsumer.as_asgi()),
+]

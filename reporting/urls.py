@@ -5,6 +5,12 @@ from reporting import export_views, views
 app_name = "reporting"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("risk/", views.risk, name="risk"),
+    path("performance/", views.performance, name="performance"),
+    path("strategy/", views.strategy_first, name="strategy-first"),
+    path("strategy/<str:name>/", views.strategy, name="strategy"),
+    path("config/", views.config, name="config"),
+    path("status.json", views.status, name="status"),
     path("export/all.xlsx", export_views.export_all, name="export-all"),
     path("export/<slug:table>.<slug:fmt>", export_views.export, name="export"),
 ]

@@ -4,5 +4,7 @@ performance: headline statistics, drawdowns, calendar returns, closed-trade stat
 rolling: rolling Sharpe, volatility, beta and pairwise correlations.
 attribution: strategy contributions (daily, cumulative, per period) and Brinson-Fachler.
 downsample: ``decimate``, extreme-preserving downsampling for charts.
+risk: trailing covariance and correlation, risk contributions, diversification ratio.
+trades: round trips (FIFO) from fills, with their hold times.
 checks: boundary validation shared by the modules above.
 """

@@ -1,22 +1,59 @@
-"""The overview page: login required, numbers equal to the stored snapshot."""
+"""The dashboard pages: login required, numbers equal to the stored snapshots and the
+engine, and query counts that do not grow with the portfolio."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from portfolio.models import PortfolioSnapshot
-from portfolio.services.config import allocation_spec_read, portfolio_configure
+from portfolio.models import PortfolioSnapshot, Strategy, StrategySnapshot, Trade
+from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
 from portfolio.services.update import run_update
+from reporting.engine.performance import performance_stats
+from risk.models import RiskLimit, Violation
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "strategy_allocation.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+DEMO = CONFIG / "strategy_allocation.yaml"
+PAGES = ("/", "/risk/", "/performance/", "/strategy/momentum_60/", "/config/")
 pytestmark = pytest.mark.django_db
 
+# Queries per page, whatever the number of days, trades or strategies: session, user, the
+# live portfolio, then the page's selectors (each history is one values_list into pandas).
+# Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies).
+QUERIES = {
+    "/": 14,
+    "/risk/": 9,
+    "/performance/": 8,
+    "/strategy/mean_reversion_20/": 11,
+    "/config/": 8,
+}
 
-def test_the_overview_redirects_anonymous_users_to_login(client):
-    response = client.get("/")
+
+def _demo(as_of: date, *, risk: bool = False):
+    portfolio = portfolio_configure(
+        spec=allocation_spec_read(DEMO),
+        risk=risk_spec_read(CONFIG / "risk_limits.yaml") if risk else None,
+        source="demo",
+    )
+    run_update(as_of=as_of, load_prices=False)
+    portfolio.refresh_from_db()
+    return portfolio
+
+
+def _text(html: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', html)
+    assert match, f"no element {element_id}"
+    return match.group(1).strip()
+
+
+@pytest.mark.parametrize("url", [*PAGES, "/strategy/momentum_60/?format=csv"])
+def test_every_page_redirects_anonymous_users_to_login(client, url):
+    response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
@@ -25,20 +62,60 @@ def test_the_login_page_uses_the_project_template(client):
     assert response.status_code == 200 and b"Log in" in response.content
 
 
-def test_the_overview_shows_the_latest_snapshot_numbers(logged_in, django_assert_num_queries):
-    portfolio_configure(spec=allocation_spec_read(DEMO), source="demo")
-    run_update(as_of=date(1990, 6, 29), load_prices=False)
-    snap = PortfolioSnapshot.objects.latest("date")
-    # session, user, portfolio, 2 snapshots, last rebalance, strategies, pending requests
-    with django_assert_num_queries(8):
-        response = logged_in.get("/")
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert f'id="total-value">{float(snap.equity):.2f}<' in html
-    for name in ("momentum_60", "mean_reversion_20", "trend_following_50"):
-        assert name in html
-    assert 'id="last-rebalance"' in html and "2020-06-01" not in html
-    assert "on bar 1 of the period" in html
+def test_every_page_renders_without_a_portfolio(logged_in):
+    for url in ("/", "/risk/", "/performance/", "/config/", "/strategy/"):
+        response = logged_in.get(url)
+        assert response.status_code == 200, url
+    assert logged_in.get("/strategy/nope/").status_code == 404
+
+
+def test_every_page_renders_for_a_logged_in_user_with_its_charts(logged_in):
+    _demo(date(1990, 6, 29))
+    expected_charts = {
+        "/": ["equity", "sectors"],
+        "/risk/": ["leverage", "volatility", "drawdown", "correlation", "risk", "concentration"],
+        "/performance/": ["cumulative", "hist-daily", "monthly", "trade-pnl", "rolling-sharpe"],
+        "/strategy/mean_reversion_20/": ["strategy-equity", "signal"],
+        "/config/": [],
+    }
+    for url, names in expected_charts.items():
+        response = logged_in.get(url)
+        html = response.content.decode()
+        assert response.status_code == 200, url
+        for name in names:
+            assert f'id="chart-{name}"' in html and f'id="fig-{name}"' in html, (url, name)
+        assert "cdn" not in html.lower(), url
+        if names:
+            assert "/static/js/plotly.min.js" in html and "/static/js/dashboard.js" in html
+
+
+def test_the_overview_shows_the_stored_snapshot_and_engine_numbers(logged_in):
+    portfolio = _demo(date(1990, 6, 29))
+    snaps = list(PortfolioSnapshot.objects.order_by("-date")[:2])
+    snap, previous = snaps
+    html = logged_in.get("/").content.decode()
+    assert _text(html, "total-value") == f"{float(snap.equity):,.2f}"
+    assert _text(html, "pnl-today") == f"{float(snap.equity) - float(previous.equity):,.2f}"
+    assert _text(html, "return-today") == f"{snap.daily_return * 100:.2f}%"
+    total = float(snap.equity) / float(portfolio.initial_capital) - 1
+    assert _text(html, "total-return") == f"{total * 100:.2f}%"
+    assert _text(html, "leverage") == f"{snap.leverage:,.3f}"
+    assert _text(html, "drawdown") == f"{snap.drawdown * 100:.2f}%"
+    assert _text(html, "positions") == f"{snap.positions_gross} / {snap.positions_net}"
+    assert _text(html, "active-strategies") == "5 / 5"
+    # each strategy row: return and Sharpe from performance_stats of its stored returns
+    for s in Strategy.objects.all():
+        rows = StrategySnapshot.objects.filter(strategy=s).order_by("date")
+        import pandas as pd
+
+        r = pd.Series([x.daily_return for x in rows], index=pd.to_datetime([x.date for x in rows]))
+        stats = performance_stats(r)
+        row = re.search(rf'data-href="/strategy/{s.name}/">(.*?)</tr>', html, re.S).group(1)
+        assert f"{stats.total_return * 100:.2f}%" in row, s.name
+        if stats.sharpe_ratio == stats.sharpe_ratio:
+            assert f"{stats.sharpe_ratio:,.2f}" in row, s.name
+    assert 'id="last-rebalance"' in html and "on bar 1 of the period" in html
+    assert html.count('<li><span class="date">') == 20  # the activity feed
 
 
 def test_the_overview_explains_each_allocation_and_shows_pending_requests(logged_in):
@@ -54,6 +131,123 @@ def test_the_overview_explains_each_allocation_and_shows_pending_requests(logged
     # June 1990: every book is younger than the 63-day default: static, and it says why
     assert "static weight until it has 63 days of history" in html
     assert "1 manual request pending" in html
+
+
+def test_query_counts_do_not_grow_with_days_or_trades(logged_in, django_assert_num_queries):
+    _demo(date(1990, 3, 30), risk=True)
+    small = Trade.objects.count()
+    for url, n in QUERIES.items():
+        with django_assert_num_queries(n):
+            assert logged_in.get(url).status_code == 200
+    run_update(as_of=date(1990, 9, 28), load_prices=False)
+    assert Trade.objects.count() > 2 * small
+    for url, n in QUERIES.items():
+        with django_assert_num_queries(n):
+            assert logged_in.get(url).status_code == 200
+
+
+def test_query_counts_do_not_grow_with_strategies(logged_in, django_assert_num_queries):
+    portfolio = _demo(date(1990, 4, 30), risk=True)
+    Strategy.objects.filter(portfolio=portfolio, name__in=["momentum_200", "momentum_120"]).delete()
+    assert portfolio.strategies.count() == 3
+    for url, n in QUERIES.items():
+        with django_assert_num_queries(n):
+            assert logged_in.get(url).status_code == 200
+
+
+def test_the_risk_page_says_var_is_not_computed_and_shows_limits(logged_in):
+    _demo(date(1990, 6, 29), risk=True)
+    html = logged_in.get("/risk/").content.decode()
+    assert 'id="var-not-computed"' in html and "Not computed yet" in html
+    snap = PortfolioSnapshot.objects.latest("date")
+    assert f"equity: {snap.leverage:,.3f}; limit 2.00" in html
+    assert "limit 25.0%" in html  # max_volatility 0.25
+    assert "above 0.70" in html or 'id="correlation-pairs"' in html
+
+
+def test_the_risk_page_says_no_limit_without_risk_limits_and_shows_stored_var(logged_in):
+    _demo(date(1990, 6, 29))
+    PortfolioSnapshot.objects.filter(date=date(1990, 6, 29)).update(
+        var_95=0.0123, var_99=0.0234, cvar_95=0.0155, cvar_99=0.0301
+    )
+    html = logged_in.get("/risk/").content.decode()
+    assert RiskLimit.objects.count() == 0
+    assert "no limit" in html
+    assert "var-not-computed" not in html
+    for shown in ("1.23%", "2.34%", "1.55%", "3.01%"):
+        assert shown in html
+    assert 'id="chart-var"' in html
+
+
+def test_the_violation_log_filters_by_severity_strategy_and_date(logged_in):
+    portfolio = _demo(date(1990, 3, 30), risk=True)
+    limit = RiskLimit.objects.get(name="max_leverage")
+    s = Strategy.objects.get(name="momentum_60")
+    for day, severity, strategy in (
+        (date(1990, 2, 1), "high", s),
+        (date(1990, 3, 1), "low", None),
+    ):
+        Violation.objects.create(
+            portfolio=portfolio,
+            limit=limit,
+            severity=severity,
+            strategy=strategy,
+            date=day,
+            value=2.5,
+            threshold=2.0,
+            action_taken="alert_only",
+            message="test",
+        )
+
+    def rows(query):
+        html = logged_in.get(f"/risk/?{query}").content.decode()
+        table = html.split('id="violation-table"')[1].split("</table>")[0]
+        return re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", table)
+
+    assert rows("") == ["1990-03-01", "1990-02-01"]
+    assert rows("severity=high") == ["1990-02-01"]
+    assert rows("strategy=momentum_60") == ["1990-02-01"]
+    assert rows("date_from=1990-02-15") == ["1990-03-01"]
+    assert rows("date_to=1990-02-15&severity=low") == []
+    assert rows("severity=bogus") == ["1990-03-01", "1990-02-01"]  # unknown: ignored
+
+
+def test_the_performance_page_takes_a_rolling_window(logged_in):
+    _demo(date(1990, 9, 28))
+    assert (
+        "Rolling Sharpe ratio (30 days)"
+        in logged_in.get("/performance/?window=30").content.decode()
+    )
+    assert (
+        "Rolling Sharpe ratio (60 days)" in logged_in.get("/performance/?window=7").content.decode()
+    )
+
+
+def test_the_strategy_page_lists_its_trades_and_exports_them_all_as_csv(logged_in):
+    _demo(date(1990, 6, 29))
+    s = Strategy.objects.get(name="mean_reversion_20")
+    html = logged_in.get(f"/strategy/{s.name}/").content.decode()
+    n = Trade.objects.filter(strategy=s).count()
+    assert f"{n} fills, newest first" in html
+    assert 'id="strategy-selector"' in html and "momentum_120" in html
+    response = logged_in.get(f"/strategy/{s.name}/?format=csv")
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0][:4] == ["date", "strategy", "ticker", "side"]
+    assert len(rows) == n + 1 and {r[1] for r in rows[1:]} == {s.name}
+    first = Trade.objects.filter(strategy=s).order_by("date", "id").first()
+    assert rows[1][0] == first.date.isoformat() and rows[1][2] == first.instrument.ticker
+
+
+def test_the_config_page_links_to_the_admin_for_staff_only(logged_in, user):
+    _demo(date(1990, 2, 28), risk=True)
+    html = logged_in.get("/config/").content.decode()
+    assert "max_leverage" in html and "Static" in html and 'id="actions"' in html
+    assert "/admin/" not in html.split("<main>")[1]
+    user.is_staff = True
+    user.save()
+    html = logged_in.get("/config/").content.decode()
+    assert "/admin/risk/risklimit/" in html and "/admin/portfolio/strategy/" in html
 
 
 def test_the_api_lists_strategies_for_a_logged_in_user(logged_in, client):

@@ -1,0 +1,84 @@
+"""Frames every page derives the same way from the selectors' output."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from portfolio.models import Portfolio, Strategy
+from reporting import selectors
+
+
+@dataclass(frozen=True)
+class History:
+    """The portfolio's stored history, loaded in 3 queries: its snapshots, its strategies
+    and their snapshots (long, and as dates x strategies wide frames)."""
+
+    portfolio: Portfolio
+    snapshots: pd.DataFrame
+    strategies: list[Strategy]
+    strategy_snapshots: pd.DataFrame
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.strategies]
+
+    @property
+    def returns(self) -> pd.Series:
+        """Portfolio daily returns as stored by the update path."""
+        return self.snapshots["daily_return"].rename("Portfolio")
+
+    def wide(self, column: str) -> pd.DataFrame:
+        """A strategy snapshot column as dates x strategies on the portfolio's dates."""
+        wide = selectors.strategy_wide_frame(self.strategy_snapshots, column, self.names)
+        return wide.reindex(self.snapshots.index)
+
+    def strategy_returns(self, name: str) -> pd.Series:
+        """A book's flow-free daily returns (StrategySnapshot.daily_return) from its first
+        snapshot on."""
+        return self.wide("daily_return")[name].dropna()
+
+    @property
+    def latest(self) -> pd.Series | None:
+        return None if self.snapshots.empty else self.snapshots.iloc[-1]
+
+    @property
+    def as_of(self):
+        return None if self.snapshots.empty else self.snapshots.index[-1].date()
+
+
+def history_load(*, portfolio: Portfolio) -> History:
+    return History(
+        portfolio=portfolio,
+        snapshots=selectors.portfolio_snapshot_frame(portfolio=portfolio),
+        strategies=selectors.strategy_list(portfolio=portfolio),
+        strategy_snapshots=selectors.strategy_snapshot_frame(portfolio=portfolio),
+    )
+
+
+def finite(x) -> float | None:
+    """``x`` as a float, or None for NaN / inf / None (templates show a dash)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def in_force_allocation(strategy: Strategy) -> float:
+    """The allocation the method set at the last rebalance, else the static target."""
+    if strategy.current_allocation is None:
+        return float(strategy.target_allocation)
+    return float(strategy.current_allocation)
+
+
+def limit_threshold(limits, *, scope: str, metric: str, pick=min) -> float | None:
+    """The threshold of the enabled limits with this scope and metric (``pick`` of them
+    when several apply, e.g. the tighter of an alert and a hard limit), or None."""
+    values = [
+        lim.threshold
+        for lim in limits
+        if lim.enabled and lim.scope == scope and lim.metric == metric
+    ]
+    return pick(values) if values else None

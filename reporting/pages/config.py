@@ -1,0 +1,34 @@
+"""Page 5, configuration: allocations, method, limits, alert channels, rebalancing rules,
+recent rebalances and requests (read-only; edits go through the admin)."""
+
+from __future__ import annotations
+
+from portfolio.models import Portfolio
+from reporting import selectors
+from reporting.pages.common import in_force_allocation
+
+RECENT = 20
+
+
+def config_page(*, portfolio: Portfolio) -> dict:
+    """Context of the configuration page (a fixed 5 queries)."""
+    strategies = selectors.strategy_list(portfolio=portfolio)
+    rebalances = selectors.rebalance_event_list(portfolio=portfolio, limit=RECENT)
+    notes = rebalances[0].notes if rebalances else {}
+    return {
+        "portfolio": portfolio,
+        "allocations": [
+            {
+                "strategy": s,
+                "static": float(s.target_allocation),
+                "in_force": in_force_allocation(s),
+                "why": notes.get(s.name, ""),
+            }
+            for s in strategies
+        ],
+        "static_total": sum(float(s.target_allocation) for s in strategies),
+        "limits": selectors.risk_limit_list(portfolio=portfolio),
+        "channels": selectors.alert_channel_list(portfolio=portfolio),
+        "rebalances": rebalances,
+        "requests": selectors.rebalance_request_list(portfolio=portfolio, limit=RECENT),
+    }

@@ -1,0 +1,186 @@
+"""Page 1, the portfolio overview: key metrics, equity curve, strategy table, netted
+positions, sectors, activity feed, and the allocation in force with its reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from portfolio.models import Portfolio, Strategy
+from reporting import charts, selectors
+from reporting.engine.performance import performance_stats
+from reporting.pages.common import History, finite, history_load, in_force_allocation
+
+ACTIVITY_ITEMS = 20
+TOP_POSITIONS = 10
+
+
+def overview_page(*, portfolio: Portfolio) -> dict:
+    """Context of the overview (a fixed 12 queries, whatever the number of strategies,
+    trades or days)."""
+    history = history_load(portfolio=portfolio)
+    latest = history.latest
+    positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
+    rebalances = selectors.rebalance_event_list(portfolio=portfolio, limit=ACTIVITY_ITEMS)
+    context = {
+        "portfolio": portfolio,
+        "as_of": history.as_of,
+        "strategy_rows": _strategy_rows(history, rebalances[0] if rebalances else None),
+        "last_rebalance": rebalances[0] if rebalances else None,
+        "pending_requests": selectors.rebalance_request_pending_count(portfolio=portfolio),
+        "activity": _activity(portfolio, rebalances),
+        "figures": {},
+    }
+    if latest is None:
+        return context
+    context["metrics"] = _metrics(history)
+    context["top_positions"] = _top_positions(positions, float(latest["equity"]))
+    context["figures"] = {
+        "equity": _equity_figure(history),
+        "sectors": _sector_figure(positions),
+    }
+    return context
+
+
+def _metrics(history: History) -> dict:
+    snaps, latest = history.snapshots, history.latest
+    equity = float(latest["equity"])
+    previous = float(snaps["equity"].iloc[-2]) if len(snaps) > 1 else None
+    initial = float(history.portfolio.initial_capital)
+    return {
+        "equity": equity,
+        "pnl_today": None if previous is None else equity - previous,
+        "return_today": float(latest["daily_return"]),
+        "total_return": equity / initial - 1,
+        "leverage": float(latest["leverage"]),
+        "drawdown": float(latest["drawdown"]),
+        "active_strategies": sum(s.status == Strategy.Status.ACTIVE for s in history.strategies),
+        "strategies": len(history.strategies),
+        "positions_gross": int(latest["positions_gross"]),
+        "positions_net": int(latest["positions_net"]),
+    }
+
+
+def _strategy_rows(history: History, last_rebalance) -> list[dict]:
+    """One row per book: the latest snapshot, its flow-free return and Sharpe
+    (``performance_stats`` of StrategySnapshot.daily_return), allocation and why."""
+    ss = history.strategy_snapshots
+    last = ss[ss["date"] == ss["date"].max()].set_index("strategy") if len(ss) else None
+    equity = float(history.latest["equity"]) if history.latest is not None else None
+    notes = last_rebalance.notes if last_rebalance else {}
+    rows = []
+    for s in history.strategies:
+        row = {
+            "strategy": s,
+            "static": float(s.target_allocation),
+            "in_force": in_force_allocation(s),
+            "why": notes.get(s.name, ""),
+        }
+        if equity is not None:
+            row["allocated"] = row["in_force"] * equity
+        if last is not None and s.name in last.index:
+            snap = last.loc[s.name]
+            r = history.strategy_returns(s.name)
+            stats = performance_stats(r) if len(r) else None
+            row.update(
+                equity=float(snap["equity"]),
+                weight=float(snap["weight"]),
+                leverage=float(snap["leverage"]),
+                drawdown=float(snap["drawdown"]),
+                positions=int(snap["positions_count"]),
+                total_return=finite(stats.total_return) if stats else None,
+                sharpe=finite(stats.sharpe_ratio) if stats else None,
+            )
+        rows.append(row)
+    return rows
+
+
+def _equity_figure(history: History) -> dict:
+    equity = history.snapshots["equity"]
+    start = history.snapshots.index[0]
+    bench = selectors.benchmark_close_series(start=start.date(), end=history.as_of)
+    rebased = None
+    if not bench.empty:
+        aligned = bench.reindex(bench.index.union(equity.index)).ffill().reindex(equity.index)
+        first = aligned.dropna()
+        if len(first):
+            # rebased so the benchmark starts at the portfolio's initial capital
+            rebased = aligned / first.iloc[0] * float(history.portfolio.initial_capital)
+    events = selectors.rebalance_event_frame(portfolio=history.portfolio)
+    return charts.equity_curve_figure(equity, history.wide("equity"), rebased, events)
+
+
+def _top_positions(positions: pd.DataFrame, equity: float) -> list[dict]:
+    """Positions netted by ticker across books: net = sum of signed values, gross = sum of
+    |values|, P&L = sum of unrealized P&L; the 10 largest |net| / equity."""
+    if positions.empty:
+        return []
+    by_ticker = positions.groupby("ticker").agg(
+        net=("value", "sum"),
+        gross=("value", lambda v: v.abs().sum()),
+        pnl=("unrealized_pnl", "sum"),
+        books=("strategy", "nunique"),
+    )
+    by_ticker["weight"] = by_ticker["net"] / equity
+    top = by_ticker.reindex(by_ticker["net"].abs().sort_values(ascending=False).index)
+    return [{"ticker": t, **row} for t, row in top.head(TOP_POSITIONS).iterrows()]
+
+
+def _sector_figure(positions: pd.DataFrame) -> dict:
+    """Net exposure by ticker, its absolute value summed by sector."""
+    if positions.empty:
+        return charts.pie_figure(pd.Series(dtype=float), "Sector allocation (no positions)")
+    net = positions.groupby(["sector", "ticker"])["value"].sum().abs()
+    by_sector = net.groupby(level="sector").sum().sort_values(ascending=False)
+    fig = charts.pie_figure(by_sector, "Sector allocation (|net exposure|)")
+    fig["caption"] = "Each ticker's position netted across books, absolute value by sector."
+    return fig
+
+
+def _activity(portfolio: Portfolio, rebalances) -> list[dict]:
+    """The 20 latest of: fills, violations, rebalances and strategy status changes, by
+    date (bar date; for a status change, the day it was made)."""
+    items = []
+    for t in selectors.trade_recent_list(portfolio=portfolio, limit=ACTIVITY_ITEMS):
+        items.append(
+            {
+                "date": t.date,
+                "kind": "trade",
+                "text": f"{t.strategy.name} {t.side} {float(t.quantity):,.2f} "
+                f"{t.instrument.ticker} @ {float(t.price):,.2f} ({t.reason})",
+                "good": None if not t.realized_pnl else t.realized_pnl > 0,
+            }
+        )
+    for v in selectors.violation_list(portfolio=portfolio, limit=ACTIVITY_ITEMS):
+        who = v.strategy.name if v.strategy else (v.instrument or "portfolio")
+        items.append(
+            {
+                "date": v.date,
+                "kind": f"violation ({v.severity})",
+                "text": f"{v.limit.name} {who}: {v.value:.4g} vs {v.threshold:.4g}, "
+                f"{v.get_action_taken_display().lower()}, {v.status}",
+                "good": False,
+            }
+        )
+    for e in rebalances:
+        items.append(
+            {
+                "date": e.date,
+                "kind": "rebalance",
+                "text": f"{e.get_trigger_display()}: {float(e.capital_moved):,.0f} moved, "
+                f"{e.trades_count} trades",
+                "good": None,
+            }
+        )
+    for c in selectors.status_change_list(limit=ACTIVITY_ITEMS):
+        items.append(
+            {
+                "date": c.at.date() if isinstance(c.at, datetime) else c.at,
+                "kind": "status",
+                "text": f"{c.object_repr}: {c.before} -> {c.after} ({c.source})",
+                "good": None,
+            }
+        )
+    items.sort(key=lambda i: i["date"], reverse=True)
+    return items[:ACTIVITY_ITEMS]

@@ -1,0 +1,225 @@
+"""Page 2, risk: gauges against the limits, drawdown, VaR/CVaR, strategy correlation,
+position concentration, risk contributions and the violation log."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pandas as pd
+
+from portfolio.models import Portfolio
+from reporting import charts, selectors
+from reporting.engine.risk import (
+    diversification_ratio,
+    risk_contributions,
+    trailing_correlation,
+    trailing_covariance,
+)
+from reporting.engine.rolling import rolling_annual_volatility
+from reporting.pages.common import History, finite, history_load, limit_threshold
+
+CORRELATION_WINDOW = 252  # trading days: one year of daily returns
+COVARIANCE_WINDOW = 63  # trading days: a quarter, as the risk manager's default lookback
+VOLATILITY_WINDOW = 63
+TOP_CONCENTRATION = 10
+VIOLATIONS_SHOWN = 200
+VAR_FIELDS = ("var_95", "var_99", "cvar_95", "cvar_99")
+
+
+def risk_page(*, portfolio: Portfolio, params) -> dict:
+    """Context of the risk page (a fixed number of queries). ``params`` (request.GET):
+    severity, strategy (name), date_from, date_to filter the violation log."""
+    history = history_load(portfolio=portfolio)
+    filters = parse_violation_filters(params, history.names)
+    limits = selectors.risk_limit_list(portfolio=portfolio)
+    context = {
+        "portfolio": portfolio,
+        "as_of": history.as_of,
+        "strategies": history.strategies,
+        "limits": limits,
+        "filters": filters,
+        "violations": selectors.violation_list(
+            portfolio=portfolio, limit=VIOLATIONS_SHOWN, **_violation_filters(filters)
+        ),
+        "violations_limit": VIOLATIONS_SHOWN,
+        "figures": {},
+    }
+    if history.latest is None:
+        return context
+    positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
+    context.update(_gauges(history, limits))
+    context["var"] = _var(history)
+    context["figures"].update(context.pop("gauge_figures"))
+    context["figures"]["drawdown"] = charts.drawdown_figure(
+        history.snapshots[["drawdown"]].rename(columns={"drawdown": "Portfolio"})
+    )
+    if context["var"]["has_history"]:
+        frame = history.snapshots[list(VAR_FIELDS)].dropna(how="all")
+        context["figures"]["var"] = charts.lines_figure(
+            frame, "VaR / CVaR history (1 day, fraction of equity)", yformat=".2%"
+        )
+    context.update(_correlation(history, limits))
+    context.update(_risk_decomposition(history))
+    for key in ("correlation", "risk"):
+        fig = context.pop(f"figures_{key}", None)
+        if fig is not None:
+            context["figures"][key] = fig
+    context["figures"]["concentration"] = _concentration_figure(
+        positions, float(history.latest["equity"]), limits
+    )
+    return context
+
+
+def _violation_filters(filters: dict) -> dict:
+    return {
+        "severity": filters.get("severity") or None,
+        "strategy_name": filters.get("strategy") or None,
+        "date_from": filters.get("date_from"),
+        "date_to": filters.get("date_to"),
+    }
+
+
+def _gauges(history: History, limits) -> dict:
+    """Leverage and volatility against their portfolio limits. Volatility: the risk
+    manager's stored value when it has one, else the trailing 63-day realized volatility
+    of the stored daily returns (``rolling_annual_volatility``), labelled as such."""
+    latest = history.latest
+    leverage = float(latest["leverage"])
+    vol = finite(latest["volatility"])
+    vol_source = "stored by the risk manager"
+    if vol is None and len(history.returns) >= VOLATILITY_WINDOW:
+        rolled = rolling_annual_volatility(history.returns, VOLATILITY_WINDOW)
+        vol = finite(rolled.iloc[-1])
+        vol_source = f"trailing {VOLATILITY_WINDOW}-day realized (std ddof=1 x sqrt(252))"
+    lev_limit = limit_threshold(limits, scope="portfolio", metric="leverage")
+    vol_limit = limit_threshold(limits, scope="portfolio", metric="volatility")
+    return {
+        "leverage": leverage,
+        "leverage_limit": lev_limit,
+        "volatility": vol,
+        "volatility_limit": vol_limit,
+        "volatility_source": vol_source if vol is not None else "not enough history",
+        "gauge_figures": {
+            "leverage": charts.gauge_figure("Leverage", leverage, lev_limit, fmt=".2f"),
+            "volatility": charts.gauge_figure("Volatility", vol, vol_limit, fmt=".1%"),
+        },
+    }
+
+
+def _var(history: History) -> dict:
+    latest = history.latest
+    values = {f: finite(latest[f]) for f in VAR_FIELDS}
+    has_history = bool(history.snapshots[list(VAR_FIELDS)].notna().any().any())
+    return {
+        "values": values,
+        "computed": any(v is not None for v in values.values()),
+        "has_history": has_history,
+    }
+
+
+def _correlation(history: History, limits) -> dict:
+    returns = history.wide("daily_return")
+    complete = returns.dropna()
+    threshold = limit_threshold(limits, scope="portfolio", metric="strategy_correlation")
+    if len(history.names) < 2 or len(complete) < 3:
+        return {"correlation_pairs": [], "correlation_threshold": threshold}
+    corr = trailing_correlation(returns, CORRELATION_WINDOW)
+    window = complete.iloc[-CORRELATION_WINDOW:]
+    pairs = []
+    for i, a in enumerate(corr.columns):
+        for b in corr.columns[i + 1 :]:
+            value = finite(corr.loc[a, b])
+            pairs.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "value": value,
+                    "alert": value is not None and threshold is not None and value > threshold,
+                }
+            )
+    pairs.sort(key=lambda p: -(p["value"] if p["value"] is not None else -2))
+    fig = charts.correlation_figure(corr, window, threshold, len(window))
+    return {
+        "correlation_pairs": pairs,
+        "correlation_threshold": threshold,
+        "correlation_window": len(window),
+        "figures_correlation": fig,
+    }
+
+
+def _risk_decomposition(history: History) -> dict:
+    """RC_i = w_i (S w)_i / sqrt(w'Sw) with w the strategies' latest weights (share of
+    portfolio equity) and S the annualized sample covariance of their daily returns over
+    the last 63 complete days (``reporting.engine.risk``)."""
+    returns = history.wide("daily_return")
+    weights = history.wide("weight").iloc[-1].fillna(0.0)
+    if len(returns.dropna()) < 2 or len(history.names) == 0:
+        return {"risk_rows": []}
+    cov = trailing_covariance(returns, COVARIANCE_WINDOW)
+    rc = risk_contributions(cov, weights)
+    total = float(rc.sum())
+    rows = [
+        {
+            "name": name,
+            "weight": float(weights[name]),
+            "vol": math.sqrt(cov.loc[name, name]),
+            "rc": finite(rc[name]),
+            "share": finite(rc[name] / total) if total else None,
+        }
+        for name in rc.index
+    ]
+    return {
+        "risk_rows": rows,
+        "risk_total": finite(total),
+        "risk_window": min(COVARIANCE_WINDOW, len(returns.dropna())),
+        "diversification": finite(diversification_ratio(cov, weights)),
+        "figures_risk": charts.risk_contribution_figure(rc.fillna(0.0)),
+    }
+
+
+def _concentration_figure(positions: pd.DataFrame, equity: float, limits) -> dict:
+    """Top 10 tickers by |net weight|, stacked by the book that holds them (signed value /
+    portfolio equity), with the per-ticker weight limit as lines at +-limit."""
+    limit = limit_threshold(limits, scope="position", metric="ticker_weight")
+    lines = {} if limit is None else {f"limit {limit:.0%}": limit, f"-{limit:.0%}": -limit}
+    if positions.empty:
+        return charts.bars_figure(pd.DataFrame(), "Position concentration (no positions)")
+    weights = (
+        positions.pivot_table(
+            index="ticker", columns="strategy", values="value", aggfunc="sum", fill_value=0.0
+        )
+        / equity
+    )
+    top = weights.sum(axis=1).abs().sort_values(ascending=False).index[:TOP_CONCENTRATION]
+    fig = charts.bars_figure(
+        weights.loc[top],
+        "Top 10 positions by net weight, by strategy",
+        yformat=".1%",
+        barmode="relative",
+        hlines=lines,
+    )
+    fig["caption"] = "Signed position value / portfolio equity, stacked by book." + (
+        "" if limit is None else " Dashed lines: the per-ticker net weight limit."
+    )
+    return fig
+
+
+def parse_violation_filters(params, strategy_names: list[str]) -> dict:
+    """GET params -> filters; unknown values are dropped, never passed to the query."""
+    severities = {"critical", "high", "medium", "low"}
+    severity = params.get("severity", "")
+    strategy = params.get("strategy", "")
+    return {
+        "severity": severity if severity in severities else "",
+        "strategy": strategy if strategy in strategy_names else "",
+        "date_from": _date(params.get("date_from")),
+        "date_to": _date(params.get("date_to")),
+    }
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

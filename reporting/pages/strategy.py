@@ -1,0 +1,165 @@
+"""Page 4, one strategy: every statistic of its flow-free returns, equity with its fills,
+a ticker's price with the book's buys and sells, violations, positions and trades."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from portfolio.models import Portfolio, Strategy
+from reporting import charts, selectors
+from reporting.engine.performance import performance_stats
+from reporting.pages.common import finite, in_force_allocation
+
+TRADES_PER_PAGE = 100
+VIOLATIONS_SHOWN = 50
+
+# What each statistic is (performance.py's docstrings, in a line each).
+STAT_DEFINITIONS = {
+    "n_days": ("Days", "number of daily returns", ",d"),
+    "total_return": ("Total return", "prod(1 + r) - 1", "%"),
+    "annual_return": ("Annual return", "prod(1 + r)^(252/n) - 1 (geometric)", "%"),
+    "annual_volatility": ("Annual volatility", "std(r, ddof=1) x sqrt(252)", "%"),
+    "sharpe_ratio": ("Sharpe ratio", "mean(r - rf/252) / std x sqrt(252), rf = 0", "f"),
+    "sortino_ratio": ("Sortino ratio", "mean excess x 252 / downside deviation", "f"),
+    "calmar_ratio": ("Calmar ratio", "annual return / |max drawdown|", "f"),
+    "max_drawdown": ("Max drawdown", "min of equity / running peak - 1", "%"),
+    "max_drawdown_duration_days": ("Longest drawdown", "trading days peak to recovery", ",d"),
+    "win_rate": ("Win rate (days)", "#(r > 0) / #(r != 0)", "%"),
+    "profit_factor": ("Profit factor (days)", "sum of gains / |sum of losses|", "f"),
+    "best_day": ("Best day", "max daily return", "%"),
+    "worst_day": ("Worst day", "min daily return", "%"),
+    "best_month": ("Best month", "max calendar-month return", "%"),
+    "worst_month": ("Worst month", "min calendar-month return", "%"),
+    "skew": ("Skew", "adjusted Fisher-Pearson G1", "f"),
+    "excess_kurtosis": ("Excess kurtosis", "bias-corrected G2 (normal = 0)", "f"),
+}
+
+
+def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page: int) -> dict:
+    """Context of one strategy's page (a fixed number of queries)."""
+    snaps = selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=strategy)
+    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy)
+    as_of = None if snaps.empty else snaps["date"].iloc[-1].date()
+    context = {
+        "portfolio": portfolio,
+        "strategy": strategy,
+        "strategies": selectors.strategy_list(portfolio=portfolio),
+        "as_of": as_of,
+        "static": float(strategy.target_allocation),
+        "in_force": in_force_allocation(strategy),
+        "violations": selectors.violation_list(
+            portfolio=portfolio, strategy_name=strategy.name, limit=VIOLATIONS_SHOWN
+        ),
+        "figures": {},
+    }
+    context.update(_trade_page(strategy, len(fills), page))
+    if snaps.empty:
+        return context
+    returns = snaps.set_index("date")["daily_return"]
+    equity = snaps.set_index("date")["equity"]
+    stats = performance_stats(returns)
+    context["stats"] = [
+        {"label": label, "definition": definition, "value": finite(getattr(stats, key)), "fmt": fmt}
+        for key, (label, definition, fmt) in STAT_DEFINITIONS.items()
+    ]
+    context["latest"] = snaps.iloc[-1].to_dict()
+    context["figures"]["equity"] = _equity_figure(equity, fills, strategy.name)
+    tickers = sorted(fills["ticker"].unique()) if len(fills) else []
+    if tickers:
+        chosen = ticker if ticker in tickers else fills["ticker"].value_counts().idxmax()
+        context["tickers"], context["ticker"] = tickers, chosen
+        prices = selectors.price_close_series(ticker=chosen, end=as_of)
+        context["figures"]["signal"] = _signal_figure(prices, fills, chosen)
+    context["positions"] = _positions(portfolio, strategy, as_of, fills)
+    return context
+
+
+def _trade_page(strategy: Strategy, n_fills: int, page: int) -> dict:
+    pages = max((n_fills + TRADES_PER_PAGE - 1) // TRADES_PER_PAGE, 1)
+    page = min(max(page, 1), pages)
+    trades = selectors.trade_page_list(
+        strategy=strategy, offset=(page - 1) * TRADES_PER_PAGE, limit=TRADES_PER_PAGE
+    )
+    return {"trades": trades, "trade_count": n_fills, "page": page, "pages": pages}
+
+
+def _fill_markers(fills: pd.DataFrame, y_by_date: pd.Series | None) -> list[dict]:
+    """Buy and sell markers, one per date, every fill of that date in the hover (up to 4).
+    y: ``y_by_date`` on that date (the equity curve), or the mean fill price when None."""
+    markers = []
+    for side, name, symbol, color in (
+        ("buy", "Buys", "triangle-up", "#067647"),
+        ("sell", "Sells", "triangle-down", "#b42318"),
+    ):
+        f = fills[fills["side"] == side]
+        if f.empty:
+            continue
+        lines = (
+            f["side"]
+            + " "
+            + f["quantity"].map("{:,.2f}".format)
+            + " "
+            + f["ticker"]
+            + " @ "
+            + f["price"].map("{:,.2f}".format)
+            + " ("
+            + f["reason"]
+            + ")"
+        )
+        text = lines.groupby(f["date"]).agg(
+            lambda s: "<br>".join(s.head(4)) + (f"<br>+{len(s) - 4} more" if len(s) > 4 else "")
+        )
+        dates = pd.DatetimeIndex(text.index)
+        if y_by_date is None:
+            y = f.groupby("date")["price"].mean().reindex(dates)
+        else:
+            y = y_by_date.reindex(y_by_date.index.union(dates)).ffill().reindex(dates)
+        markers.append(
+            {
+                "name": name,
+                "dates": dates,
+                "y": y.to_numpy(),
+                "text": list(text),
+                "symbol": symbol,
+                "color": color,
+            }
+        )
+    return markers
+
+
+def _equity_figure(equity: pd.Series, fills: pd.DataFrame, name: str) -> dict:
+    markers = _fill_markers(fills, equity) if len(fills) else []
+    return charts.markers_figure(equity, name, markers, "Equity with the book's fills")
+
+
+def _signal_figure(prices: pd.Series, fills: pd.DataFrame, ticker: str) -> dict:
+    mine = fills[fills["ticker"] == ticker]
+    markers = _fill_markers(mine, None)
+    return charts.markers_figure(
+        prices, ticker, markers, f"{ticker}: close with this strategy's buys and sells"
+    )
+
+
+def _positions(portfolio, strategy, as_of, fills: pd.DataFrame) -> list[dict]:
+    """Open positions with price, P&L, hold time (days since the position's entry date)
+    and the reason of the last fill in that ticker (the sizing reason the book records)."""
+    positions = selectors.position_frame(portfolio=portfolio, as_of=as_of, strategy=strategy)
+    last_reason = fills.groupby("ticker")["reason"].last() if len(fills) else pd.Series()
+    rows = []
+    for p in positions.itertuples():
+        rows.append(
+            {
+                "ticker": p.ticker,
+                "sector": p.sector,
+                "quantity": p.quantity,
+                "entry_price": p.avg_entry_price,
+                "price": finite(p.close),
+                "value": finite(p.value),
+                "pnl": finite(p.unrealized_pnl),
+                "pnl_pct": finite(p.close / p.avg_entry_price - 1) if p.avg_entry_price else None,
+                "entry_date": p.entry_date.date(),
+                "hold_days": (pd.Timestamp(as_of) - p.entry_date).days if as_of else None,
+                "reason": last_reason.get(p.ticker, ""),
+            }
+        )
+    return rows

@@ -1,0 +1,326 @@
+"""Read-side queries for the dashboard pages (HackSoft-style selectors: keyword-only, typed,
+``<entity>_<verb>``).
+
+Each selector is a fixed number of queries whatever the portfolio's size: histories are
+read with one ``values_list`` into pandas (Decimal money becomes float64 here, at the
+boundary), lists are sliced in SQL. Dates in frames are a ``DatetimeIndex`` or datetime64
+column.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from django.db.models import OuterRef, Q, Subquery
+
+from portfolio.models import (
+    ConfigChange,
+    Portfolio,
+    Position,
+    PriceBar,
+    RebalanceEvent,
+    RebalanceRequest,
+    Strategy,
+    StrategySnapshot,
+    Trade,
+)
+from risk.models import AlertChannel, RiskLimit, Violation
+
+BENCHMARK_TICKER = "SP500"
+
+PORTFOLIO_SNAPSHOT_FIELDS = (
+    "date",
+    "equity",
+    "cash",
+    "gross_exposure",
+    "net_exposure",
+    "leverage",
+    "daily_return",
+    "drawdown",
+    "positions_gross",
+    "positions_net",
+    "volatility",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+)
+STRATEGY_SNAPSHOT_FIELDS = (
+    "strategy__name",
+    "date",
+    "equity",
+    "daily_return",
+    "drawdown",
+    "weight",
+    "leverage",
+    "positions_count",
+    "allocation",
+    "unrealized_pnl",
+    "realized_pnl",
+    "status",
+)
+TRADE_FIELDS = (
+    "id",
+    "strategy__name",
+    "instrument__ticker",
+    "date",
+    "side",
+    "quantity",
+    "price",
+    "value",
+    "cost",
+    "realized_pnl",
+    "reason",
+)
+BRIEF_TRADE_FIELDS = (
+    "strategy__name",
+    "instrument__ticker",
+    "date",
+    "side",
+    "quantity",
+    "realized_pnl",
+)
+
+
+def _frame(rows: list[tuple], columns: list[str], floats: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A frame from values_list rows; ``floats`` columns as float64 (Decimal, None -> NaN)."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for c in floats:
+        frame[c] = np.asarray([np.nan if v is None else float(v) for v in frame[c]], dtype=float)
+    if "date" in frame.columns:
+        frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def portfolio_live_get() -> Portfolio | None:
+    """The live (not backtest) portfolio the dashboard shows: the first one created."""
+    return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
+
+
+def portfolio_snapshot_frame(*, portfolio: Portfolio) -> pd.DataFrame:
+    """Every PortfolioSnapshot of ``portfolio`` (1 query): DatetimeIndex, float columns
+    ``PORTFOLIO_SNAPSHOT_FIELDS`` (NULL risk metrics are NaN)."""
+    rows = list(portfolio.snapshots.order_by("date").values_list(*PORTFOLIO_SNAPSHOT_FIELDS))
+    columns = list(PORTFOLIO_SNAPSHOT_FIELDS)
+    frame = _frame(rows, columns, floats=tuple(columns[1:]))
+    return frame.set_index("date")
+
+
+def strategy_list(*, portfolio: Portfolio) -> list[Strategy]:
+    """The portfolio's strategies in display order (1 query)."""
+    return list(portfolio.strategies.order_by("position_order", "name"))
+
+
+def strategy_snapshot_frame(
+    *, portfolio: Portfolio, strategy: Strategy | None = None
+) -> pd.DataFrame:
+    """StrategySnapshot rows, long format (1 query): columns strategy (name), date and the
+    rest of ``STRATEGY_SNAPSHOT_FIELDS`` as floats (status as text)."""
+    qs = StrategySnapshot.objects.filter(strategy__portfolio=portfolio)
+    if strategy is not None:
+        qs = qs.filter(strategy=strategy)
+    rows = list(qs.order_by("date", "strategy_id").values_list(*STRATEGY_SNAPSHOT_FIELDS))
+    columns = ["strategy", *STRATEGY_SNAPSHOT_FIELDS[1:]]
+    return _frame(rows, columns, floats=tuple(columns[2:-1]))
+
+
+def strategy_wide_frame(snapshots: pd.DataFrame, column: str, names: list[str]) -> pd.DataFrame:
+    """One column of ``strategy_snapshot_frame`` as dates x strategies (in ``names``
+    order); NaN before a book's first snapshot."""
+    if snapshots.empty:
+        return pd.DataFrame(columns=names, dtype=float)
+    wide = snapshots.pivot(index="date", columns="strategy", values=column)
+    wide = wide.reindex(columns=names).sort_index()
+    wide.columns.name = None
+    return wide.astype(float)
+
+
+def benchmark_close_series(*, start: date | None = None, end: date | None = None) -> pd.Series:
+    """Closes of the benchmark instrument (``is_benchmark`` and ticker SP500; 1 query), on
+    a DatetimeIndex; empty when it is not loaded."""
+    qs = PriceBar.objects.filter(instrument__ticker=BENCHMARK_TICKER, instrument__is_benchmark=True)
+    if start is not None:
+        qs = qs.filter(date__gte=start)
+    if end is not None:
+        qs = qs.filter(date__lte=end)
+    return price_series_from(list(qs.order_by("date").values_list("date", "close")))
+
+
+def price_close_series(*, ticker: str, end: date | None = None) -> pd.Series:
+    """Closes of one ticker up to ``end`` (1 query)."""
+    qs = PriceBar.objects.filter(instrument__ticker=ticker)
+    if end is not None:
+        qs = qs.filter(date__lte=end)
+    return price_series_from(list(qs.order_by("date").values_list("date", "close")))
+
+
+def price_series_from(rows: list[tuple]) -> pd.Series:
+    if not rows:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
+    dates, closes = zip(*rows, strict=True)
+    return pd.Series(np.asarray(closes, dtype=float), index=pd.to_datetime(list(dates)))
+
+
+def position_frame(
+    *, portfolio: Portfolio, as_of: date | None, strategy: Strategy | None = None
+) -> pd.DataFrame:
+    """Open positions (1 query) with each instrument's last close on or before ``as_of``:
+    columns strategy, ticker, sector, quantity, avg_entry_price, entry_date, multiplier,
+    close, value (= quantity x close x multiplier, signed), unrealized_pnl (= quantity x
+    (close - avg entry) x multiplier)."""
+    last_close = PriceBar.objects.filter(instrument=OuterRef("instrument"))
+    if as_of is not None:
+        last_close = last_close.filter(date__lte=as_of)
+    qs = Position.objects.filter(strategy__portfolio=portfolio)
+    if strategy is not None:
+        qs = qs.filter(strategy=strategy)
+    rows = list(
+        qs.annotate(close=Subquery(last_close.order_by("-date").values("close")[:1]))
+        .order_by("strategy__position_order", "instrument__ticker")
+        .values_list(
+            "strategy__name",
+            "instrument__ticker",
+            "instrument__sector",
+            "quantity",
+            "avg_entry_price",
+            "entry_date",
+            "instrument__multiplier",
+            "close",
+        )
+    )
+    columns = [
+        "strategy",
+        "ticker",
+        "sector",
+        "quantity",
+        "avg_entry_price",
+        "entry_date",
+        "multiplier",
+        "close",
+    ]
+    frame = _frame(rows, columns, floats=("quantity", "avg_entry_price", "multiplier", "close"))
+    frame["entry_date"] = pd.to_datetime(frame["entry_date"])
+    frame["value"] = frame["quantity"] * frame["close"] * frame["multiplier"]
+    frame["unrealized_pnl"] = (
+        frame["quantity"] * (frame["close"] - frame["avg_entry_price"]) * frame["multiplier"]
+    )
+    return frame
+
+
+def trade_frame(
+    *, portfolio: Portfolio, strategy: Strategy | None = None, brief: bool = False
+) -> pd.DataFrame:
+    """Every fill (1 query), in execution order: columns id, strategy, ticker, date, side,
+    quantity, price, value, cost, realized_pnl (floats), reason. ``brief`` reads only
+    strategy, ticker, date, side, quantity and realized_pnl (what round trips need: on
+    90k fills, every Decimal column read costs a noticeable fraction of a second)."""
+    qs = Trade.objects.filter(strategy__portfolio=portfolio)
+    if strategy is not None:
+        qs = qs.filter(strategy=strategy)
+    fields = [f for f in TRADE_FIELDS if not brief or f in BRIEF_TRADE_FIELDS]
+    rows = list(qs.order_by("date", "id").values_list(*fields).iterator(chunk_size=20000))
+    columns = [
+        {"strategy__name": "strategy", "instrument__ticker": "ticker"}.get(f, f) for f in fields
+    ]
+    floats = ("quantity", "price", "value", "cost", "realized_pnl")
+    return _frame(rows, columns, floats=tuple(c for c in floats if c in columns))
+
+
+def trade_recent_list(*, portfolio: Portfolio, limit: int = 20) -> list[Trade]:
+    """The latest ``limit`` fills, newest first (1 query)."""
+    return list(
+        Trade.objects.filter(strategy__portfolio=portfolio)
+        .select_related("strategy", "instrument")
+        .order_by("-date", "-id")[:limit]
+    )
+
+
+def trade_page_list(*, strategy: Strategy, offset: int, limit: int) -> list[Trade]:
+    """One page of a strategy's fills, newest first (1 query)."""
+    return list(
+        Trade.objects.filter(strategy=strategy)
+        .select_related("instrument")
+        .order_by("-date", "-id")[offset : offset + limit]
+    )
+
+
+def rebalance_event_frame(*, portfolio: Portfolio) -> pd.DataFrame:
+    """Every RebalanceEvent (1 query): date, trigger, method, capital_moved, trades_count."""
+    rows = list(
+        RebalanceEvent.objects.filter(portfolio=portfolio)
+        .order_by("date", "id")
+        .values_list("date", "trigger", "method", "capital_moved", "trades_count")
+    )
+    columns = ["date", "trigger", "method", "capital_moved", "trades_count"]
+    return _frame(rows, columns, floats=("capital_moved",))
+
+
+def rebalance_event_list(*, portfolio: Portfolio, limit: int) -> list[RebalanceEvent]:
+    """The latest ``limit`` rebalances, newest first (1 query)."""
+    return list(RebalanceEvent.objects.filter(portfolio=portfolio).order_by("-date", "-id")[:limit])
+
+
+def rebalance_request_list(
+    *, portfolio: Portfolio, limit: int, pending_only: bool = False
+) -> list[RebalanceRequest]:
+    """Manual rebalance requests, newest first (1 query)."""
+    qs = RebalanceRequest.objects.filter(portfolio=portfolio)
+    if pending_only:
+        qs = qs.filter(status=RebalanceRequest.Status.PENDING)
+    return list(qs.select_related("event").order_by("-requested_at", "-id")[:limit])
+
+
+def violation_list(
+    *,
+    portfolio: Portfolio,
+    limit: int,
+    severity: str | None = None,
+    strategy_name: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[Violation]:
+    """Violations, newest first, filtered (1 query)."""
+    qs = Violation.objects.filter(portfolio=portfolio)
+    if severity:
+        qs = qs.filter(severity=severity)
+    if strategy_name:
+        qs = qs.filter(strategy__name=strategy_name)
+    if date_from:
+        qs = qs.filter(date__gte=date_from)
+    if date_to:
+        qs = qs.filter(date__lte=date_to)
+    return list(
+        qs.select_related("limit", "strategy", "instrument").order_by("-date", "-id")[:limit]
+    )
+
+
+def status_change_list(*, limit: int) -> list[ConfigChange]:
+    """Audit rows that changed a strategy's status, newest first (1 query)."""
+    return list(ConfigChange.objects.filter(field="status").order_by("-at", "-id")[:limit])
+
+
+def risk_limit_list(*, portfolio: Portfolio) -> list[RiskLimit]:
+    """Every limit of the portfolio, enabled or not (1 query)."""
+    return list(
+        RiskLimit.objects.filter(portfolio=portfolio)
+        .select_related("strategy", "instrument")
+        .order_by("scope", "name")
+    )
+
+
+def alert_channel_list(*, portfolio: Portfolio) -> list[AlertChannel]:
+    """The portfolio's alert channels and the global ones (1 query)."""
+    return list(
+        AlertChannel.objects.filter(Q(portfolio=portfolio) | Q(portfolio__isnull=True)).order_by(
+            "name"
+        )
+    )
+
+
+def rebalance_request_pending_count(*, portfolio: Portfolio) -> int:
+    """Manual requests waiting for the next bar (1 query)."""
+    return RebalanceRequest.objects.filter(
+        portfolio=portfolio, status=RebalanceRequest.Status.PENDING
+    ).count()

@@ -1,0 +1,89 @@
+"""Template helpers of the dashboard: a Plotly figure embedded as JSON, and number
+formats."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import orjson
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+# As django.utils.html.json_script: no "</script>", "<!--" or "&" can end the element.
+_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def figure_json(figure: dict) -> str:
+    """The figure as JSON (orjson; numpy arrays serialized natively, NaN as null), safe
+    to place inside a <script type="application/json"> element."""
+    text = orjson.dumps(figure, default=_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return text.translate(_JSON_ESCAPES)
+
+
+def _default(obj):
+    """What orjson does not take natively: strided numpy arrays, pandas timestamps."""
+    if isinstance(obj, np.ndarray):
+        return np.ascontiguousarray(obj).tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"cannot serialize {type(obj).__name__}")
+
+
+@register.simple_tag
+def plotly_figure(figure: dict | None, name: str, css_class: str = "chart"):
+    """A chart container, its figure as JSON for dashboard.js, and its caption."""
+    if not figure:
+        return format_html('<p class="muted">No data for this chart yet.</p>')
+    caption = figure.get("caption") or ""
+    return format_html(
+        '<div class="{}" id="chart-{}" data-figure="fig-{}"></div>'
+        '<script type="application/json" id="fig-{}">{}</script>{}',
+        css_class,
+        name,
+        name,
+        name,
+        mark_safe(figure_json(figure)),
+        format_html('<p class="caption">{}</p>', caption) if caption else "",
+    )
+
+
+@register.filter
+def pct(value, digits: int = 2) -> str:
+    """0.1234 -> "12.34%"; a dash for None/NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def num(value, digits: int = 2) -> str:
+    """1234.5 -> "1,234.50"; a dash for None/NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{float(value):,.{int(digits)}f}"
+
+
+@register.filter
+def updown(value) -> str:
+    """CSS class for a signed number: "up", "down" or ""."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "up" if v > 0 else "down" if v < 0 else ""
+
+
+@register.filter
+def stat(value, fmt: str) -> str:
+    """A performance statistic in its format: "%" percent, "f" 3 decimals, ",d" count."""
+    if value is None:
+        return "–"
+    if fmt == "%":
+        return pct(value)
+    if fmt == ",d":
+        return f"{int(value):,d}"
+    return f"{float(value):.3f}"

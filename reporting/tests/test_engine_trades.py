@@ -1,0 +1,77 @@
+"""Round trips from fills (FIFO) on hand-worked fills (no database)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reporting.engine.trades import round_trips
+
+
+def _fills(rows):
+    return pd.DataFrame(
+        rows, columns=["strategy", "ticker", "date", "side", "quantity", "realized_pnl"]
+    ).assign(date=lambda f: pd.to_datetime(f["date"]))
+
+
+def test_a_sell_closes_the_oldest_lots_first_and_holds_for_their_weighted_days():
+    fills = _fills(
+        [
+            ("m", "AAA", "2024-01-01", "buy", 10, 0.0),
+            ("m", "AAA", "2024-01-05", "buy", 10, 0.0),
+            # closes 10 from Jan 1 (14 days) and 5 from Jan 5 (10 days):
+            # hold = (10*14 + 5*10) / 15 = 190 / 15 = 12.667 days
+            ("m", "AAA", "2024-01-15", "sell", 15, 30.0),
+            # closes the last 5 from Jan 5: 15 days
+            ("m", "AAA", "2024-01-20", "sell", 5, -4.0),
+        ]
+    )
+    trips = round_trips(fills)
+    np.testing.assert_allclose(trips["hold_days"], [190 / 15, 15.0])
+    np.testing.assert_allclose(trips["quantity"], [15, 5])
+    np.testing.assert_allclose(trips["realized_pnl"], [30.0, -4.0])
+    assert list(trips["exit_date"].dt.day) == [15, 20]
+    # entry = exit - round(hold): Jan 15 - 13 days, Jan 20 - 15 days
+    assert list(trips["entry_date"].dt.day) == [2, 5]
+
+
+def test_books_and_tickers_are_independent_and_a_flip_opens_the_rest_short():
+    fills = _fills(
+        [
+            ("m", "AAA", "2024-01-01", "buy", 4, 0.0),
+            ("r", "AAA", "2024-01-02", "sell", 2, 0.0),  # another book: opens a short
+            ("m", "BBB", "2024-01-02", "buy", 1, 0.0),
+            ("m", "AAA", "2024-01-03", "sell", 6, 8.0),  # closes 4 (2 days), short 2
+            ("m", "AAA", "2024-01-07", "buy", 2, -1.0),  # covers the short: 4 days
+            ("r", "AAA", "2024-01-09", "buy", 2, 3.0),  # covers r's short: 7 days
+        ]
+    )
+    trips = round_trips(fills)
+    assert list(trips["strategy"]) == ["m", "m", "r"]
+    np.testing.assert_allclose(trips["quantity"], [4, 2, 2])
+    np.testing.assert_allclose(trips["hold_days"], [2, 4, 7])
+
+
+def test_fractional_leftovers_below_the_tolerance_count_as_flat():
+    fills = _fills(
+        [
+            ("m", "AAA", "2024-01-01", "buy", 1 / 3, 0.0),
+            ("m", "AAA", "2024-01-02", "buy", 2 / 3, 0.0),
+            ("m", "AAA", "2024-01-04", "sell", 1.0 + 1e-12, 1.0),
+            ("m", "AAA", "2024-01-05", "buy", 1.0, 0.0),  # a fresh lot, not a cover
+        ]
+    )
+    trips = round_trips(fills)
+    assert len(trips) == 1
+    # (1/3 * 3 + 2/3 * 2) / 1 = 7/3 days
+    assert trips["hold_days"].iat[0] == pytest.approx(7 / 3)
+
+
+def test_round_trips_refuse_bad_sides_and_quantities():
+    with pytest.raises(ValueError, match="side"):
+        round_trips(_fills([("m", "A", "2024-01-01", "short", 1, 0.0)]))
+    with pytest.raises(ValueError, match="quantity"):
+        round_trips(_fills([("m", "A", "2024-01-01", "buy", 0, 0.0)]))
+    empty = round_trips(_fills([]))
+    assert list(empty.columns)[:2] == ["strategy", "ticker"] and len(empty) == 0
