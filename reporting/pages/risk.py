@@ -3,24 +3,18 @@ position concentration, risk contributions and the violation log."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import pandas as pd
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
-from reporting.engine.risk import (
-    diversification_ratio,
-    risk_contributions,
-    trailing_correlation,
-    trailing_covariance,
-)
 from reporting.engine.rolling import rolling_annual_volatility
 from reporting.pages.common import History, finite, history_load, limit_threshold
+from risk.engine.portfolio_risk import portfolio_risk
 
 CORRELATION_WINDOW = 252  # trading days: one year of daily returns
-COVARIANCE_WINDOW = 63  # trading days: a quarter, as the risk manager's default lookback
+COVARIANCE_WINDOW = 60  # trading days: the risk manager's window (risk.engine.measures)
 VOLATILITY_WINDOW = 63
 TOP_CONCENTRATION = 10
 VIOLATIONS_SHOWN = 200
@@ -124,8 +118,9 @@ def _correlation(history: History, limits) -> dict:
     threshold = limit_threshold(limits, scope="portfolio", metric="strategy_correlation")
     if len(history.names) < 2 or len(complete) < 3:
         return {"correlation_pairs": [], "correlation_threshold": threshold}
-    corr = trailing_correlation(returns, CORRELATION_WINDOW)
     window = complete.iloc[-CORRELATION_WINDOW:]
+    risk = portfolio_risk(window, [0.0] * window.shape[1], lookback_days=CORRELATION_WINDOW)
+    corr = risk.correlation_frame
     pairs = []
     for i, a in enumerate(corr.columns):
         for b in corr.columns[i + 1 :]:
@@ -151,29 +146,30 @@ def _correlation(history: History, limits) -> dict:
 def _risk_decomposition(history: History) -> dict:
     """RC_i = w_i (S w)_i / sqrt(w'Sw) with w the strategies' latest weights (share of
     portfolio equity) and S the annualized sample covariance of their daily returns over
-    the last 63 complete days (``reporting.engine.risk``)."""
+    the last 60 complete days: ``risk.engine.portfolio_risk``, the risk manager's maths."""
     returns = history.wide("daily_return")
     weights = history.wide("weight").iloc[-1].fillna(0.0)
-    if len(returns.dropna()) < 2 or len(history.names) == 0:
+    complete = returns.dropna()
+    if len(complete) < 2 or len(history.names) == 0:
         return {"risk_rows": []}
-    cov = trailing_covariance(returns, COVARIANCE_WINDOW)
-    rc = risk_contributions(cov, weights)
-    total = float(rc.sum())
+    window = complete.iloc[-COVARIANCE_WINDOW:]
+    risk = portfolio_risk(window, weights.reindex(window.columns), lookback_days=COVARIANCE_WINDOW)
+    rc = pd.Series(risk.contributions.absolute, index=list(risk.strategies))
     rows = [
         {
             "name": name,
             "weight": float(weights[name]),
-            "vol": math.sqrt(cov.loc[name, name]),
+            "vol": float(risk.strategy_volatilities[i]),
             "rc": finite(rc[name]),
-            "share": finite(rc[name] / total) if total else None,
+            "share": finite(risk.contributions.percent[i]),
         }
-        for name in rc.index
+        for i, name in enumerate(risk.strategies)
     ]
     return {
         "risk_rows": rows,
-        "risk_total": finite(total),
-        "risk_window": min(COVARIANCE_WINDOW, len(returns.dropna())),
-        "diversification": finite(diversification_ratio(cov, weights)),
+        "risk_total": finite(risk.volatility),
+        "risk_window": len(window),
+        "diversification": finite(risk.diversification_ratio),
         "figures_risk": charts.risk_contribution_figure(rc.fillna(0.0)),
     }
 

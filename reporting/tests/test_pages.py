@@ -155,14 +155,22 @@ def test_query_counts_do_not_grow_with_strategies(logged_in, django_assert_num_q
             assert logged_in.get(url).status_code == 200
 
 
-def test_the_risk_page_says_var_is_not_computed_and_shows_limits(logged_in):
+def test_the_risk_page_shows_the_risk_managers_var_and_the_limits(logged_in):
     _demo(date(1990, 6, 29), risk=True)
     html = logged_in.get("/risk/").content.decode()
-    assert 'id="var-not-computed"' in html and "Not computed yet" in html
     snap = PortfolioSnapshot.objects.latest("date")
+    assert snap.var_95 is not None  # the risk manager measured it at that close
+    assert "var-not-computed" not in html and f"{snap.var_95:.2%}" in html
+    assert 'id="chart-var"' in html
     assert f"equity: {snap.leverage:,.3f}; limit 2.00" in html
     assert "limit 25.0%" in html  # max_volatility 0.25
     assert "above 0.70" in html or 'id="correlation-pairs"' in html
+
+
+def test_without_limits_the_risk_page_says_var_is_not_computed(logged_in):
+    _demo(date(1990, 6, 29))  # no risk limits: no risk manager session
+    html = logged_in.get("/risk/").content.decode()
+    assert 'id="var-not-computed"' in html and "Not computed yet" in html
 
 
 def test_the_risk_page_says_no_limit_without_risk_limits_and_shows_stored_var(logged_in):
@@ -181,6 +189,7 @@ def test_the_risk_page_says_no_limit_without_risk_limits_and_shows_stored_var(lo
 
 def test_the_violation_log_filters_by_severity_strategy_and_date(logged_in):
     portfolio = _demo(date(1990, 3, 30), risk=True)
+    Violation.objects.filter(portfolio=portfolio).delete()  # only the two made here
     limit = RiskLimit.objects.get(name="max_leverage")
     s = Strategy.objects.get(name="momentum_60")
     for day, severity, strategy in (
