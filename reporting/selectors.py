@@ -156,6 +156,21 @@ def price_close_series(*, ticker: str, end: date | None = None) -> pd.Series:
     return price_series_from(list(qs.order_by("date").values_list("date", "close")))
 
 
+def price_close_frame(*, tickers: list[str], end: date | None = None) -> pd.DataFrame:
+    """Closes of ``tickers`` up to ``end``, wide: dates x tickers (1 query)."""
+    qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
+    if end is not None:
+        qs = qs.filter(date__lte=end)
+    rows = list(qs.values_list("date", "instrument__ticker", "close"))
+    if not rows:
+        return pd.DataFrame(index=pd.DatetimeIndex([]))
+    frame = pd.DataFrame(rows, columns=["date", "ticker", "close"])
+    frame["close"] = frame["close"].astype(float)
+    wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
+    wide.index = pd.to_datetime(wide.index)
+    return wide
+
+
 def price_series_from(rows: list[tuple]) -> pd.Series:
     if not rows:
         return pd.Series(dtype=float, index=pd.DatetimeIndex([]))

@@ -3,12 +3,15 @@ a ticker's price with the book's buys and sells, violations, positions and trade
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from portfolio.models import Portfolio, Strategy
 from reporting import charts, selectors
 from reporting.engine.performance import performance_stats
+from reporting.engine.trades import round_trips
 from reporting.pages.common import finite, in_force_allocation
+from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_rate
 
 TRADES_PER_PAGE = 100
 VIOLATIONS_SHOWN = 50
@@ -71,7 +74,71 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         prices = selectors.price_close_series(ticker=chosen, end=as_of)
         context["figures"]["signal"] = _signal_figure(prices, fills, chosen)
     context["positions"] = _positions(portfolio, strategy, as_of, fills)
+    context["trade_risk"] = _trade_risk(fills, as_of)
     return context
+
+
+MAE_TRADES = 500  # the most recent round trips whose adverse excursion is measured
+
+
+def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
+    """Closed round trips (``engine.trades.round_trips``): win rate and average P&L per
+    trade (``risk.engine.metrics``: zero-P&L closes excluded), and the maximum adverse
+    excursion of the last 500 (``max_adverse_excursion``: the worst close against the
+    position between its quantity-weighted entry date and its exit, as a fraction of the
+    entry-date close; fills are at the close plus slippage, so this is that close)."""
+    if fills.empty:
+        return None
+    trips = round_trips(fills)
+    if trips.empty:
+        return None
+    recent = trips.tail(MAE_TRADES)
+    closes = selectors.price_close_frame(tickers=sorted(recent["ticker"].unique()), end=as_of)
+    sides = _trip_sides(fills)
+    maes = []
+    for row in recent.itertuples(index=False):
+        series = closes[row.ticker].dropna()
+        at = series.index.searchsorted(row.entry_date)
+        if at >= len(series):
+            continue
+        mae = max_adverse_excursion(
+            series,
+            entry_date=series.index[at],
+            exit_date=row.exit_date,
+            side=sides.get((row.ticker, row.exit_date), 1),
+            entry_price=float(series.iloc[at]),
+        )
+        maes.append((row, mae))
+    pnl = trips["realized_pnl"].to_numpy(dtype=float)
+    values = [m for _, m in maes]
+    return {
+        "count": len(trips),
+        "win_rate": finite(win_rate(pnl)),
+        "average_pnl": finite(average_trade_pnl(pnl)),
+        "mae_count": len(values),
+        "mae_mean": finite(float(np.mean(values))) if values else None,
+        "mae_worst": finite(float(np.max(values))) if values else None,
+        "recent": [
+            {
+                "ticker": r.ticker,
+                "entry": r.entry_date.date(),
+                "exit": r.exit_date.date(),
+                "pnl": float(r.realized_pnl),
+                "mae": m,
+            }
+            for r, m in maes[-20:][::-1]
+        ],
+    }
+
+
+def _trip_sides(fills: pd.DataFrame) -> dict:
+    """(ticker, exit date) -> +1 when the closing fill sells (it closed a long), -1 when
+    it buys (a short)."""
+    days = pd.to_datetime(fills["date"])
+    return {
+        (t, d): (1 if side == "sell" else -1)
+        for t, d, side in zip(fills["ticker"], days, fills["side"], strict=True)
+    }
 
 
 def _trade_page(strategy: Strategy, n_fills: int, page: int) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portfolio.models import PortfolioSnapshot, Strategy, StrategySnapshot, Trade
+from portfolio.models import PortfolioSnapshot, PriceBar, Strategy, StrategySnapshot, Trade
 from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
 from portfolio.services.update import run_update
 from reporting.engine.performance import performance_stats
@@ -29,7 +29,7 @@ QUERIES = {
     "/": 14,
     "/risk/": 9,
     "/performance/": 8,
-    "/strategy/mean_reversion_20/": 11,
+    "/strategy/mean_reversion_20/": 12,
     "/config/": 8,
 }
 
@@ -246,6 +246,40 @@ def test_the_strategy_page_lists_its_trades_and_exports_them_all_as_csv(logged_i
     assert len(rows) == n + 1 and {r[1] for r in rows[1:]} == {s.name}
     first = Trade.objects.filter(strategy=s).order_by("date", "id").first()
     assert rows[1][0] == first.date.isoformat() and rows[1][2] == first.instrument.ticker
+
+
+def test_the_strategy_page_shows_trade_win_rate_average_pnl_and_adverse_excursion(logged_in):
+    from reporting.pages.strategy import _trade_risk
+    from reporting.selectors import trade_frame
+
+    portfolio = _demo(date(1990, 9, 28))
+    s = Strategy.objects.get(name="mean_reversion_20")
+    html = logged_in.get(f"/strategy/{s.name}/").content.decode()
+    risk = _trade_risk(trade_frame(portfolio=portfolio, strategy=s), date(1990, 9, 28))
+    # every closing fill is a round trip; win rate over the non-zero realized P&Ls
+    closing = [float(t.realized_pnl) for t in Trade.objects.filter(strategy=s)]
+    nonzero = [p for p in closing if p != 0]
+    assert risk["win_rate"] == pytest.approx(sum(p > 0 for p in nonzero) / len(nonzero))
+    assert risk["average_pnl"] == pytest.approx(sum(nonzero) / len(nonzero))
+    assert _text(html, "trips-count") == str(risk["count"])
+    # one MAE by hand: the worst close against the position between entry and exit
+    trip = risk["recent"][0]
+    closes = [
+        float(b.close)
+        for b in PriceBar.objects.filter(
+            instrument__ticker=trip["ticker"], date__gte=trip["entry"], date__lte=trip["exit"]
+        ).order_by("date")
+    ]
+    long_side = (
+        Trade.objects.filter(strategy=s, instrument__ticker=trip["ticker"], date=trip["exit"])
+        .first()
+        .side
+        == "sell"
+    )
+    moves = [(c - closes[0]) / closes[0] for c in closes]
+    expected = max(0.0, -min(moves)) if long_side else max(0.0, max(moves))
+    assert trip["mae"] == pytest.approx(expected, rel=1e-12)
+    assert 'id="recent-trips"' in html
 
 
 def test_the_config_page_links_to_the_admin_for_staff_only(logged_in, user):
