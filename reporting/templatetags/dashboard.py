@@ -87,3 +87,36 @@ def stat(value, fmt: str) -> str:
     if fmt == ",d":
         return f"{int(value):,d}"
     return f"{float(value):.3f}"
+
+
+@register.simple_tag
+def export_links(portfolio, *tables: str):
+    """'Download: equity CSV · Excel, ...' links to reporting/export_views for this
+    portfolio, and one Excel workbook of every table."""
+    from django.urls import reverse
+
+    parts = []
+    for table in tables:
+        urls = [
+            (
+                fmt_label,
+                reverse("reporting:export", args=[table, fmt]) + f"?portfolio={portfolio.pk}",
+            )
+            for fmt, fmt_label in (("csv", "CSV"), ("xlsx", "Excel"))
+        ]
+        parts.append(
+            format_html(
+                '{} <a href="{}">{}</a> · <a href="{}">{}</a>',
+                table,
+                urls[0][1],
+                urls[0][0],
+                urls[1][1],
+                urls[1][0],
+            )
+        )
+    everything = reverse("reporting:export-all") + query
+    return format_html(
+        '<p class="muted exports">Download: {}; <a href="{}">all tables (Excel)</a></p>',
+        mark_safe("; ".join(parts)),  # each part escaped by format_html above
+        everything,
+    )

@@ -299,3 +299,19 @@ def test_the_api_lists_strategies_for_a_logged_in_user(logged_in, client):
     assert data["count"] == 5
     client.logout()
     assert client.get("/api/strategies/").status_code == 403
+
+
+def test_the_pages_link_their_tables_as_csv_and_excel(logged_in):
+    portfolio = _demo(date(1990, 3, 30), risk=True)
+    for url, tables in (
+        ("/", ("equity", "positions", "trades")),
+        ("/risk/", ("risk", "violations")),
+        ("/performance/", ("equity", "trades")),
+    ):
+        html = logged_in.get(url).content.decode()
+        for table in tables:
+            for fmt in ("csv", "xlsx"):
+                link = f"/export/{table}.{fmt}?portfolio={portfolio.pk}"
+                assert link in html, (url, link)
+                assert logged_in.get(link).status_code == 200
+        assert f"/export/all.xlsx?portfolio={portfolio.pk}" in html
