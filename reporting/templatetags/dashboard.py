@@ -95,25 +95,13 @@ def export_links(portfolio, *tables: str):
     portfolio, and one Excel workbook of every table."""
     from django.urls import reverse
 
+    query = f"?portfolio={portfolio.pk}"
     parts = []
     for table in tables:
-        urls = [
-            (
-                fmt_label,
-                reverse("reporting:export", args=[table, fmt]) + f"?portfolio={portfolio.pk}",
-            )
-            for fmt, fmt_label in (("csv", "CSV"), ("xlsx", "Excel"))
-        ]
-        parts.append(
-            format_html(
-                '{} <a href="{}">{}</a> · <a href="{}">{}</a>',
-                table,
-                urls[0][1],
-                urls[0][0],
-                urls[1][1],
-                urls[1][0],
-            )
-        )
+        csv_url = reverse("reporting:export", args=[table, "csv"]) + query
+        xlsx_url = reverse("reporting:export", args=[table, "xlsx"]) + query
+        link = '{} <a href="{}">CSV</a> · <a href="{}">Excel</a>'
+        parts.append(format_html(link, table, csv_url, xlsx_url))
     everything = reverse("reporting:export-all") + query
     return format_html(
         '<p class="muted exports">Download: {}; <a href="{}">all tables (Excel)</a></p>',
