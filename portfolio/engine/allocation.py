@@ -382,8 +382,9 @@ def _method_allocations(params, window, budget, leverage, names):
         mix = bounded_weights_capped(scores, lo, hi)
         return budget * mix, {"score": scores}
     if method == "kelly":
+        full = kelly_weights(window, 1.0, math.inf)  # the uncapped optimum, for the page
         f = kelly_weights(window, params.fraction, cap)
-        return f * budget / leverage, {"kelly_full": f / params.fraction}
+        return f * budget / leverage, {"kelly_full": full}
     if method == "hierarchical_risk_budget":
         mix = hrp_weights(window, params.linkage)
         total = leverage
