@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import IO
 
@@ -81,23 +81,23 @@ def equity_frame(portfolio: Portfolio) -> pd.DataFrame:
     return tables.equity_table(portfolio_rows, strategy_rows, names, benchmark_rows)
 
 
-def trades_frame(portfolio: Portfolio) -> pd.DataFrame:
-    """Every fill of the portfolio's books, in date order (``tables.trades_table``). 1 query."""
-    rows = (
-        Trade.objects.filter(strategy__portfolio=portfolio)
-        .order_by("date", "id")
-        .values_list(
-            "date",
-            "strategy__name",
-            "instrument__ticker",
-            "side",
-            "quantity",
-            "price",
-            "value",
-            "cost",
-            "realized_pnl",
-            "reason",
-        )
+def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.DataFrame:
+    """Every fill of the portfolio's books (or of one ``strategy``), in date order
+    (``tables.trades_table``). 1 query."""
+    qs = Trade.objects.filter(strategy__portfolio=portfolio)
+    if strategy is not None:
+        qs = qs.filter(strategy=strategy)
+    rows = qs.order_by("date", "id").values_list(
+        "date",
+        "strategy__name",
+        "instrument__ticker",
+        "side",
+        "quantity",
+        "price",
+        "value",
+        "cost",
+        "realized_pnl",
+        "reason",
     )
     return tables.trades_table(list(rows))
 
@@ -203,13 +203,28 @@ def csv_write(frame: pd.DataFrame, out: IO[bytes]) -> None:
     """One table as UTF-8 CSV: a header row, then one line per row. Empty cells for
     NaN/None; dates ISO (YYYY-MM-DD); timestamps ISO 8601; floats in their shortest
     round-trip form (``repr``)."""
+    for chunk in csv_chunks(frame):
+        out.write(chunk)
+
+
+def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
+    """``csv_write``'s bytes in pieces of ``rows`` lines (the header first), for a
+    streamed response."""
     text = frame.copy()
     for col in text.columns:
         if text[col].dtype == object:
             text[col] = [_csv_cell(v) for v in text[col]]
-    buffer = io.StringIO()
-    text.to_csv(buffer, index=False, na_rep="", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    out.write(buffer.getvalue().encode("utf-8"))
+    for start in range(0, max(len(text), 1), rows):
+        buffer = io.StringIO()
+        text.iloc[start : start + rows].to_csv(
+            buffer,
+            index=False,
+            header=start == 0,
+            na_rep="",
+            lineterminator="\r\n",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+        yield buffer.getvalue().encode("utf-8")
 
 
 def _column_width(series: pd.Series, header: str) -> float:

@@ -3,32 +3,17 @@ assembler in ``reporting.pages`` and renders its template."""
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from portfolio.models import Strategy, Trade
-from reporting import selectors
+from portfolio.models import Strategy
+from reporting import exports, selectors
 from reporting.pages.config import config_page
 from reporting.pages.overview import overview_page
 from reporting.pages.performance import parse_window, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
-
-TRADE_CSV_COLUMNS = (
-    "date",
-    "strategy__name",
-    "instrument__ticker",
-    "side",
-    "quantity",
-    "price",
-    "value",
-    "cost",
-    "realized_pnl",
-    "reason",
-)
 
 
 def _render(request, template: str, build, **kwargs):
@@ -61,7 +46,7 @@ def strategy(request, name: str):
     portfolio = selectors.portfolio_live_get()
     s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
     if request.GET.get("format") == "csv":
-        return _trades_csv(s)
+        return _trades_csv(portfolio, s)
     try:
         page = int(request.GET.get("page", "1"))
     except ValueError:
@@ -98,27 +83,10 @@ def status(request):
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _trades_csv(strategy: Strategy) -> StreamingHttpResponse:
-    """Every fill of the book, oldest first, streamed (one query, chunked)."""
-    writer = csv.writer(_Echo())
-    rows = (
-        Trade.objects.filter(strategy=strategy)
-        .order_by("date", "id")
-        .values_list(*TRADE_CSV_COLUMNS)
-        .iterator(chunk_size=5000)
-    )
-    header = [c.replace("strategy__name", "strategy").split("__")[-1] for c in TRADE_CSV_COLUMNS]
-    lines = (writer.writerow(r) for r in _with_header(header, rows))
-    response = StreamingHttpResponse(lines, content_type="text/csv")
+def _trades_csv(portfolio, strategy: Strategy) -> StreamingHttpResponse:
+    """Every fill of the book, oldest first: the trades export (``reporting.exports``) of
+    this one strategy, streamed in pieces."""
+    frame = exports.trades_frame(portfolio, strategy=strategy)
+    response = StreamingHttpResponse(exports.csv_chunks(frame), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="trades-{strategy.name}.csv"'
     return response
-
-
-def _with_header(header, rows):
-    yield header
-    yield from rows
