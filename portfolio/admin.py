@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 
 from portfolio import models
 from portfolio.engine.checks import ConfigChecker
+from portfolio.engine.config_schema import allocation_sum_error, parse_allocation_params
 from portfolio.engine.errors import ConfigError
 
 
@@ -67,8 +68,6 @@ class PortfolioForm(forms.ModelForm):
         ]
 
     def clean(self):
-        from portfolio.engine.config_schema import parse_allocation_params
-
         data = super().clean()
         names = (
             list(self.instance.strategies.values_list("name", flat=True))
@@ -97,17 +96,17 @@ class StrategyInlineFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        leverage = float(self.instance.leverage_target or 1)
-        total = sum(
+        allocations = [
             float(f.cleaned_data.get("target_allocation") or 0)
             for f in self.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        # the admin stores 6 decimals: compare at that precision
+        error = allocation_sum_error(
+            allocations, float(self.instance.leverage_target or 1), tolerance=1e-6
         )
-        if self.forms and abs(total - leverage) > 1e-6:
-            raise forms.ValidationError(
-                f"target allocations sum to {total:.6g}; they must sum to the leverage "
-                f"target {leverage:g}"
-            )
+        if self.forms and error:
+            raise forms.ValidationError(error)
 
 
 class StrategyInline(admin.TabularInline):

@@ -148,13 +148,9 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise c.fail(f"strategies[{i}].name", f"duplicate strategy name {name!r}")
-    total = math.fsum(s.allocation for s in strategies)
-    if abs(total - leverage) > ALLOCATION_TOLERANCE:
-        raise c.fail(
-            "strategies[*].allocation",
-            f"allocations sum to {total:.6g}; they must sum to 1.0 (100%) or to "
-            f"portfolio.leverage_target ({leverage:g})",
-        )
+    wrong_sum = allocation_sum_error([s.allocation for s in strategies], leverage)
+    if wrong_sum:
+        raise c.fail("strategies[*].allocation", wrong_sum)
     for i, s in enumerate(strategies):
         if s.allocation > leverage:
             raise c.fail(f"strategies[{i}].allocation", f"must be <= leverage_target {leverage:g}")
@@ -205,6 +201,20 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
             maximum=_TRADING_DAY_MAX[frequency],
         ),
         strategies=strategies,
+    )
+
+
+def allocation_sum_error(
+    allocations: list[float], leverage: float, tolerance: float = ALLOCATION_TOLERANCE
+) -> str | None:
+    """Why the static allocations are refused (None when they sum to the leverage target,
+    1.0 meaning 100%). The YAML and the admin both apply it."""
+    total = math.fsum(allocations)
+    if abs(total - leverage) <= tolerance:
+        return None
+    return (
+        f"allocations sum to {total:.6g}; they must sum to 1.0 (100%) or to "
+        f"portfolio.leverage_target ({leverage:g})"
     )
 
 

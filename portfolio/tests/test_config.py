@@ -218,3 +218,44 @@ def test_a_strategy_with_history_cannot_be_dropped_by_a_new_file(tmp_path):
     with pytest.raises(ConfigError, match="momentum_200.*has history"):
         portfolio_configure(spec=allocation_spec_read(_write(tmp_path, text)), source="y")
     assert Strategy.objects.filter(portfolio=portfolio).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_static_allocations_that_do_not_sum_to_the_target(admin_client):
+    portfolio = portfolio_configure(spec=allocation_spec_read(SPEC_ALLOCATION), source="x")
+    strategies = list(portfolio.strategies.order_by("position_order"))
+    data = {
+        "name": portfolio.name,
+        "initial_capital": "100000",
+        "leverage_target": "1",
+        "allocation_method": "static",
+        "allocation_params": "{}",
+        "rebalance_trigger": "periodic",
+        "rebalance_frequency": "monthly",
+        "rebalance_trading_day": "1",
+        "rebalance_threshold": "0.05",
+        "rebalance_method": "cash",
+        "commission_bps": "0",
+        "slippage_bps": "0",
+        "trade_band": "0",
+        "strategies-TOTAL_FORMS": str(len(strategies)),
+        "strategies-INITIAL_FORMS": str(len(strategies)),
+        "strategies-MIN_NUM_FORMS": "0",
+        "strategies-MAX_NUM_FORMS": "1000",
+    }
+    for i, s in enumerate(strategies):  # 0.3 + 0.4 + 0.3, then 0.4 for the last: 1.1
+        data |= {
+            f"strategies-{i}-id": str(s.pk),
+            f"strategies-{i}-portfolio": str(portfolio.pk),
+            f"strategies-{i}-target_allocation": "0.4" if i == 2 else str(s.target_allocation),
+            f"strategies-{i}-status": s.status,
+        }
+    url = f"/admin/portfolio/portfolio/{portfolio.pk}/change/"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "allocations sum to 1.1; they must sum to 1.0" in response.content.decode()
+    assert sorted(
+        float(a) for a in portfolio.strategies.values_list("target_allocation", flat=True)
+    ) == [0.3, 0.3, 0.4]
+    data["strategies-2-target_allocation"] = "0.3"
+    assert admin_client.post(url, data).status_code == 302  # 1.0 saves
