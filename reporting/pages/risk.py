@@ -11,7 +11,7 @@ from portfolio.models import Portfolio
 from reporting import charts, selectors
 from reporting.engine.rolling import rolling_annual_volatility
 from reporting.pages.common import History, finite, history_load, limit_threshold
-from risk.engine.portfolio_risk import portfolio_risk
+from risk.engine.portfolio_risk import correlation_matrix, portfolio_risk
 
 CORRELATION_WINDOW = 252  # trading days: one year of daily returns
 COVARIANCE_WINDOW = 60  # trading days: the risk manager's window (risk.engine.measures)
@@ -119,8 +119,7 @@ def _correlation(history: History, limits) -> dict:
     if len(history.names) < 2 or len(complete) < 3:
         return {"correlation_pairs": [], "correlation_threshold": threshold}
     window = complete.iloc[-CORRELATION_WINDOW:]
-    risk = portfolio_risk(window, [0.0] * window.shape[1], lookback_days=CORRELATION_WINDOW)
-    corr = risk.correlation_frame
+    corr = correlation_matrix(window)
     pairs = []
     for i, a in enumerate(corr.columns):
         for b in corr.columns[i + 1 :]:

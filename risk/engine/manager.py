@@ -225,8 +225,7 @@ def _measure(state, ctx, risk: RiskState, multipliers, window) -> Measures:
 
 def _values(rule: LimitRule, m: Measures, state: PortfolioState):
     if rule.scope == "portfolio":
-        metric = "top5_concentration" if rule.metric == "top5_concentration" else rule.metric
-        yield "", m.portfolio.get(metric, math.nan)
+        yield "", m.portfolio.get(rule.metric, math.nan)
     elif rule.scope == "strategy":
         for s in state.strategies:
             if rule.strategy in (None, s.name):

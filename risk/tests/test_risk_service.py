@@ -197,6 +197,9 @@ def test_a_breach_opens_one_violation_acts_and_alerts_once_per_channel(case):
         for v in violations
     )
     assert got == sorted(targets)
+    if action == "pause_strategy":  # the pause took effect, not just its record
+        paused = set(portfolio.strategies.filter(status="paused").values_list("name", flat=True))
+        assert paused and (paused == set(targets) or targets == [""])
     for v in violations:
         on_day = Trade.objects.filter(strategy__portfolio=portfolio, date=v.date)
         has_risk_trades = on_day.filter(reason="risk_action").exists()
