@@ -33,11 +33,12 @@ from django.core.management import call_command  # noqa: E402
 
 
 def main() -> None:
+    from operations.config import portfolio_configure
+    from operations.update import run_update
     from portfolio.feeds import BundledProvider
     from portfolio.models import PortfolioSnapshot, PriceBar, Trade
-    from portfolio.services.config import allocation_spec_read, portfolio_configure
+    from portfolio.services.config import allocation_spec_read
     from portfolio.services.prices import prices_load
-    from portfolio.services.update import run_update
 
     call_command("migrate", verbosity=0)
     dates = BundledProvider().closes_frame().index
@@ -69,10 +70,11 @@ def main() -> None:
 
 
 def risk_replay_bench(spec) -> None:
+    from operations.config import portfolio_configure
+    from operations.update import portfolio_apply
     from portfolio.selectors import price_frame
-    from portfolio.services.config import portfolio_configure, risk_spec_read
-    from portfolio.services.update import portfolio_apply
     from risk.models import Violation
+    from risk.services import risk_spec_read
 
     risk = risk_spec_read(ROOT / "config" / "risk_limits.yaml")
     portfolio = portfolio_configure(spec=spec, risk=risk, source="bench", name="bench risk")
@@ -131,11 +133,11 @@ def allocation_bench() -> None:
 def dynamic_replay_bench(spec) -> None:
     from dataclasses import replace
 
+    from operations.config import portfolio_configure
+    from operations.update import portfolio_apply
     from portfolio.engine.allocation import AllocationParams
     from portfolio.models import RebalanceEvent
     from portfolio.selectors import price_frame
-    from portfolio.services.config import portfolio_configure
-    from portfolio.services.update import portfolio_apply
 
     dynamic = replace(
         spec,

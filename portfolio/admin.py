@@ -159,18 +159,10 @@ class PortfolioAdmin(admin.ModelAdmin):
     inlines = [StrategyInline]
 
 
-@admin.action(description="Resume (operator override of a risk pause)")
-def resume_strategies(modeladmin, request, queryset):
-    from risk.services import strategy_resume  # the risk manager owns pauses it made
-
-    for strategy in queryset:
-        if strategy_resume(strategy=strategy, actor=request.user.get_username()):
-            modeladmin.message_user(request, f"{strategy.name} resumes at the next bar")
-
-
 @admin.register(models.Strategy)
 class StrategyAdmin(admin.ModelAdmin):
-    actions = [resume_strategies]
+    """The risk app adds its operator actions (resume a risk pause) to this admin."""
+
     list_display = ["name", "portfolio", "signal_type", "target_allocation", "status"]
     list_filter = ["portfolio", "status", "signal_type"]
     readonly_fields = [

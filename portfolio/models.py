@@ -1,8 +1,11 @@
 """Portfolio data model: instruments, prices, strategies, books, trades, snapshots, runs.
 
-Money and quantities are ``DecimalField`` in the database and float64 in the engine; the
-services convert at the boundary. Dates are bar dates (``DateField``); timestamps are aware
-UTC datetimes.
+Configuration (capital, costs, allocations, prices as loaded) is ``DecimalField``: what a
+person typed or a file said. Every number the engine computes (book state, positions,
+fills, snapshots, rebalances) is float64 in a ``FloatField`` (double precision on SQLite
+and PostgreSQL), stored unrounded, so that what a new process reads back is bit for bit
+what the engine carried ("live equals replay", DESIGN.md). Dates are bar dates
+(``DateField``); timestamps are aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from django.db.models import Q
 
 # Wide enough for float64's 15-17 significant digits on values up to 1e13.
 MONEY = {"max_digits": 28, "decimal_places": 10}
-QTY = {"max_digits": 28, "decimal_places": 10}
 RATIO = {"max_digits": 20, "decimal_places": 12}
 
 
@@ -166,12 +168,8 @@ class Portfolio(models.Model):
     is_backtest = models.BooleanField(default=False)
     # Engine state: the last bar date applied, and the running equity peak for drawdown.
     last_applied_date = models.DateField(null=True, blank=True)
-    peak_equity = models.DecimalField(**MONEY, null=True, blank=True)
-    last_equity = models.DecimalField(**MONEY, null=True, blank=True)
-    # Risk manager state: the multiplier on every book's exposure (1 normally, 0 after a
-    # critical liquidation, stepping back up on recovery) and its ramps and drawdown peak.
-    risk_scale = models.FloatField(default=1.0)
-    risk_state = models.JSONField(default=dict, blank=True)
+    peak_equity = models.FloatField(null=True, blank=True)
+    last_equity = models.FloatField(null=True, blank=True)
     config_source = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -227,9 +225,9 @@ class Strategy(models.Model):
     )
     position_order = models.PositiveIntegerField(default=0)
     # Book state, written by the update path only.
-    cash = models.DecimalField(**MONEY, default=Decimal("0"))
-    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
-    last_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    cash = models.FloatField(default=0.0)
+    realized_pnl = models.FloatField(default=0.0)
+    last_equity = models.FloatField(null=True, blank=True)
     nav = models.FloatField(default=1.0, help_text="Cumulative return index, flows excluded.")
     peak_nav = models.FloatField(default=1.0)
     pending_targets = models.JSONField(
@@ -244,9 +242,6 @@ class Strategy(models.Model):
     )
     history_days = models.PositiveIntegerField(
         default=0, help_text="Days of return history since the book's first non-zero return."
-    )
-    risk_scale = models.FloatField(
-        default=1.0, help_text="The risk manager's multiplier on this book's exposure."
     )
 
     class Meta:
@@ -269,8 +264,8 @@ class Position(models.Model):
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
-    quantity = models.DecimalField(**QTY)
-    avg_entry_price = models.DecimalField(**MONEY)
+    quantity = models.FloatField()
+    avg_entry_price = models.FloatField()
     entry_date = models.DateField()
 
     class Meta:
@@ -301,11 +296,11 @@ class Trade(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
     date = models.DateField()
     side = models.CharField(max_length=4, choices=Side.choices)
-    quantity = models.DecimalField(**QTY)
-    price = models.DecimalField(**MONEY, help_text="Fill price, slippage included.")
-    value = models.DecimalField(**MONEY, help_text="quantity x price x multiplier")
-    cost = models.DecimalField(**MONEY, help_text="Commission plus slippage, in money.")
-    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    quantity = models.FloatField()
+    price = models.FloatField(help_text="Fill price, slippage included.")
+    value = models.FloatField(help_text="quantity x price x multiplier")
+    cost = models.FloatField(help_text="Commission plus slippage, in money.")
+    realized_pnl = models.FloatField(default=0.0)
     reason = models.CharField(max_length=16, choices=Reason.choices)
 
     class Meta:
@@ -322,17 +317,17 @@ class StrategySnapshot(models.Model):
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="snapshots")
     date = models.DateField()
-    equity = models.DecimalField(**MONEY)
-    cash = models.DecimalField(**MONEY)
-    long_exposure = models.DecimalField(**MONEY)
-    short_exposure = models.DecimalField(**MONEY, help_text="Absolute value of shorts.")
+    equity = models.FloatField()
+    cash = models.FloatField()
+    long_exposure = models.FloatField()
+    short_exposure = models.FloatField(help_text="Absolute value of shorts.")
     leverage = models.FloatField(help_text="gross exposure / equity")
     weight = models.FloatField(help_text="equity / portfolio equity")
     daily_return = models.FloatField(help_text="Simple return of equity vs. the prior bar.")
     drawdown = models.FloatField(help_text="equity / running peak - 1 (<= 0)")
     positions_count = models.PositiveIntegerField()
-    realized_pnl = models.DecimalField(**MONEY)
-    unrealized_pnl = models.DecimalField(**MONEY)
+    realized_pnl = models.FloatField()
+    unrealized_pnl = models.FloatField()
     status = models.CharField(max_length=16, default="active")
     allocation = models.FloatField(
         null=True, blank=True, help_text="Allocation in force at the close (after rebalancing)."
@@ -361,12 +356,12 @@ class PortfolioSnapshot(models.Model):
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="snapshots")
     date = models.DateField()
-    equity = models.DecimalField(**MONEY)
-    cash = models.DecimalField(**MONEY)
-    long_exposure = models.DecimalField(**MONEY)
-    short_exposure = models.DecimalField(**MONEY)
-    net_exposure = models.DecimalField(**MONEY, help_text="Signed sum across books, netted.")
-    gross_exposure = models.DecimalField(**MONEY, help_text="Sum of |position| after netting.")
+    equity = models.FloatField()
+    cash = models.FloatField()
+    long_exposure = models.FloatField()
+    short_exposure = models.FloatField()
+    net_exposure = models.FloatField(help_text="Signed sum across books, netted.")
+    gross_exposure = models.FloatField(help_text="Sum of |position| after netting.")
     leverage = models.FloatField(help_text="gross exposure (netted) / equity")
     daily_return = models.FloatField()
     drawdown = models.FloatField()
@@ -421,9 +416,9 @@ class RebalanceEvent(models.Model):
     method = models.CharField(max_length=16, default="cash")
     weights_before = models.JSONField(default=dict)
     weights_after = models.JSONField(default=dict)
-    capital_moved = models.DecimalField(**MONEY)
+    capital_moved = models.FloatField()
     trades_count = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(**MONEY, default=Decimal("0"))
+    cost = models.FloatField(default=0.0)
     request_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     allocation_method = models.CharField(max_length=32, blank=True)
     allocations_before = models.JSONField(default=dict, blank=True)
@@ -537,6 +532,11 @@ class ConfigChange(models.Model):
     field = models.CharField(max_length=100)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    bar_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The bar at whose close the update path made the change (risk manager).",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -50,3 +50,34 @@ def multipliers() -> dict[str, float]:
 
 def live_portfolios() -> list[Portfolio]:
     return list(Portfolio.objects.filter(is_backtest=False).order_by("id"))
+
+
+def unit_returns_tail(
+    *, portfolio: Portfolio, strategy_ids: list[int], bars: int
+) -> tuple[list[date], list[list[float]]]:
+    """The last ``bars`` applied bar dates after the funding day (the first snapshot has no
+    return), oldest first, and per date the strategies' stored unit returns in the order of
+    ``strategy_ids`` (0.0 where a strategy has no row). This is exactly what the engine
+    appended to its trailing windows on those bars, so a window rebuilt from it equals the
+    one a longer run carried (``StrategySnapshot.unit_return`` is a double, unrounded)."""
+    from portfolio.models import PortfolioSnapshot, StrategySnapshot
+
+    if bars <= 0:
+        return [], []
+    dates = list(
+        PortfolioSnapshot.objects.filter(portfolio=portfolio)
+        .order_by("-date")
+        .values_list("date", flat=True)[: bars + 1]
+    )
+    if len(dates) <= bars:  # the funding day is among them: it has no return
+        dates = dates[:-1]
+    dates = dates[:bars][::-1]
+    if not dates:
+        return [], []
+    units = {
+        (d, sid): u
+        for d, sid, u in StrategySnapshot.objects.filter(
+            strategy_id__in=strategy_ids, date__gte=dates[0]
+        ).values_list("date", "strategy_id", "unit_return")
+    }
+    return dates, [[units.get((d, sid), 0.0) for sid in strategy_ids] for d in dates]

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "portfolio",
     "risk",
     "reporting",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from risk import alerts, models
+from portfolio import admin as portfolio_admin
+from portfolio.models import Strategy
+from risk import alerts, models, services
 from risk.engine.limits_config import limit_check
 
 
@@ -138,3 +140,31 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
     def retry_now(self, request, queryset) -> None:
         count = alerts.alert_deliveries_retry(deliveries=queryset)
         self.message_user(request, f"{count} unsent delivery(ies) due now.", messages.SUCCESS)
+
+
+@admin.action(description="Resume (operator override of a risk pause)")
+def resume_strategies(modeladmin, request, queryset):
+    for strategy in queryset:
+        if services.strategy_resume(strategy=strategy, actor=request.user.get_username()):
+            modeladmin.message_user(request, f"{strategy.name} resumes at the next bar")
+
+
+# The risk manager owns the pauses it makes, so its operator override is risk's action on
+# the portfolio app's strategy admin (portfolio never imports risk).
+admin.site.unregister(Strategy)
+
+
+@admin.register(Strategy)
+class StrategyAdmin(portfolio_admin.StrategyAdmin):
+    actions = [resume_strategies]
+
+
+@admin.register(models.RiskBook)
+class RiskBookAdmin(admin.ModelAdmin):
+    """The risk manager's state is written by the update path only: viewable here."""
+
+    list_display = ["portfolio", "window_bars", "portfolio_scale", "as_of"]
+    readonly_fields = ["portfolio", "portfolio_scale", "strategy_scales", "state", "as_of"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

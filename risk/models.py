@@ -89,6 +89,47 @@ class RiskLimit(models.Model):
         return f"{self.scope}:{self.name}"
 
 
+class RiskBook(models.Model):
+    """The risk manager's own record of one portfolio: its settings and everything it
+    carries from one bar to the next (DESIGN.md "Live equals replay").
+
+    ``window_bars`` is the trailing return window of its measures (``risk_limits.yaml``
+    ``measurement.window_bars``, default 60), independent of the allocation method's
+    lookback; the window itself is never stored but rebuilt from
+    ``StrategySnapshot.unit_return`` (doubles, unrounded). ``portfolio_scale`` and
+    ``strategy_scales`` are the multipliers on exposure (1 normally, 0 after a critical
+    liquidation, stepping back up on recovery); ``state`` holds the peaks the drawdown
+    limits measure from, the open breaches, the recovery ramps and which breaches paused
+    which strategy, as JSON (floats round-trip exactly). ``as_of`` is the last bar it saw.
+    """
+
+    portfolio = models.OneToOneField(
+        Portfolio, on_delete=models.CASCADE, related_name="risk_book", primary_key=True
+    )
+    window_bars = models.PositiveIntegerField(
+        default=60, help_text="Trailing bars of strategy returns the risk measures use."
+    )
+    portfolio_scale = models.FloatField(
+        default=1.0, help_text="The risk manager's multiplier on every book's exposure."
+    )
+    strategy_scales = models.JSONField(
+        default=dict, blank=True, help_text="Per strategy name: its own multiplier (default 1)."
+    )
+    state = models.JSONField(default=dict, blank=True)
+    as_of = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(window_bars__gte=2), name="riskbook_window_min"),
+            models.CheckConstraint(
+                condition=Q(portfolio_scale__gte=0), name="riskbook_scale_nonneg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"risk book of {self.portfolio_id}"
+
+
 class Violation(models.Model):
     """A breach of a limit, open until its recovery condition holds."""
 

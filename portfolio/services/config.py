@@ -1,8 +1,9 @@
-"""Load strategy_allocation.yaml and risk_limits.yaml into the database.
+"""Load strategy_allocation.yaml into the database (the portfolio and its strategies).
 
-Both files are fully validated before anything is written, and everything is written in
-one transaction: a bad file changes nothing. Every changed field is recorded in the audit
-trail (``ConfigChange``).
+The file is fully validated before anything is written; ``portfolio_config_apply`` writes
+inside the caller's transaction (``operations.config.portfolio_configure`` loads both YAML
+files in one), so a bad file changes nothing. Every changed field is recorded in the
+audit trail (``ConfigChange``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from django.db import transaction
 from portfolio.engine.config_schema import PortfolioSpec, parse_allocation_config
 from portfolio.engine.errors import ConfigError
 from portfolio.models import ConfigChange, Portfolio, Strategy
-from risk.engine.limits_config import RiskConfigSpec, parse_risk_config
 
 
 def yaml_read(path: str | Path) -> Any:
@@ -36,10 +36,6 @@ def yaml_read(path: str | Path) -> Any:
 
 def allocation_spec_read(path: str | Path) -> PortfolioSpec:
     return parse_allocation_config(yaml_read(path), source=str(path))
-
-
-def risk_spec_read(path: str | Path) -> RiskConfigSpec:
-    return parse_risk_config(yaml_read(path), source=str(path))
 
 
 def _audit(changes: list[ConfigChange], obj, field: str, before, after, actor: str) -> None:
@@ -65,19 +61,19 @@ def _set(obj, field: str, value, changes, actor) -> None:
     setattr(obj, field, value)
 
 
-def portfolio_configure(
+def portfolio_config_apply(
     *,
     spec: PortfolioSpec,
-    risk: RiskConfigSpec | None = None,
+    changes: list[ConfigChange],
     source: str = "",
     actor: str = "yaml",
     is_backtest: bool = False,
     name: str | None = None,
 ) -> Portfolio:
     """Create or update the portfolio named in ``spec`` (or ``name``) and its strategies,
-    limits and alert channels. Raises ConfigError, changing nothing, when the file asks for
-    something the stored state forbids (removing a strategy that has history)."""
-    changes: list[ConfigChange] = []
+    appending the audit rows to ``changes`` (the caller saves them). Raises ConfigError
+    when the file asks for something the stored state forbids (removing a strategy that
+    has history); the caller's transaction then changes nothing."""
     with transaction.atomic():
         portfolio, created = Portfolio.objects.get_or_create(
             name=name or spec.name,
@@ -112,11 +108,6 @@ def portfolio_configure(
             _set(portfolio, field, value, changes, actor)
         portfolio.save()
         _strategies_configure(portfolio, spec, source, changes, actor)
-        if risk is not None:
-            from risk.services import risk_config_apply  # risk may read portfolio, not back
-
-            risk_config_apply(portfolio=portfolio, spec=risk, changes=changes, actor=actor)
-        ConfigChange.objects.bulk_create(changes)
     return portfolio
 
 

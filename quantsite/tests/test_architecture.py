@@ -50,14 +50,38 @@ def test_engine_modules_import_no_service_or_model_code():
     assert offenders == []
 
 
-def test_portfolio_never_imports_reporting():
-    offenders = [
+def _offenders(app: str, banned: set[str]) -> list[str]:
+    """Every import (module level or inside a function, tests included) of ``app`` whose
+    top package is in ``banned``."""
+    return [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for path in (ROOT / "portfolio").rglob("*.py")
+        for path in (ROOT / app).rglob("*.py")
         for line, module in _imports(path)
-        if _top(module) == "reporting"
+        if _top(module) in banned
     ]
-    assert offenders == []
+
+
+def test_portfolio_never_imports_risk_reporting_or_the_orchestration_above_it():
+    assert _offenders("portfolio", {"risk", "reporting", "operations"}) == []
+
+
+def test_risk_never_imports_reporting_or_the_orchestration_above_it():
+    assert _offenders("risk", {"reporting", "operations"}) == []
+
+
+def test_the_update_path_lives_above_portfolio_and_risk_without_a_registry():
+    update = (ROOT / "operations" / "update.py").read_text()
+    assert "from risk.services import risk_session_open" in update
+    assert not (ROOT / "portfolio" / "services" / "update.py").exists()
+    for app in ("portfolio", "risk"):
+        apps_py = (ROOT / app / "apps.py").read_text()
+        assert "def ready" not in apps_py, f"{app}/apps.py fills something at startup"
+
+
+def test_the_architecture_check_catches_a_nested_import(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from risk.services import strategy_resume\n")
+    assert [m for _, m in _imports(probe)] == ["risk.services"]
 
 
 def test_the_architecture_check_catches_a_django_import(tmp_path):

@@ -64,14 +64,12 @@ def prices_restored(django_db_blocker):
 
 @pytest.fixture
 def demo(prices_restored, transactional_db):
+    from operations.config import portfolio_configure
+    from operations.update import run_update
     from portfolio.feeds import BundledProvider
-    from portfolio.services.config import (
-        allocation_spec_read,
-        portfolio_configure,
-        risk_spec_read,
-    )
+    from portfolio.services.config import allocation_spec_read
     from portfolio.services.prices import prices_load
-    from portfolio.services.update import run_update
+    from risk.services import risk_spec_read
 
     prices_load(provider=BundledProvider(), strict=True, until=AS_OF)  # no-op if present
     config = Path(settings.BASE_DIR) / "config"

@@ -15,6 +15,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from operations.config import portfolio_configure
+from operations.update import portfolio_apply
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.models import (
@@ -25,8 +27,6 @@ from portfolio.models import (
     StrategySnapshot,
     Trade,
 )
-from portfolio.services.config import portfolio_configure
-from portfolio.services.update import portfolio_apply
 from reporting import exports
 from reporting.engine import tables
 from risk.models import RiskLimit, Violation
@@ -174,6 +174,8 @@ def test_positions_are_marked_to_the_close_of_the_last_applied_date(portfolio):
 
 
 def test_risk_metrics_are_exported_per_date_and_nulls_stay_empty(portfolio):
+    risk_fields = ("volatility", "var_95", "var_99", "cvar_95", "cvar_99", "max_correlation")
+    PortfolioSnapshot.objects.filter(portfolio=portfolio).update(**dict.fromkeys(risk_fields))
     PortfolioSnapshot.objects.filter(portfolio=portfolio, date=END).update(
         volatility=0.1234567890123, var_95=0.021, cvar_99=0.04, max_correlation=0.87
     )
@@ -266,8 +268,10 @@ def test_the_workbook_has_one_formatted_sheet_per_table(portfolio):
     for xl_row, t in zip(trades.iter_rows(min_row=2, values_only=True), stored, strict=True):
         assert xl_row[0] == datetime.combine(t.date, datetime.min.time())  # a real date
         assert xl_row[1:4] == (t.strategy.name, t.instrument.ticker, t.side)
+        # openpyxl writes a double with 16 significant digits ("%.16g"; Excel shows 15)
         assert xl_row[4:9] == tuple(
-            float(getattr(t, c)) for c in ("quantity", "price", "value", "cost", "realized_pnl")
+            float(f"{getattr(t, c):.16g}")
+            for c in ("quantity", "price", "value", "cost", "realized_pnl")
         )
     assert trades["A2"].is_date and trades["A2"].number_format == "yyyy-mm-dd"
     assert trades["E2"].data_type == "n"

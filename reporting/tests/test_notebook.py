@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from portfolio.services.backtest import backtest_run
+from operations.backtest import backtest_run
 from reporting.engine.performance import PerformanceStats
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from operations.config import portfolio_configure
+from operations.update import run_update
 from portfolio.models import PortfolioSnapshot, PriceBar, Strategy, StrategySnapshot, Trade
-from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
-from portfolio.services.update import run_update
+from portfolio.services.config import allocation_spec_read
 from reporting.engine.performance import performance_stats
 from risk.models import RiskLimit, Violation
+from risk.services import risk_spec_read
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DEMO = CONFIG / "strategy_allocation.yaml"
@@ -167,10 +169,19 @@ def test_the_risk_page_shows_the_risk_managers_var_and_the_limits(logged_in):
     assert "above 0.70" in html or 'id="correlation-pairs"' in html
 
 
-def test_without_limits_the_risk_page_says_var_is_not_computed(logged_in):
-    _demo(date(1990, 6, 29))  # no risk limits: no risk manager session
+def test_before_two_returns_exist_the_risk_page_says_var_is_not_computed(logged_in):
+    _demo(date(1990, 1, 3))  # the funding day and one return: no window yet
     html = logged_in.get("/risk/").content.decode()
     assert 'id="var-not-computed"' in html and "Not computed yet" in html
+
+
+def test_without_limits_the_risk_manager_still_measures_every_bar(logged_in):
+    _demo(date(1990, 6, 29))  # no risk limits: measured, never acted on
+    last = PortfolioSnapshot.objects.get(date=date(1990, 6, 29))
+    assert RiskLimit.objects.count() == 0
+    assert None not in (last.volatility, last.var_95, last.cvar_99, last.max_correlation)
+    html = logged_in.get("/risk/").content.decode()
+    assert "var-not-computed" not in html and "no limit" in html
 
 
 def test_the_risk_page_says_no_limit_without_risk_limits_and_shows_stored_var(logged_in):

@@ -22,6 +22,10 @@ strategy_limits.max_positions                   strategy  positions  value > thr
 portfolio_limits.max_var_95 (99, cvar_95, 99)   portfolio VaR/CVaR   value > thr    high
 ==============================================  ========  =========  =============  ========
 
+Measurement (optional top-level ``measurement``): ``window_bars``, the trailing bars of
+strategy returns behind volatility, VaR/CVaR, diversification and correlation (default 60,
+at least 2), the risk manager's own, independent of the allocation method's lookback.
+
 Recovery (optional top-level ``recovery``): ``steps`` (exposure fractions on successive
 bars after a violation resolves, ascending in (0, 1], ending at 1; default 0.25, 0.5, 1),
 ``cooldown_bars`` (bars a liquidation or a pause lasts at least; default 5) and per limit
@@ -51,6 +55,7 @@ ACTION_RANK = {"alert_only": 1, "pause_strategy": 2, "reduce_positions": 3, "liq
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 DEFAULT_STEPS = (0.25, 0.5, 1.0)
 DEFAULT_CRITICAL_COOLDOWN = 5
+DEFAULT_WINDOW_BARS = 60  # the risk measures' trailing window of strategy returns
 DEFAULT_ACTIONS = {
     "critical": "liquidate_all",
     "high": "reduce_positions",
@@ -86,6 +91,7 @@ class ChannelSpec:
 class RiskConfigSpec:
     limits: tuple[LimitSpec, ...]
     channels: tuple[ChannelSpec, ...]
+    window_bars: int = DEFAULT_WINDOW_BARS
 
 
 # key -> (scope, metric, direction, severity, (lo, hi, lo_open, hi_open))
@@ -167,6 +173,7 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
             "violation_actions",
             "alert_settings",
             "recovery",
+            "measurement",
         },
     )
     pl = mapping(
@@ -233,7 +240,11 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
             )
     limits = _parse_recovery(checker, top.get("recovery"), limits)
     channels = _parse_alerts(top.get("alert_settings"), mapping, fail)
-    return RiskConfigSpec(tuple(limits), channels)
+    measurement = mapping(top.get("measurement"), "measurement", {"window_bars"})
+    window = checker.integer(
+        measurement, "window_bars", "measurement", default=DEFAULT_WINDOW_BARS, minimum=2
+    )
+    return RiskConfigSpec(tuple(limits), channels, window)
 
 
 def action_mismatch(severity: str, action: str) -> str | None:

@@ -17,12 +17,17 @@ portfolio, each strategy, each ticker):
     For measures that exposure does not scale (drawdown, correlation, diversification,
     position count) the action is ``pause_strategy`` instead (documented fallback);
   - ``pause_strategy`` (medium): the breaching strategy stops trading (positions kept and
-    marked); for a portfolio-scope breach (correlation) the active strategy with the lowest
-    trailing unit-return mean among the most correlated pair is paused;
+    marked); for a portfolio-scope breach (correlation) one strategy of the most correlated
+    pair is paused: the active one with the lower mean unit return over the risk window
+    (on a tie, the first by name). A strategy may be paused by several breaches at once
+    and resumes only when the last of them resolves;
   - ``alert_only`` (low): nothing trades.
 
-  While a violation is open its reduce action is enforced again on any bar the measure is
-  still beyond the threshold (new fills can push it back), without a new violation.
+  While a violation is open its action keeps acting on any bar the measure is still beyond
+  the threshold, without a new violation: a reduce is enforced again (new fills can push
+  the measure back), and a portfolio-scope pause that no longer holds any strategy paused
+  (its strategy was resumed by another breach's recovery, or the pair changed) pauses the
+  weaker of the pair again, unless an operator overrode it.
 * an open violation whose measure is back within its recovery threshold (default: half
   the threshold for drawdowns, the threshold otherwise) for at least ``cooldown_bars``
   bars since it opened resolves. Drawdown limits measure from the peak since the risk
@@ -52,6 +57,7 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+import numpy as np
 from portfolio.engine.book import negligible
 from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
@@ -115,6 +121,7 @@ class OpenBreach:
     action: str
     bars: int = 0
     violation_id: int | None = None
+    overridden: bool = False  # an operator resumed what it paused: it pauses no more
 
 
 @dataclass
@@ -125,7 +132,8 @@ class RiskState:
     open: dict[tuple[int, str], OpenBreach] = field(default_factory=dict)
     ramp: list[float] = field(default_factory=list)  # portfolio multiplier steps to come
     strategy_ramps: dict[str, list[float]] = field(default_factory=dict)
-    paused_by: dict[str, tuple[int, str]] = field(default_factory=dict)  # strategy -> breach
+    # strategy -> the open breaches (limit id, target) that paused it, oldest first
+    paused_by: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     strategy_peaks: dict[str, float] = field(default_factory=dict)  # NAV peak since last act
 
 
@@ -166,12 +174,22 @@ def risk_step(
     risk: RiskState,
     limits: list[LimitRule],
     multipliers: dict[str, float],
+    returns: np.ndarray,
     window: int = 60,
 ) -> tuple[Measures, list[RiskEvent]]:
-    """Advance ramps, measure, open/enforce/resolve violations and act, at close t."""
+    """Advance ramps, measure, open/enforce/resolve violations and act, at close t.
+
+    ``returns`` is the risk manager's own trailing window of unit returns (``T x N``,
+    oldest first, through the bar before t; the caller keeps it, at least ``window``
+    rows once that much history exists), independent of the allocation method's."""
     events: list[RiskEvent] = []
+    returns = returns[-window:] if len(returns) else np.zeros((0, len(state.strategies)))
     _advance_ramps(state, ctx, risk)
-    m = _measure(state, ctx, risk, multipliers, window)
+
+    def remeasure() -> Measures:
+        return _measure(state, ctx, risk, multipliers, returns, window)
+
+    m = remeasure()
     for key in list(risk.open):
         risk.open[key].bars += 1
     for rule in limits:
@@ -181,9 +199,9 @@ def risk_step(
             if breach is None and rule.breached(value):
                 breach = OpenBreach(rule.id, target, ctx.day, value, rule.action)
                 risk.open[key] = breach
-                msg = _act(state, ctx, risk, rule, target, value, m)
+                msg = _act(state, ctx, risk, rule, target, value, m, returns)
                 events.append(_event("opened", rule, target, ctx.day, value, msg))
-                m = _measure(state, ctx, risk, multipliers, window)
+                m = remeasure()
             elif (
                 breach is not None
                 and rule.recovered(_at_full_size(rule, target, value, state))
@@ -195,15 +213,28 @@ def risk_step(
                 events.append(
                     replace(event, opened_on=breach.opened_on, violation_id=breach.violation_id)
                 )
-            elif breach is not None and rule.breached(value) and _reduces(rule):
-                msg = _reduce(state, ctx, rule, target, value, m)
+            elif breach is not None and rule.breached(value):
+                msg = _enforce(state, ctx, risk, rule, breach, value, m, returns)
                 if msg:
                     events.append(_event("enforced", rule, target, ctx.day, value, msg))
-                    m = _measure(state, ctx, risk, multipliers, window)
+                    m = remeasure()
     return m, events
 
 
-def _measure(state, ctx, risk: RiskState, multipliers, window) -> Measures:
+def _enforce(state, ctx, risk, rule, breach: OpenBreach, value, m, returns) -> str:
+    """An open violation still beyond its threshold keeps acting (module docstring)."""
+    if _reduces(rule):
+        return _reduce(state, ctx, rule, breach.target, value, m)
+    pauses = rule.action == "pause_strategy" or rule.action == "reduce_positions"
+    if not pauses or rule.scope != "portfolio" or breach.overridden:
+        return ""
+    key = (rule.id, breach.target)
+    if any(key in causes for causes in risk.paused_by.values()):
+        return ""
+    return _pause(state, risk, rule, key, _pause_candidate(state, m, returns))
+
+
+def _measure(state, ctx, risk: RiskState, multipliers, returns, window) -> Measures:
     books = books_view(state, ctx.marks)
     total = math.fsum(b.equity for b in books)
     risk.risk_peak = max(risk.risk_peak or total, total)
@@ -216,7 +247,7 @@ def _measure(state, ctx, risk: RiskState, multipliers, window) -> Measures:
         books,
         ctx.marks,
         multipliers,
-        state.returns_window(),
+        returns,
         risk.risk_peak,
         window,
         strategy_peaks=risk.strategy_peaks,
@@ -253,7 +284,7 @@ def _reduces(rule: LimitRule) -> bool:
     return rule.action == "reduce_positions" and rule.metric in PROPORTIONAL
 
 
-def _act(state, ctx, risk, rule, target, value, m) -> str:
+def _act(state, ctx, risk, rule, target, value, m, returns) -> str:
     if rule.action == "liquidate_all":
         for s in state.strategies:
             _scale_book(s, 0.0, ctx)
@@ -264,19 +295,27 @@ def _act(state, ctx, risk, rule, target, value, m) -> str:
     if rule.action == "reduce_positions" and rule.metric in PROPORTIONAL:
         return _reduce(state, ctx, rule, target, value, m)
     if rule.action in ("pause_strategy", "reduce_positions"):
-        name = target if rule.scope == "strategy" else _pause_candidate(state, m)
-        if name is None:
-            return "no strategy to pause"
-        s = _strategy(state, name)
-        s.active = False
-        risk.strategy_peaks[name] = s.nav  # its drawdown is measured from here on
-        risk.paused_by[name] = (rule.id, target)
-        risk.strategy_ramps.pop(name, None)
-        fallback = (
-            " (exposure does not scale this measure)" if rule.action != "pause_strategy" else ""
-        )
-        return f"paused {name}{fallback}"
+        name = target if rule.scope == "strategy" else _pause_candidate(state, m, returns)
+        msg = _pause(state, risk, rule, (rule.id, target), name)
+        fallback = " (exposure does not scale this measure)"
+        return msg + (fallback if rule.action != "pause_strategy" and name else "")
     return "alert only"
+
+
+def _pause(state, risk: RiskState, rule: LimitRule, key: tuple[int, str], name) -> str:
+    """Pause ``name`` for the breach ``key`` (kept among its causes)."""
+    if name is None:
+        return "no strategy to pause"
+    s = _strategy(state, name)
+    causes = risk.paused_by.setdefault(name, [])
+    if key not in causes:
+        causes.append(key)
+    if not s.active:
+        return f"{name} already paused; kept paused by this breach too"
+    s.active = False
+    risk.strategy_peaks[name] = s.nav  # its drawdown is measured from here on
+    risk.strategy_ramps.pop(name, None)
+    return f"paused {name}"
 
 
 def _reduce(state, ctx, rule, target, value, m) -> str:
@@ -338,14 +377,19 @@ def _scale_book(s: StrategyState, k: float, ctx: DayContext) -> None:
                 )
 
 
-def _pause_candidate(state: PortfolioState, m: Measures) -> str | None:
-    active = [s for s in state.strategies if s.active]
+def _pause_candidate(state: PortfolioState, m: Measures, returns: np.ndarray) -> str | None:
+    """The strategy a correlation breach pauses: of the most correlated pair, the active
+    one with the lower mean unit return over the risk window (ties: the first by name);
+    None when neither of the pair is active (or there is no pair)."""
+    pair = m.detail.get("correlated_pair")
+    if not pair:
+        return None
+    idx = {s.name: i for i, s in enumerate(state.strategies)}
+    active = [n for n in pair if _strategy(state, n).active]
     if not active:
         return None
-    u = state.returns_window()
-    idx = {s.name: i for i, s in enumerate(state.strategies)}
-    means = {s.name: float(u[-60:, idx[s.name]].mean()) if len(u) else 0.0 for s in active}
-    return min(means, key=lambda n: (means[n], n))
+    means = {n: float(returns[:, idx[n]].mean()) if len(returns) else 0.0 for n in active}
+    return min(active, key=lambda n: (means[n], n))
 
 
 def _recover(state, ctx, risk, rule, target) -> str:
@@ -362,16 +406,22 @@ def _recover(state, ctx, risk, rule, target) -> str:
         risk.strategy_ramps[target] = [x for x in steps if x > s.risk_scale] or [1.0]
         _advance_strategy_ramp(state, ctx, risk, target)
         return f"{target} re-entering in steps"
-    for name, key in list(risk.paused_by.items()):
-        if key == (rule.id, target):
-            del risk.paused_by[name]
-            s = _strategy(state, name)
-            s.active = True
-            s.risk_scale = 0.0
-            risk.strategy_ramps[name] = steps
-            _advance_strategy_ramp(state, ctx, risk, name)
-            return f"resumed {name}, re-entering in steps"
-    return "resolved"
+    messages = []
+    for name, causes in list(risk.paused_by.items()):
+        if (rule.id, target) not in causes:
+            continue
+        causes.remove((rule.id, target))
+        if causes:
+            messages.append(f"{name} stays paused by {len(causes)} other open breach(es)")
+            continue
+        del risk.paused_by[name]
+        s = _strategy(state, name)
+        s.active = True
+        s.risk_scale = 0.0
+        risk.strategy_ramps[name] = list(steps)
+        _advance_strategy_ramp(state, ctx, risk, name)
+        messages.append(f"resumed {name}, re-entering in steps")
+    return "; ".join(messages) or "resolved"
 
 
 def _advance_ramps(state, ctx, risk) -> None:

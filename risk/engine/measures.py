@@ -22,7 +22,7 @@ returns over the window. Then
 * risk contribution ``w_i (Sw)_i / sqrt(w'Sw)`` (sums to the daily vol);
 * max strategy correlation: the largest finite off-diagonal Pearson correlation of the
   unit returns of the strategies in the window (paused ones included; a strategy that did
-  not vary has none);
+  not vary has none); ``detail["correlated_pair"]`` names the two strategies;
 * netting: per ticker the signed quantities of every book are summed; a ticker's weight
   is ``|net quantity * mark * multiplier| / E``; top-5 concentration is the sum of the five
   largest; leverage is ``sum_t |net mv_t| / E`` (positions netted across books) and gross
@@ -51,7 +51,7 @@ from risk.engine.exposure import (
     ticker_concentration,
     top_concentration,
 )
-from risk.engine.portfolio_risk import portfolio_risk
+from risk.engine.portfolio_risk import most_correlated_pair, portfolio_risk
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,8 @@ def measure(
             n: finite_or_none(risk.contributions.percent[i]) for i, n in enumerate(names)
         }
         detail["correlated_var_95"] = finite_or_none(risk.tail_95.correlated_var)
+        pair = most_correlated_pair(risk.correlation)
+        detail["correlated_pair"] = None if pair is None else [names[pair[0]], names[pair[1]]]
     return Measures(portfolio, strategies, tickers, detail)
 
 

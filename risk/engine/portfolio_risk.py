@@ -226,11 +226,22 @@ def _tail_risk(rp, moments, sorted_window, w, corr, confidence: float) -> TailRi
     )
 
 
+def most_correlated_pair(corr: np.ndarray) -> tuple[int, int] | None:
+    """Indices ``(i, j)``, ``i < j``, of the largest finite off-diagonal correlation (the
+    first such pair in row order on a tie), or None when there is none. Zero-vol (e.g.
+    still all-cash) strategies have NaN correlations and are skipped."""
+    rows, cols = np.triu_indices(corr.shape[0], 1)
+    values = corr[rows, cols]
+    finite = np.flatnonzero(np.isfinite(values))
+    if not finite.size:
+        return None
+    best = finite[np.argmax(values[finite])]
+    return int(rows[best]), int(cols[best])
+
+
 def _max_off_diagonal(corr: np.ndarray) -> float:
-    # Zero-vol (e.g. still all-cash) strategies have NaN correlations: skip them.
-    off = corr[~np.eye(corr.shape[0], dtype=bool)]
-    off = off[np.isfinite(off)]
-    return float(off.max()) if off.size else math.nan
+    pair = most_correlated_pair(corr)
+    return math.nan if pair is None else float(corr[pair])
 
 
 def portfolio_risk(

@@ -16,6 +16,8 @@ from portfolio.engine.state import DayContext
 from risk.engine.manager import LimitRule, RiskState, risk_step
 from risk.engine.measures import BookView, measure
 
+NO_RETURNS = np.zeros((0, 0))  # no return history yet: the return measures are NaN
+
 D0 = date(2024, 3, 1)
 FREE = Execution()
 
@@ -70,7 +72,7 @@ def test_a_ticker_weight_breach_cuts_the_net_side_to_the_limit_once():
     risk = RiskState()
     limit = rule(scope="position", metric="ticker_weight", threshold=0.2)
     ctx = _ctx({"X": 100.0})
-    m, events = risk_step(state, ctx, risk, [limit], {})
+    m, events = risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
     # net 5 units = 25% of 2000; allowed 20% = 4 units: the long side (A's 10) sells 1.
     assert [(n, f.ticker, f.quantity, f.reason) for n, f in ctx.fills] == [
         ("A", "X", pytest.approx(-1.0), "risk_action")
@@ -79,10 +81,10 @@ def test_a_ticker_weight_breach_cuts_the_net_side_to_the_limit_once():
     assert m.tickers["X"] == pytest.approx(0.2)
     # the next bar it is at the limit, not beyond: the violation resolves, nothing trades
     ctx2 = _ctx({"X": 100.0}, D0 + timedelta(days=1))
-    _, again = risk_step(state, ctx2, risk, [limit], {})
+    _, again = risk_step(state, ctx2, risk, [limit], {}, NO_RETURNS)
     assert [(e.kind, e.opened_on) for e in again] == [("resolved", D0)] and ctx2.fills == []
     ctx3 = _ctx({"X": 100.0}, D0 + timedelta(days=2))
-    assert risk_step(state, ctx3, risk, [limit], {})[1] == [] and ctx3.fills == []
+    assert risk_step(state, ctx3, risk, [limit], {}, NO_RETURNS)[1] == [] and ctx3.fills == []
 
 
 def test_a_leverage_breach_scales_every_book_by_threshold_over_value():
@@ -94,7 +96,7 @@ def test_a_leverage_breach_scales_every_book_by_threshold_over_value():
     )
     risk = RiskState()
     ctx = _ctx({"X": 100.0, "Y": 100.0})
-    m, events = risk_step(state, ctx, risk, [rule(threshold=0.8)], {})
+    m, events = risk_step(state, ctx, risk, [rule(threshold=0.8)], {}, NO_RETURNS)
     assert events[0].message == "scaled every book by 0.8000"
     a, b = (s.book for s in state.strategies)
     assert_allclose([a.holdings["X"].quantity, b.holdings["Y"].quantity], [12.0, 4.0])
@@ -119,19 +121,19 @@ def test_a_strategy_drawdown_pauses_it_and_it_resumes_in_steps_after_recovery():
     risk = RiskState()
     a.nav, a.peak_nav = 0.88, 1.0  # -12% from its peak
     ctx = _ctx({"X": 88.0})
-    _, events = risk_step(state, ctx, risk, [limit], {})
+    _, events = risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
     assert [(e.kind, e.target, e.message) for e in events] == [("opened", "A", "paused A")]
     assert not a.active and ctx.fills == []  # paused: positions kept, no trade
     # Its drawdown is now measured from the pause (0.88). Next bar still -0; cooldown 2.
     day = D0
     for _ in range(2):
         day += timedelta(days=1)
-        _, events = risk_step(state, _ctx({"X": 88.0}, day), risk, [limit], {})
+        _, events = risk_step(state, _ctx({"X": 88.0}, day), risk, [limit], {}, NO_RETURNS)
     assert [e.kind for e in events] == ["resolved"] and a.active
     assert a.risk_scale == 0.5  # first step; it traded to half its target weight
     day += timedelta(days=1)
     ctx = _ctx({"X": 88.0}, day)
-    risk_step(state, ctx, risk, [limit], {})
+    risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
     assert a.risk_scale == 1.0 and "A" not in risk.strategy_ramps
 
 
@@ -167,7 +169,7 @@ def test_a_critical_drawdown_liquidates_blocks_and_re_enters_in_steps():
     log = []
 
     def hook(state, ctx):
-        _, events = risk_step(state, ctx, risk, [limit], {})
+        _, events = risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
         log.append((ctx.day, state.risk_scale, [e.kind for e in events]))
 
     state = _path_state()

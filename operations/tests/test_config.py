@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from operations.config import portfolio_configure
 from portfolio.engine.errors import ConfigError
 from portfolio.models import ConfigChange, Portfolio, Strategy
-from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
+from portfolio.services.config import allocation_spec_read
 from risk.models import AlertChannel, RiskLimit
+from risk.services import risk_spec_read
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

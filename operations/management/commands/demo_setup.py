@@ -5,8 +5,8 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from operations.demo import demo_setup
 from portfolio.engine.errors import QuantsiteInputError
-from portfolio.services.demo import demo_setup
 
 
 class Command(BaseCommand):

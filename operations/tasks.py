@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portfolio.services import run_update
+from operations.update import run_update
 
 
 def run_scheduled_update() -> str:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from operations.update import run_update
 from portfolio.engine.errors import QuantsiteInputError
 from portfolio.management.commands._common import parse_date
-from portfolio.services import run_update
 
 
 class Command(BaseCommand):

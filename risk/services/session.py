@@ -1,100 +1,33 @@
-"""Risk services: loading limits and alert channels from config, and the risk manager's
-session in the update path (``risk_session_open``, registered by ``risk.apps``): it runs
-``risk.engine.manager.risk_step`` at step 4 of every bar, fills the snapshots' risk
-fields, and records violations, the risk state and strategy pauses in the chunk's
-transaction; alerts are queued in the same transaction and sent after the commit."""
+"""The risk manager in the update path: one session per chunk of applied dates.
+
+``risk_session_open`` loads the portfolio's ``RiskBook`` (settings and the state carried
+from bar to bar), its enabled limits, and rebuilds the return window from stored
+``StrategySnapshot.unit_return`` rows; ``state_apply`` puts the stored exposure multipliers
+on the engine state; ``hook`` is step 4 of every bar (``risk.engine.manager.risk_step``);
+``decorate`` fills the snapshots' risk fields; ``persist`` writes violations, the status
+changes it made (one audit row each, dated by its bar), and the ``RiskBook``, inside the
+chunk's transaction; alerts are queued in that transaction and sent after the commit.
+
+Nothing the manager carries across bars lives only in memory: a chunk of one bar and a
+chunk of 5,000 leave the same rows (``operations.digest`` proves it).
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import date, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from portfolio import selectors
 from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
-from risk.engine.limits_config import RiskConfigSpec
 from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
-from risk.models import AlertChannel, RiskLimit, Violation
-
-
-def risk_config_apply(
-    *, portfolio: Portfolio, spec: RiskConfigSpec, changes: list[ConfigChange], actor: str
-) -> None:
-    """Upsert the portfolio's limits and alert channels by name (inside the caller's
-    transaction). Limits no longer in the file are disabled, not deleted, so the
-    violations that refer to them keep their history."""
-    limits = {limit.name: limit for limit in portfolio.risk_limits.all()}
-    for s in spec.limits:
-        limit = limits.pop(s.name, None) or RiskLimit(portfolio=portfolio, name=s.name)
-        before = (
-            None
-            if limit.pk is None
-            else {
-                "threshold": limit.threshold,
-                "severity": limit.severity,
-                "action": limit.action,
-                "enabled": limit.enabled,
-            }
-        )
-        limit.scope, limit.metric, limit.direction = s.scope, s.metric, s.direction
-        limit.threshold, limit.severity, limit.action = s.threshold, s.severity, s.action
-        limit.source, limit.enabled = s.source, True
-        limit.recovery_threshold = s.recovery_threshold
-        limit.recovery_steps = list(s.recovery_steps)
-        limit.cooldown_bars = s.cooldown_bars
-        limit.save()
-        after = {
-            "threshold": s.threshold,
-            "severity": s.severity,
-            "action": s.action,
-            "enabled": True,
-        }
-        if before != after:
-            changes.append(
-                ConfigChange(
-                    actor=actor,
-                    source="yaml",
-                    object_type="RiskLimit",
-                    object_repr=s.name,
-                    field="*",
-                    before=before,
-                    after=after,
-                )
-            )
-    for leftover in limits.values():
-        if leftover.enabled:
-            leftover.enabled = False
-            leftover.save(update_fields=["enabled"])
-            changes.append(
-                ConfigChange(
-                    actor=actor,
-                    source="yaml",
-                    object_type="RiskLimit",
-                    object_repr=leftover.name,
-                    field="enabled",
-                    before=True,
-                    after=False,
-                )
-            )
-    for c in spec.channels:
-        config = dict(c.config)
-        min_severity = config.pop("min_severity", "low")
-        AlertChannel.objects.update_or_create(
-            portfolio=portfolio,
-            name=c.name,
-            defaults={
-                "kind": c.kind,
-                "enabled": c.enabled,
-                "config": config,
-                "min_severity": min_severity,
-            },
-        )
-
-
-# --- the risk manager in the update path ----------------------------------------------
+from risk.models import RiskBook, Violation
 
 _SNAPSHOT_FIELDS = {
     "volatility": "volatility",
@@ -143,13 +76,16 @@ def limit_rules(portfolio: Portfolio, strategies) -> list[LimitRule]:
     return rules
 
 
-def risk_state_load(portfolio: Portfolio) -> RiskState:
-    raw = portfolio.risk_state or {}
+def risk_state_load(raw: dict) -> RiskState:
+    """The engine's ``RiskState`` from ``RiskBook.state`` (see ``risk_state_dump``)."""
+    raw = raw or {}
     state = RiskState(
         risk_peak=raw.get("risk_peak"),
         ramp=list(raw.get("ramp", [])),
         strategy_ramps={k: list(v) for k, v in raw.get("strategy_ramps", {}).items()},
-        paused_by={k: (int(v[0]), v[1]) for k, v in raw.get("paused_by", {}).items()},
+        paused_by={
+            k: [(int(c[0]), c[1]) for c in causes] for k, causes in raw.get("paused_by", {}).items()
+        },
         strategy_peaks=dict(raw.get("strategy_peaks", {})),
     )
     for b in raw.get("open", []):
@@ -161,17 +97,20 @@ def risk_state_load(portfolio: Portfolio) -> RiskState:
             action=b["action"],
             bars=b["bars"],
             violation_id=b.get("violation_id"),
+            overridden=b.get("overridden", False),
         )
         state.open[(breach.limit_id, breach.target)] = breach
     return state
 
 
 def risk_state_dump(risk: RiskState) -> dict:
+    """JSON for ``RiskBook.state``: floats are written with ``repr`` and read back to the
+    same double, so the state round-trips exactly."""
     return {
         "risk_peak": risk.risk_peak,
         "ramp": risk.ramp,
         "strategy_ramps": risk.strategy_ramps,
-        "paused_by": {k: list(v) for k, v in risk.paused_by.items()},
+        "paused_by": {k: [list(c) for c in causes] for k, causes in risk.paused_by.items()},
         "strategy_peaks": risk.strategy_peaks,
         "open": [
             {
@@ -182,36 +121,72 @@ def risk_state_dump(risk: RiskState) -> dict:
                 "action": b.action,
                 "bars": b.bars,
                 "violation_id": b.violation_id,
+                "overridden": b.overridden,
             }
             for b in risk.open.values()
         ],
     }
 
 
+def risk_book_get(portfolio: Portfolio) -> RiskBook:
+    """The portfolio's risk book (unsaved defaults when it has none yet)."""
+    return RiskBook.objects.filter(portfolio=portfolio).first() or RiskBook(portfolio=portfolio)
+
+
 class RiskManagerSession:
-    """The risk manager for one chunk of one portfolio (see portfolio.services.update)."""
+    """The risk manager for one chunk of one portfolio (see ``operations.update``)."""
 
     def __init__(
         self, portfolio: Portfolio, strategies, rules: list[LimitRule], alert_from: date
     ) -> None:
-        from portfolio import selectors
-
         self.portfolio = portfolio
         self.alert_from = alert_from
         self.strategies = {s.name: s for s in strategies}
+        self.order = [s.name for s in strategies]
         self.rules = rules
-        self.risk = risk_state_load(portfolio)
+        self.book = risk_book_get(portfolio)
+        self.risk = risk_state_load(self.book.state)
         self.multipliers = selectors.multipliers()
         self.measures: dict[date, Measures] = {}
         self.events: list[RiskEvent] = []
-        self.was_active: dict[str, bool] = {}
+        self.status_changes: list[ConfigChange] = []
+        dates, rows = selectors.unit_returns_tail(
+            portfolio=portfolio, strategy_ids=[s.id for s in strategies], bars=self.window_bars
+        )
+        self.window: deque = deque(rows, maxlen=self.window_bars)
+        self.window_last: date | None = dates[-1] if dates else None
+
+    @property
+    def window_bars(self) -> int:
+        return self.book.window_bars
+
+    def state_apply(self, state: PortfolioState) -> None:
+        """The stored exposure multipliers onto the engine state loaded for the chunk."""
+        state.risk_scale = self.book.portfolio_scale
+        for s in state.strategies:
+            s.risk_scale = float(self.book.strategy_scales.get(s.name, 1.0))
 
     def hook(self, state: PortfolioState, ctx: DayContext) -> None:
-        if not self.was_active:
-            self.was_active = {s.name: s.active for s in state.strategies}
-        measures, events = risk_step(state, ctx, self.risk, self.rules, self.multipliers)
+        self._window_feed(state)
+        before = {s.name: s.active for s in state.strategies}
+        returns = np.array(self.window, dtype=float).reshape(len(self.window), len(self.order))
+        measures, events = risk_step(
+            state, ctx, self.risk, self.rules, self.multipliers, returns, self.window_bars
+        )
         self.measures[ctx.day] = measures
         self.events.extend(events)
+        for s in state.strategies:
+            if s.active != before[s.name]:
+                self.status_changes.append(_status_change(s.name, s.active, ctx.day))
+
+    def _window_feed(self, state: PortfolioState) -> None:
+        """Append the unit returns the engine recorded since the window's last bar (the
+        cycle appends each bar's returns after its risk step, so at close t the newest is
+        t-1's)."""
+        for d, units in zip(state.history_dates, state.history, strict=True):
+            if self.window_last is None or d > self.window_last:
+                self.window.append(list(units))
+                self.window_last = d
 
     def decorate(self, portfolio_rows: list, strategy_rows: list) -> None:
         for row in portfolio_rows:
@@ -225,6 +200,8 @@ class RiskManagerSession:
                 "correlation": m.detail.get("correlation"),
                 "risk_contribution": m.detail.get("risk_contribution"),
                 "correlated_var_95": m.detail.get("correlated_var_95"),
+                "correlated_pair": m.detail.get("correlated_pair"),
+                "limit_drawdown": finite_or_none(m.portfolio.get("drawdown")),
             }
         for row in strategy_rows:
             m = self.measures.get(row.date)
@@ -232,8 +209,8 @@ class RiskManagerSession:
                 row.volatility = finite_or_none(m.strategies[row.strategy.name].get("volatility"))
 
     def persist(self, state: PortfolioState) -> None:
-        """Violations opened and resolved in this chunk, the risk state, and strategy
-        statuses the manager changed (inside the chunk's transaction)."""
+        """Violations opened and resolved in this chunk, the status changes, and the risk
+        book (inside the chunk's transaction)."""
         opened: dict[tuple[int, str, date], Violation] = {}
         instruments = dict(Instrument.objects.values_list("ticker", "id"))
         rules = {r.id: r for r in self.rules}
@@ -266,45 +243,52 @@ class RiskManagerSession:
                     v.resolved_at = timezone.now()
                     v.message = f"{v.message}; {e.message}" if v.message else e.message
                     v.save(update_fields=["status", "resolved_on", "resolved_at", "message"])
-        self.portfolio.risk_state = risk_state_dump(self.risk)
-        self.portfolio.save(update_fields=["risk_state"])
         self._statuses_save(state)
+        self.book.state = risk_state_dump(self.risk)
+        self.book.portfolio_scale = state.risk_scale
+        self.book.strategy_scales = {s.name: s.risk_scale for s in state.strategies}
+        self.book.as_of = state.last_date
+        self.book.save()
         recent = [v for v in opened.values() if v.date >= self.alert_from]
         if recent:
             _alerts_enqueue(recent)
         self.events = []
 
     def _statuses_save(self, state: PortfolioState) -> None:
-        changes = []
+        """One audit row per pause and resume, in bar order (a pause and its resume inside
+        one chunk are both recorded), then the strategies' final status."""
+        ConfigChange.objects.bulk_create(self.status_changes)
+        self.status_changes = []
         for st in state.strategies:
             s = self.strategies[st.name]
             status = Strategy.Status.ACTIVE if st.active else Strategy.Status.PAUSED
             if s.status != status:
-                changes.append(
-                    ConfigChange(
-                        actor="risk manager",
-                        source="risk",
-                        object_type="Strategy",
-                        object_repr=s.name,
-                        field="status",
-                        before=s.status,
-                        after=status,
-                    )
-                )
                 s.status = status
                 s.save(update_fields=["status"])
-        ConfigChange.objects.bulk_create(changes)
 
 
-def risk_session_open(
-    portfolio: Portfolio, strategies, last_date: date
-) -> RiskManagerSession | None:
-    """The update path's factory: a session when the portfolio has enabled limits.
-    Violations on bars more than ``QUANTSITE_ALERT_MAX_AGE_DAYS`` before the run's last
-    bar (a catch-up replay of history) are recorded but not alerted."""
+def _status_change(name: str, active: bool, day: date) -> ConfigChange:
+    before, after = Strategy.Status.PAUSED, Strategy.Status.ACTIVE
+    if not active:
+        before, after = after, before
+    return ConfigChange(
+        actor="risk manager",
+        source="risk",
+        object_type="Strategy",
+        object_repr=name,
+        field="status",
+        before=before,
+        after=after,
+        bar_date=day,
+    )
+
+
+def risk_session_open(portfolio: Portfolio, strategies, last_date: date) -> RiskManagerSession:
+    """The update path's risk manager for one chunk. It always measures (a portfolio
+    without limits still gets its VaR, volatility and correlations stored); limits act
+    when enabled. Violations on bars more than ``QUANTSITE_ALERT_MAX_AGE_DAYS`` before the
+    run's last bar (a catch-up replay of history) are recorded but not alerted."""
     rules = limit_rules(portfolio, strategies)
-    if not rules:
-        return None
     alert_from = last_date - timedelta(days=settings.QUANTSITE_ALERT_MAX_AGE_DAYS)
     return RiskManagerSession(portfolio, strategies, rules, alert_from)
 
@@ -318,19 +302,30 @@ def _alerts_enqueue(violations: list[Violation]) -> None:
 def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
     """An operator resumes a strategy the risk manager paused (or any paused strategy).
 
-    The strategy trades again from the next bar; the violation that paused it stays open
-    (so the same breach does not pause it again) with the override in its message, and
-    the change is in the audit trail. Returns False when it was not paused."""
+    The strategy trades again from the next bar; the violations that paused it stay open
+    (so the same breach does not pause it again: each is marked overridden) with the
+    override in their message, and the change is in the audit trail. Returns False when it
+    was not paused."""
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=strategy.portfolio_id)
         strategy.refresh_from_db()
         if strategy.status == Strategy.Status.ACTIVE:
             return False
-        risk = risk_state_load(portfolio)
-        cause = risk.paused_by.pop(strategy.name, None)
+        book = risk_book_get(portfolio)
+        risk = risk_state_load(book.state)
+        causes = risk.paused_by.pop(strategy.name, [])
         risk.strategy_peaks[strategy.name] = strategy.nav
-        portfolio.risk_state = risk_state_dump(risk)
-        portfolio.save(update_fields=["risk_state"])
+        for cause in causes:
+            breach = risk.open.get(cause)
+            if breach is None:
+                continue
+            breach.overridden = True
+            if breach.violation_id:
+                v = Violation.objects.get(pk=breach.violation_id)
+                v.message = f"{v.message}; {strategy.name} resumed by operator {actor}"
+                v.save(update_fields=["message"])
+        book.state = risk_state_dump(risk)
+        book.save()
         strategy.status = Strategy.Status.ACTIVE
         strategy.save(update_fields=["status"])
         ConfigChange.objects.create(
@@ -342,10 +337,4 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
             before=Strategy.Status.PAUSED,
             after=Strategy.Status.ACTIVE,
         )
-        if cause is not None:
-            breach = risk.open.get(cause)
-            if breach is not None and breach.violation_id:
-                v = Violation.objects.get(pk=breach.violation_id)
-                v.message = f"{v.message}; {strategy.name} resumed by operator {actor}"
-                v.save(update_fields=["message"])
     return True

@@ -15,6 +15,9 @@ from django.core.management import CommandError, call_command
 from numpy.testing import assert_allclose
 from scipy.optimize import minimize
 
+from operations import update as update_service
+from operations.tests.test_update import configure, momentum_config, portfolio_equity, trade_rows
+from operations.update import portfolio_apply
 from portfolio.engine.calendar import bar_numbers
 from portfolio.models import (
     ConfigChange,
@@ -24,11 +27,8 @@ from portfolio.models import (
     RebalanceRequest,
     StrategySnapshot,
 )
-from portfolio.services import update as update_service
 from portfolio.services.rebalance import rebalance_request
-from portfolio.services.update import portfolio_apply
 from portfolio.tests.test_allocation import skfolio_hrp_weights
-from portfolio.tests.test_update import configure, momentum_config, portfolio_equity, trade_rows
 
 pytestmark = pytest.mark.django_db
 NAMES = ["momentum_60", "momentum_120", "momentum_200"]
@@ -245,7 +245,7 @@ def test_a_monthly_rebalance_happens_once_a_month_on_its_trading_day_across_a_re
     clean = configure(data, name="clean")
     portfolio_apply(portfolio=clean, closes=closes, as_of=end, chunk_dates=50)
     killed = configure(data, name="killed")
-    real_write, calls = update_service._write_chunk, {"n": 0}
+    real_write, calls = update_service.chunk_save, {"n": 0}
 
     def dying_write(*args, **kwargs):
         calls["n"] += 1
@@ -253,10 +253,10 @@ def test_a_monthly_rebalance_happens_once_a_month_on_its_trading_day_across_a_re
             raise KeyboardInterrupt("killed")
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(update_service, "_write_chunk", dying_write)
+    monkeypatch.setattr(update_service, "chunk_save", dying_write)
     with pytest.raises(KeyboardInterrupt):
         portfolio_apply(portfolio=killed, closes=closes, as_of=end, chunk_dates=50)
-    monkeypatch.setattr(update_service, "_write_chunk", real_write)
+    monkeypatch.setattr(update_service, "chunk_save", real_write)
     portfolio_apply(portfolio=killed, closes=closes, as_of=end, chunk_dates=50)
     expected = _third_bars(closes, date(1990, 1, 2), end)
     for p in (clean, killed):

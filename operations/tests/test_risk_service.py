@@ -14,11 +14,11 @@ import pytest
 import yaml
 from numpy.testing import assert_allclose
 
+from operations.config import portfolio_configure
+from operations.update import portfolio_apply
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.engine.errors import ConfigError
 from portfolio.models import PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
-from portfolio.services.config import portfolio_configure
-from portfolio.services.update import portfolio_apply
 from risk.engine.limits_config import parse_risk_config
 from risk.models import AlertDelivery, RiskLimit, Violation
 

@@ -16,14 +16,15 @@ from pathlib import Path
 import pandas as pd
 from django.db import transaction
 
+from operations.config import portfolio_configure
+from operations.update import portfolio_apply
 from portfolio import selectors
 from portfolio.engine.bars import validate_bars
 from portfolio.engine.errors import ConfigError
 from portfolio.feeds import BundledProvider, CsvProvider
 from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
-from portfolio.services.config import allocation_spec_read, portfolio_configure
+from portfolio.services.config import allocation_spec_read
 from portfolio.services.prices import instruments_sync, prices_load
-from portfolio.services.update import portfolio_apply
 
 
 def backtest_run(

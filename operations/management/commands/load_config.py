@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from operations.config import portfolio_configure
 from portfolio.engine.errors import QuantsiteInputError
-from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
+from portfolio.services.config import allocation_spec_read
+from risk.services import risk_spec_read
 
 
 class Command(BaseCommand):

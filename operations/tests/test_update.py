@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from operations import update as update_service
+from operations.config import portfolio_configure
+from operations.update import portfolio_apply, run_update
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.models import (
@@ -25,10 +28,8 @@ from portfolio.models import (
     Trade,
     UpdateRun,
 )
-from portfolio.services import update as update_service
-from portfolio.services.config import allocation_spec_read, portfolio_configure
+from portfolio.services.config import allocation_spec_read
 from portfolio.services.locks import lock_hold
-from portfolio.services.update import portfolio_apply, run_update
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "strategy_allocation.yaml"
@@ -219,7 +220,7 @@ def test_a_run_killed_mid_replay_resumes_to_the_uninterrupted_state(closes, monk
     portfolio_apply(portfolio=clean, closes=closes, as_of=end, chunk_dates=100)
 
     killed = portfolio_configure(spec=demo, source="demo", name="killed")
-    real_write = update_service._write_chunk
+    real_write = update_service.chunk_save
     calls = {"n": 0}
 
     def dying_write(*args, **kwargs):
@@ -228,14 +229,14 @@ def test_a_run_killed_mid_replay_resumes_to_the_uninterrupted_state(closes, monk
             raise KeyboardInterrupt("killed")  # like a SIGINT in the middle of a chunk
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(update_service, "_write_chunk", dying_write)
+    monkeypatch.setattr(update_service, "chunk_save", dying_write)
     with pytest.raises(KeyboardInterrupt):
         portfolio_apply(portfolio=killed, closes=closes, as_of=end, chunk_dates=100)
     killed.refresh_from_db()
     committed = PortfolioSnapshot.objects.filter(portfolio=killed).count()
     assert committed == 200  # two whole chunks, nothing of the third
     assert killed.last_applied_date == max(portfolio_equity(killed).index)
-    monkeypatch.setattr(update_service, "_write_chunk", real_write)
+    monkeypatch.setattr(update_service, "chunk_save", real_write)
     portfolio_apply(portfolio=killed, closes=closes, as_of=end, chunk_dates=100)
     assert_allclose(
         portfolio_equity(killed).to_numpy(), portfolio_equity(clean).to_numpy(), rtol=1e-9

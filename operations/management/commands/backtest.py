@@ -5,9 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from operations.backtest import backtest_run
 from portfolio.engine.errors import QuantsiteInputError
 from portfolio.management.commands._common import parse_date
-from portfolio.services.backtest import backtest_run
 
 
 class Command(BaseCommand):

@@ -9,11 +9,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from operations.config import portfolio_configure
+from operations.update import run_update
 from portfolio.feeds import BundledProvider
 from portfolio.models import Portfolio, PriceBar
-from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
+from portfolio.services.config import allocation_spec_read
 from portfolio.services.prices import prices_load
-from portfolio.services.update import run_update
+from risk.alerts import alerts_schedule_ensure
+from risk.services import risk_spec_read
 
 SCHEDULE_NAME = "quantsite: run_update"
 
@@ -66,12 +69,10 @@ def _schedule_ensure(every_minutes: int) -> None:
         Schedule.objects.update_or_create(
             name=SCHEDULE_NAME,
             defaults={
-                "func": "portfolio.tasks.run_scheduled_update",
+                "func": "operations.tasks.run_scheduled_update",
                 "schedule_type": Schedule.MINUTES,
                 "minutes": every_minutes,
                 "repeats": -1,
             },
         )
-    from risk.alerts import alerts_schedule_ensure  # like load_config: risk's own service
-
     alerts_schedule_ensure()

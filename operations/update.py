@@ -1,0 +1,164 @@
+"""The one update path: ``run_update`` (live) and ``portfolio_apply`` (live and backtest).
+
+``portfolio_apply`` loads a portfolio's books (``portfolio.services.books``) and its risk
+manager (``risk.services``), asks the engine to apply every bar date after
+``last_applied_date`` (``portfolio.engine.cycle``, with the risk manager as step 4), and
+writes the results back in chunks of whole dates, each chunk one transaction holding the
+snapshots, trades, rebalances, violations, the book state and the risk book. So it is
+
+* idempotent: a date at or before ``last_applied_date`` is never applied again;
+* resumable: a killed run leaves the last committed chunk intact, and the next run
+  continues from its ``last_applied_date``;
+* single-runner: ``run_update`` holds the ``update`` lock (``AlreadyRunning`` otherwise);
+* the same whatever the chunking: every chunk starts from what the database holds, and
+  everything the engine carries across bars is stored exactly or rebuilt from stored rows,
+  so one replay, any ``QUANTSITE_DATES_PER_COMMIT`` and one bar per run leave identical
+  rows (``operations.digest``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portfolio import selectors
+from portfolio.engine.cycle import apply_dates
+from portfolio.models import Instrument, Portfolio, UpdateRun
+from portfolio.notify import notify_update
+from portfolio.services.books import (
+    chunk_rows,
+    chunk_save,
+    pending_dates,
+    state_load,
+    strategy_targets,
+)
+from portfolio.services.locks import AlreadyRunning, lock_heartbeat, lock_hold
+from portfolio.services.prices import prices_load, provider_default
+from risk.services import risk_session_open
+
+log = logging.getLogger(__name__)
+UPDATE_LOCK = "update"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    dates_applied: int
+    first_date: date | None
+    last_date: date | None
+    seconds_engine: float
+    seconds_write: float
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    status: str  # success | skipped | failed
+    message: str
+    run_id: int | None
+    bars_added: int = 0
+    dates_applied: int = 0
+
+
+def run_update(
+    *,
+    as_of: date | None = None,
+    trigger: str = "command",
+    load_prices: bool = True,
+) -> UpdateResult:
+    """Bring prices up to date, then apply every new bar date (up to ``as_of``) to every
+    live portfolio. A second concurrent call returns status ``skipped`` ("already
+    running") and changes nothing."""
+    try:
+        with lock_hold(UPDATE_LOCK, owner=f"run_update ({trigger})") as lock:
+            return _run_update_locked(lock, as_of=as_of, trigger=trigger, load_prices=load_prices)
+    except AlreadyRunning as exc:
+        log.info("update skipped: %s", exc)
+        return UpdateResult("skipped", str(exc), None)
+
+
+def _run_update_locked(lock, *, as_of, trigger, load_prices) -> UpdateResult:
+    run = UpdateRun.objects.create(trigger=trigger, as_of=as_of)
+    try:
+        t0 = time.perf_counter()
+        bars_added = 0
+        if load_prices:
+            replay = settings.QUANTSITE_REPLAY_BARS_PER_UPDATE or None
+            loaded = prices_load(provider=provider_default(), until=as_of, max_new_dates=replay)
+            bars_added = loaded.bars_added
+        run.bars_loaded, run.seconds_prices = bars_added, time.perf_counter() - t0
+        closes = selectors.price_frame(end=as_of)
+        total = 0
+        for portfolio in selectors.live_portfolios():
+            run.portfolio = portfolio
+            result = portfolio_apply(
+                portfolio=portfolio,
+                closes=closes,
+                as_of=as_of,
+                on_chunk=lambda: lock_heartbeat(lock),
+            )
+            total += result.dates_applied
+            run.first_date = run.first_date or result.first_date
+            run.last_date = result.last_date or run.last_date
+            run.seconds_engine += result.seconds_engine
+            run.seconds_write += result.seconds_write
+        run.dates_applied, run.status = total, UpdateRun.Status.SUCCESS
+        message = f"added {bars_added} bars, applied {total} bar dates"
+        return UpdateResult("success", message, run.pk, bars_added, total)
+    except Exception as exc:
+        run.status, run.error = UpdateRun.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+
+
+def portfolio_apply(
+    *,
+    portfolio: Portfolio,
+    closes: pd.DataFrame,
+    as_of: date | None = None,
+    start: date | None = None,
+    on_chunk: Callable[[], None] | None = None,
+    chunk_dates: int | None = None,
+) -> ApplyResult:
+    """Apply every pending bar date of ``portfolio`` using ``closes`` (the wide close
+    frame, history included for the signals' lookbacks)."""
+    tradable = [t for t in selectors.tradable_tickers() if t in closes.columns]
+    dates = pending_dates(portfolio, closes, tradable, as_of, start)
+    if not dates:
+        return ApplyResult(0, None, None, 0.0, 0.0)
+    t0 = time.perf_counter()
+    history = closes.loc[: pd.Timestamp(dates[-1])]
+    strategies = list(portfolio.strategies.order_by("position_order", "id"))
+    targets = {s.name: strategy_targets(s, history, tradable) for s in strategies}
+    frame = history[tradable]
+    engine_s, write_s = time.perf_counter() - t0, 0.0
+    chunk = chunk_dates or settings.QUANTSITE_DATES_PER_COMMIT
+    instruments = dict(Instrument.objects.values_list("ticker", "id"))
+    for k in range(0, len(dates), chunk):
+        part = dates[k : k + chunk]
+        t1 = time.perf_counter()
+        state = state_load(portfolio, strategies)
+        risk = risk_session_open(portfolio, strategies, dates[-1])
+        risk.state_apply(state)
+        results = apply_dates(state, frame, targets, part, risk_hook=risk.hook)
+        t2 = time.perf_counter()
+        rows = chunk_rows(portfolio, strategies, results, instruments)
+        risk.decorate(rows.portfolio_rows, rows.strategy_rows)
+        with transaction.atomic():
+            chunk_save(portfolio, strategies, state, rows, instruments)
+            risk.persist(state)
+            last = results[-1].date
+            transaction.on_commit(lambda last=last: notify_update(portfolio.pk, last))
+        engine_s += t2 - t1
+        write_s += time.perf_counter() - t2
+        if on_chunk is not None:
+            on_chunk()
+    return ApplyResult(len(dates), dates[0], dates[-1], engine_s, write_s)

@@ -1,0 +1,21 @@
+"""Risk services: limits and channels from config (``config``), and the risk manager in
+the update path and its operator override (``session``)."""
+
+from risk.services.config import risk_config_apply, risk_spec_read
+from risk.services.session import (
+    RiskManagerSession,
+    risk_session_open,
+    risk_state_dump,
+    risk_state_load,
+    strategy_resume,
+)
+
+__all__ = [
+    "RiskManagerSession",
+    "risk_config_apply",
+    "risk_session_open",
+    "risk_spec_read",
+    "risk_state_dump",
+    "risk_state_load",
+    "strategy_resume",
+]
