@@ -21,8 +21,8 @@ close t). Outputs: one ``DayResult`` per date, the state updated in place.
 Weights: allocations sum to the exposure scale T (the leverage target L for the normalized
 methods). A book holds capital share ``allocation_i / T`` and trades its targets scaled by
 T, so its notional exposure is ``allocation_i`` of portfolio equity. With T = 1 nothing is
-scaled. The allocation methods read *unit* returns: each book's daily return divided by
-the exposure it held that day (T times the risk manager's multipliers).
+scaled. The allocation methods and the risk estimates read *unit* returns
+(``unit_return``): each book's daily return per unit of the exposure it held overnight.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ __all__ = [
     "RebalanceRecord",
     "StrategyState",
     "apply_dates",
+    "exposure_held",
+    "unit_return",
 ]
 
 
@@ -73,7 +75,7 @@ class StrategyDay:
     unrealized_pnl: float
     active: bool
     allocation: float = 0.0  # in force at the close
-    unit_return: float = 0.0  # daily_return / the exposure held (the allocators' input)
+    unit_return: float = 0.0  # per unit of the exposure held (``unit_return``)
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,14 @@ def apply_dates(
     target_rows = {name: (frame.to_numpy(), list(frame.columns)) for name, frame in targets.items()}
     results = []
     for day in dates:
-        if state.last_date is not None and day <= state.last_date:
-            raise ValueError(f"date {day} is not after the last applied date {state.last_date}")
+        prev = state.last_date
+        if prev is not None and day <= prev:
+            raise ValueError(f"date {day} is not after the last applied date {prev}")
+        if prev is not None and prev not in index:
+            raise ValueError(f"closes must include the last applied date {prev} (its marks)")
         i = index[day]
+        # marks of the prior close: the gross exposure each book held overnight
+        prev_marks = _row_dict(tickers, mark_values[index[prev]], keep_nan=False) if prev else {}
         ctx = DayContext(
             day=day,
             today=_row_dict(tickers, close_values[i]),
@@ -140,7 +147,8 @@ def apply_dates(
             name: _row_dict(cols, values[i], keep_zero=False)
             for name, (values, cols) in target_rows.items()
         }
-        results.append(_apply_day(state, ctx, decisions, numbers.get(day, 0), risk_hook))
+        day_result = _apply_day(state, ctx, decisions, numbers.get(day, 0), risk_hook, prev_marks)
+        results.append(day_result)
     return results
 
 
@@ -154,11 +162,14 @@ def _row_dict(tickers, values, keep_nan: bool = True, keep_zero: bool = True) ->
     return out
 
 
-def _apply_day(state, ctx: DayContext, decisions, bar_number: int, risk_hook) -> DayResult:
+def _apply_day(
+    state, ctx: DayContext, decisions, bar_number: int, risk_hook, prev_marks
+) -> DayResult:
     prev, day = state.last_date, ctx.day
-    # The exposure held overnight (T times the risk multipliers): today's returns earned it.
+    # The exposure held overnight (T times the risk multipliers, or the gross a paused book
+    # held beyond them): today's returns earned it.
     scale_used = state.exposure_scale * state.risk_scale
-    held = {s.name: scale_used * s.risk_scale for s in state.strategies}
+    held = {s.name: _overnight_exposure(s, scale_used, prev_marks) for s in state.strategies}
     if prev is None:
         ctx.rebalances.append(_fund_initial(state, ctx.flows))
     else:
@@ -182,6 +193,43 @@ def _apply_day(state, ctx: DayContext, decisions, bar_number: int, risk_hook) ->
     return DayResult(
         day, strategy_days, portfolio_day, ctx.fills, ctx.rebalances, exposure_scale=scale_used
     )
+
+
+def exposure_held(multiplier: float, gross: float, equity: float, active: bool) -> float:
+    """The exposure ``X`` a book holds, in multiples of its equity ``E``: its multiplier
+    (the portfolio's exposure scale T x the risk manager's multipliers) while it is active,
+    ``max(multiplier, gross / E)`` while it is paused (``gross / E`` its gross leverage,
+    ``sum |mv| / E``; the multiplier alone when ``E <= 0``). An active book trades its
+    targets scaled by the multiplier, so its positions follow it. A paused book keeps the
+    positions it had: the risk manager can cut its multiplier over and over (every bar a
+    strategy limit stays breached) while the book's gross leverage stays where that limit
+    holds it, and the multiplier then no longer says what the book holds."""
+    if active or not equity > 0:
+        return multiplier
+    return max(multiplier, gross / equity)
+
+
+def unit_return(daily_return: float, exposure: float, equity_base: float | None) -> float:
+    """A book's *unit* return, what the allocation methods and the risk estimates read: its
+    daily return (flows excluded) per unit of the exposure it held overnight,
+    ``u_t = r_t / X_{t-1}``, ``X`` from ``exposure_held`` at the prior close. With
+    ``r_t = P&L_t / E_{t-1}`` that is ``P&L_t / (X_{t-1} E_{t-1})``; for a paused book holding
+    more than its multiplier says, the P&L per unit of the gross exposure it held. A day on
+    which the book held no exposure (``X = 0``: scaled to nothing or liquidated) or had no
+    positive equity base (``E_{t-1} <= 0``) says nothing about the strategy: ``u_t = 0``.
+    Every input is stored state or a stored close, so the number does not depend on how
+    the bars are chunked."""
+    if not exposure > 0 or equity_base is None or not equity_base > 0:
+        return 0.0
+    return daily_return / exposure
+
+
+def _overnight_exposure(s: StrategyState, scale: float, prev_marks) -> float:
+    multiplier = scale * s.risk_scale
+    if s.active or not s.book.holdings or not s.last_equity:
+        return multiplier
+    long_mv, short_mv = s.book.exposures(prev_marks)
+    return exposure_held(multiplier, long_mv + short_mv, s.last_equity, s.active)
 
 
 def _fund_initial(state: PortfolioState, flows) -> RebalanceRecord:
@@ -231,7 +279,7 @@ def _snapshot(
             s.history_days = 0
         elif s.history_days > 0 or r != 0.0:
             s.history_days += 1
-        unit = r / held[s.name] if held[s.name] > 0 else 0.0
+        unit = unit_return(r, held[s.name], base)
         units.append(unit)
         for t, h in s.book.holdings.items():
             net_qty[t] = net_qty.get(t, 0.0) + h.quantity

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from portfolio.engine.book import Book, Execution
+from portfolio.engine.book import Book, Execution, Holding
 from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates
 
 DATES = [date(2024, 1, 30), date(2024, 1, 31), date(2024, 2, 1), date(2024, 2, 2)]
@@ -121,3 +121,41 @@ def test_an_already_applied_date_is_refused():
     apply_dates(state, CLOSES, _targets(), DATES[:2])
     with pytest.raises(ValueError, match="not after the last applied date"):
         apply_dates(state, CLOSES, _targets(), DATES[1:2])
+
+
+def _paused_short_book(risk_scale: float) -> PortfolioState:
+    """One paused book that stayed short while the risk manager cut its multiplier: equity
+    1000 (cash 2500, short 150 X at 10), gross leverage 1.5, multiplier ``risk_scale``."""
+    book = Book(2500.0, {"X": Holding(-150.0, 10.0, DATES[0])})
+    s = StrategyState("p", 1.0, False, "daily", Execution(), book, risk_scale=risk_scale)
+    s.last_equity = 1000.0
+    state = PortfolioState(1000.0, 1.0, [s], rebalance_trigger="manual")
+    state.last_date, state.last_equity, state.peak_equity = DATES[0], 1000.0, 1000.0
+    return state
+
+
+def test_a_paused_books_unit_return_is_per_unit_of_the_gross_it_held_not_its_multiplier():
+    closes = pd.DataFrame({"X": [10.0, 9.6]}, index=pd.to_datetime(DATES[:2]))
+    state = _paused_short_book(risk_scale=0.01)
+    day = apply_dates(state, closes, {}, DATES[1:2])[0].strategies[0]
+    # X 10 -> 9.6: the short gains 150 * 0.4 = 60 on equity 1000, r = 6%. The book held
+    # gross 1500 = 1.5x its equity, far more than its multiplier 0.01 says: the unit return
+    # is r / max(0.01, 1.5) = 60 / 1500 = 4%, not r / 0.01 = 600% a day.
+    assert_allclose([day.daily_return, day.unit_return], [0.06, 0.04], rtol=1e-12)
+    assert_allclose(state.returns_window(), [[0.04]], rtol=1e-12)
+
+
+def test_a_paused_book_inside_its_multiplier_keeps_return_over_multiplier():
+    closes = pd.DataFrame({"X": [10.0, 9.6]}, index=pd.to_datetime(DATES[:2]))
+    state = _paused_short_book(risk_scale=2.0)
+    day = apply_dates(state, closes, {}, DATES[1:2])[0].strategies[0]
+    # gross leverage 1.5 < multiplier 2: r / 2 = 3%, the usual convention
+    assert_allclose(day.unit_return, 0.03, rtol=1e-12)
+
+
+def test_a_flat_paused_book_with_no_multiplier_has_no_unit_return():
+    closes = pd.DataFrame({"X": [10.0, 9.6]}, index=pd.to_datetime(DATES[:2]))
+    state = _paused_short_book(risk_scale=0.0)
+    state.strategies[0].book = Book(1000.0)
+    day = apply_dates(state, closes, {}, DATES[1:2])[0].strategies[0]
+    assert (day.daily_return, day.unit_return) == (0.0, 0.0)

@@ -2,14 +2,16 @@
 
 Inputs come from the engine state of a portfolio at step 4 of the daily cycle: each book's
 cash and signed holdings, the marks (last close per ticker), contract multipliers, and the
-trailing *unit* returns of the strategies (``T x N``: each book's daily return divided by
-the exposure it held, so the series stay comparable when the risk manager scales books).
+trailing *unit* returns of the strategies (``T x N``: each book's daily return per unit of
+the exposure it held, ``portfolio.engine.cycle.unit_return``, so the series stay comparable
+when the risk manager scales books).
 
 Conventions. Weights of strategies on unit returns are ``w_i = (E_i / E) * X_i`` where
 ``E_i`` is the book's equity, ``E`` the portfolio's and ``X_i`` the exposure the book holds
-now (the portfolio's exposure scale times the risk multipliers): the portfolio's ex-ante
-daily return is ``sum_i w_i u_i``. ``S`` is the sample covariance (ddof=1) of the unit
-returns over the window. Then
+now, ``portfolio.engine.cycle.exposure_held``: the portfolio's exposure scale times the
+risk multipliers, or a paused book's gross leverage when that is larger. The portfolio's
+ex-ante daily return is ``sum_i w_i u_i``. ``S`` is the sample covariance (ddof=1) of the
+unit returns over the window. Then
 
 * volatility (ex-ante, annualized) ``sqrt(252 * w'Sw)``; the formulas below live in
   ``risk.engine.portfolio_risk``, ``risk.engine.var`` and ``risk.engine.exposure``;
@@ -29,7 +31,7 @@ returns over the window. Then
   leverage (not netted) ``sum_books sum_t |mv| / E``;
 * per strategy: leverage ``(long + |short|) / E_i``, drawdown ``nav / peak nav - 1`` (flows
   excluded; the peak since the risk manager last acted on the book), volatility
-  ``sqrt(252) * X_i * sigma_i`` (ex-ante), position count.
+  ``X_i * sigma_i`` (ex-ante, ``sigma_i`` annualized), position count.
 * portfolio drawdown: equity over the peak since the risk manager last liquidated, minus 1.
 
 The return window at close t is the ``window`` bars before t: today's return enters the
@@ -44,6 +46,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from portfolio.engine.cycle import exposure_held
 
 from risk.engine.exposure import (
     net_positions,
@@ -64,7 +67,7 @@ class BookView:
     quantities: dict[str, float]
     nav: float
     peak_nav: float
-    exposure: float  # X_i: portfolio exposure scale x risk multipliers
+    exposure: float  # portfolio exposure scale x risk multipliers (X_i while active)
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,14 @@ class Measures:
     detail: dict = field(default_factory=dict)
 
 
-def portfolio_weights(books: list[BookView]) -> np.ndarray:
-    """``w_i = (E_i / E) * X_i`` (module docstring)."""
+def portfolio_weights(books: list[BookView], exposures: list[float] | None = None) -> np.ndarray:
+    """``w_i = (E_i / E) * X_i`` (module docstring); ``exposures`` the ``X_i`` (default each
+    book's multiplier)."""
     total = math.fsum(b.equity for b in books)
     if not total > 0:
         return np.zeros(len(books))
-    return np.array([b.equity / total * b.exposure for b in books])
+    x = [b.exposure for b in books] if exposures is None else exposures
+    return np.array([b.equity / total * xi for b, xi in zip(books, x, strict=True)])
 
 
 def measure(
@@ -110,21 +115,26 @@ def measure(
         "positions_net": float(netted.net_count),
         "positions_gross": float(netted.gross_count),
     }
-    w = portfolio_weights(books)
+    grosses = [
+        math.fsum(abs(q) * marks[t] * multipliers.get(t, 1.0) for t, q in b.quantities.items())
+        for b in books
+    ]
+    x = [
+        exposure_held(b.exposure, g, b.equity, b.active)
+        for b, g in zip(books, grosses, strict=True)
+    ]
+    w = portfolio_weights(books, x)
     u = unit_returns[-window:] if len(unit_returns) else np.zeros((0, len(books)))
     risk = portfolio_risk(u, w, lookback_days=max(window, 2)) if len(u) >= 2 else None
     portfolio.update(_return_measures(risk))
     strategies = {}
-    for i, b in enumerate(books):
-        gross = math.fsum(
-            abs(q) * marks[t] * multipliers.get(t, 1.0) for t, q in b.quantities.items()
-        )
+    for i, (b, gross) in enumerate(zip(books, grosses, strict=True)):
         peak = strategy_peaks.get(b.name, b.peak_nav)
         sigma = float(risk.strategy_volatilities[i]) if risk is not None else math.nan
         strategies[b.name] = {
             "leverage": gross / b.equity if b.equity > 0 else 0.0,
             "drawdown": b.nav / peak - 1.0 if peak > 0 else 0.0,
-            "volatility": b.exposure * sigma,
+            "volatility": x[i] * sigma,
             "positions_count": float(len(b.quantities)),
         }
     detail = {"net": dict(netted.net_quantity), "weights": w.tolist()}

@@ -196,3 +196,19 @@ def test_a_critical_drawdown_liquidates_blocks_and_re_enters_in_steps():
         held = [d for d in results[k].strategies if d.name == "A"][0]
         assert_allclose(held.long_exposure / held.equity, frac, rtol=1e-12)
     assert a.book.holdings["X"].quantity * 80 == pytest.approx(a.book.equity({"X": 80.0}))
+
+
+def test_a_paused_book_weighs_by_the_gross_it_holds_when_that_exceeds_its_multiplier():
+    # P paused, equity 1000, short 150 X at 10 (gross 1500, leverage 1.5), multiplier 0.01;
+    # A active, equity 1000, multiplier 1. Unit returns: P +4%, -4%; A 0, 0.
+    books = [
+        BookView("A", True, 1000.0, {}, 1.0, 1.0, 1.0),
+        BookView("P", False, 1000.0, {"X": -150.0}, 1.0, 1.0, 0.01),
+    ]
+    u = np.array([[0.0, 0.04], [0.0, -0.04]])
+    m = measure(books, {"X": 10.0}, {}, u, risk_peak=2000.0)
+    # w_P = 1000/2000 * max(0.01, 1.5) = 0.75; sd(P) = 0.04*sqrt(2), so the portfolio's
+    # daily vol is 0.75 * 0.0566 = 0.0424 (sqrt(252) a year); P's own: 1.5 * sd(P).
+    assert m.detail["weights"] == pytest.approx([0.5, 0.75])
+    assert_allclose(m.portfolio["volatility"], 0.75 * 0.04 * np.sqrt(2 * 252), rtol=1e-12)
+    assert_allclose(m.strategies["P"]["volatility"], 1.5 * 0.04 * np.sqrt(2 * 252), rtol=1e-12)
