@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from django.db.models import Max
 
+from operations.config import portfolio_configure
+from operations.update import portfolio_apply
 from portfolio.feeds import BundledProvider
 from portfolio.models import PortfolioSnapshot, StrategySnapshot
-from portfolio.services.config import allocation_spec_read, portfolio_configure, risk_spec_read
-from portfolio.services.update import portfolio_apply
+from portfolio.services.config import allocation_spec_read
 from risk.models import Violation
+from risk.services import risk_spec_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
