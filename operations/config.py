@@ -38,5 +38,7 @@ def portfolio_configure(
         )
         if risk is not None:
             risk_config_apply(portfolio=portfolio, spec=risk, changes=changes, actor=actor)
+        for change in changes:
+            change.portfolio = portfolio
         ConfigChange.objects.bulk_create(changes)
     return portfolio

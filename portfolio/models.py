@@ -525,6 +525,14 @@ class ConfigChange(models.Model):
     """Audit trail: one changed configuration field (from YAML, admin or API)."""
 
     at = models.DateTimeField(auto_now_add=True)
+    portfolio = models.ForeignKey(
+        Portfolio,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="config_changes",
+        help_text="The portfolio the changed object belongs to (empty: global).",
+    )
     actor = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=32)
     object_type = models.CharField(max_length=64)

@@ -138,7 +138,10 @@ class Violation(models.Model):
         RESOLVED = "resolved", "Resolved"
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="violations")
-    limit = models.ForeignKey(RiskLimit, on_delete=models.PROTECT, related_name="violations")
+    # RESTRICT: a limit with violations cannot be deleted on its own (disable it instead),
+    # but deleting its portfolio deletes both (PROTECT made a portfolio with violations,
+    # such as a re-run backtest, impossible to delete).
+    limit = models.ForeignKey(RiskLimit, on_delete=models.RESTRICT, related_name="violations")
     severity = models.CharField(max_length=16, choices=Severity.choices)
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, null=True, blank=True)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, null=True, blank=True)

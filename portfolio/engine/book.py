@@ -72,6 +72,20 @@ class Book:
     realized_pnl: float = 0.0
     multipliers: Mapping[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._holdings_sort()
+
+    def _holdings_sort(self) -> None:
+        """Keep ``holdings`` in ticker order, in place. Every sum and every sequence of
+        fills over a book's positions then runs in the same order whether the book was
+        built up bar by bar in memory or loaded from the database (where insertion order
+        is lost), so float results are bit for bit the same (DESIGN "Live equals
+        replay")."""
+        if list(self.holdings) != sorted(self.holdings):
+            items = sorted(self.holdings.items())
+            self.holdings.clear()
+            self.holdings.update(items)
+
     def multiplier(self, ticker: str) -> float:
         return self.multipliers.get(ticker, 1.0)
 
@@ -125,6 +139,7 @@ class Book:
         h = self.holdings.get(ticker)
         if h is None:
             self.holdings[ticker] = Holding(qty, price, day)
+            self._holdings_sort()
             return 0.0
         mult = self.multiplier(ticker)
         if h.quantity * qty > 0:  # adding to the position: average the entry price

@@ -274,10 +274,10 @@ def _snapshot(
         s.nav *= 1.0 + r
         s.peak_nav = max(s.peak_nav, s.nav)
         s.last_equity = equity
-        # A book with no allocation has no return to learn from: its history restarts.
-        if s.allocation <= 0:
-            s.history_days = 0
-        elif s.history_days > 0 or r != 0.0:
+        # A book with no allocation earns no return to learn from: its history is kept as
+        # it was (a cut to 0 must not reset it, or ``min_history`` would hand the book its
+        # full static weight back at the next rebalance), and counts on once it has capital.
+        if s.allocation > 0 and (s.history_days > 0 or r != 0.0):
             s.history_days += 1
         unit = unit_return(r, held[s.name], base)
         units.append(unit)

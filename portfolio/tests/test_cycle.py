@@ -159,3 +159,17 @@ def test_a_flat_paused_book_with_no_multiplier_has_no_unit_return():
     state.strategies[0].book = Book(1000.0)
     day = apply_dates(state, closes, {}, DATES[1:2])[0].strategies[0]
     assert (day.daily_return, day.unit_return) == (0.0, 0.0)
+
+
+def test_a_book_cut_to_a_zero_allocation_keeps_its_return_history():
+    # s2 has 100 days of history and is cut to 0 by the allocation method: the days pass
+    # with no return to learn from, but its history must not restart (it used to be reset
+    # to 0, so min_history handed it its full static weight at the next rebalance).
+    state = _state()
+    apply_dates(state, CLOSES, _targets(), DATES[:1])  # funding
+    s1, s2 = state.strategies
+    s1.history_days, s2.history_days, s2.allocation = 100, 100, 0.0
+    days = apply_dates(state, CLOSES, _targets(), DATES[1:])
+    assert [d.strategies[1].allocation for d in days] == [0.0, 0.0, 0.0]
+    assert s2.history_days == 100  # the old code restarted it at 0
+    assert s1.history_days == 103  # a funded book counts every bar once it has history

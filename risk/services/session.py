@@ -177,7 +177,9 @@ class RiskManagerSession:
         self.events.extend(events)
         for s in state.strategies:
             if s.active != before[s.name]:
-                self.status_changes.append(_status_change(s.name, s.active, ctx.day))
+                change = _status_change(s.name, s.active, ctx.day)
+                change.portfolio = self.portfolio
+                self.status_changes.append(change)
 
     def _window_feed(self, state: PortfolioState) -> None:
         """Append the unit returns the engine recorded since the window's last bar (the
@@ -329,6 +331,7 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
         strategy.status = Strategy.Status.ACTIVE
         strategy.save(update_fields=["status"])
         ConfigChange.objects.create(
+            portfolio=portfolio,
             actor=actor,
             source="admin",
             object_type="Strategy",

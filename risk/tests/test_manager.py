@@ -212,3 +212,81 @@ def test_a_paused_book_weighs_by_the_gross_it_holds_when_that_exceeds_its_multip
     assert m.detail["weights"] == pytest.approx([0.5, 0.75])
     assert_allclose(m.portfolio["volatility"], 0.75 * 0.04 * np.sqrt(2 * 252), rtol=1e-12)
     assert_allclose(m.strategies["P"]["volatility"], 1.5 * 0.04 * np.sqrt(2 * 252), rtol=1e-12)
+
+
+def _three_books() -> PortfolioState:
+    # each holds 10 X at 100 (not flat: a paused flat book's drawdown restarts every bar)
+    books = [Book(0.0, {"X": Holding(10, 100.0, D0)}) for _ in range(3)]
+    return PortfolioState(
+        3000.0,
+        1.0,
+        [
+            StrategyState(n, 1 / 3, True, "daily", FREE, b, pending={})
+            for n, b in zip("ABC", books, strict=True)
+        ],
+    )
+
+
+X100 = {"X": 100.0}
+# A and B move together (correlation 1); C moves against them and has the lowest mean.
+# Means: A 0.004, B 0.002, C -0.006; corr(A, B) = 1, corr(A, C) = corr(B, C) = -1.
+PAIR_RETURNS = np.array([[0.01, 0.008, -0.012], [-0.002, -0.004, 0.0], [0.004, 0.002, -0.006]] * 4)
+CORRELATION = dict(
+    scope="portfolio", metric="strategy_correlation", threshold=0.8, severity="medium"
+)
+
+
+def test_a_correlation_breach_pauses_the_weaker_of_the_correlated_pair_not_the_weakest_book():
+    state, risk = _three_books(), RiskState()
+    limit = rule(action="pause_strategy", **CORRELATION)
+    m, events = risk_step(state, _ctx(X100), risk, [limit], {}, PAIR_RETURNS)
+    assert m.portfolio["strategy_correlation"] == pytest.approx(1.0)
+    assert m.detail["correlated_pair"] == ["A", "B"]
+    # B (mean 0.002) is the weaker of the pair; C (-0.006), the old choice, is not in it
+    assert [s.active for s in state.strategies] == [True, False, True]
+    assert events[0].message == "paused B" and risk.paused_by == {"B": [(1, "")]}
+
+
+def test_a_later_drawdown_pause_does_not_take_over_the_correlation_pause():
+    state, risk = _three_books(), RiskState()
+    corr = rule(action="pause_strategy", **CORRELATION)
+    dd = rule(
+        id=2,
+        scope="strategy",
+        metric="drawdown",
+        direction="min",
+        threshold=-0.1,
+        severity="medium",
+        action="pause_strategy",
+        recovery_threshold=-0.05,
+    )
+    risk_step(state, _ctx(X100), risk, [corr, dd], {}, PAIR_RETURNS)
+    b = state.strategies[1]
+    b.nav = 0.85  # B then draws down 15% while paused: its own limit opens too
+    risk_step(state, _ctx(X100, date(2024, 3, 4)), risk, [corr, dd], {}, PAIR_RETURNS)
+    assert risk.paused_by == {"B": [(1, ""), (2, "B")]}
+    b.nav = 0.99  # the drawdown recovers: B stays paused, the correlation is still open
+    _, events = risk_step(state, _ctx(X100, date(2024, 3, 5)), risk, [corr, dd], {}, PAIR_RETURNS)
+    assert [e.kind for e in events] == ["resolved"] and "stays paused" in events[0].message
+    assert not b.active and risk.paused_by == {"B": [(1, "")]}
+    # once the pair decorrelates, the correlation violation resolves and B resumes
+    # (A and B uncorrelated, each 0.71 with C)
+    calm = np.array([[1, 0, 1], [0, 1, 1], [-1, 0, -1], [0, -1, -1]] * 3) / 100
+    _, events = risk_step(state, _ctx(X100, date(2024, 3, 6)), risk, [corr], {}, calm)
+    assert [e.kind for e in events] == ["resolved"] and "resumed B" in events[0].message
+    assert b.active and risk.paused_by == {}
+
+
+def test_an_open_correlation_pause_that_holds_nobody_pauses_again():
+    state, risk = _three_books(), RiskState()
+    limit = rule(action="pause_strategy", **CORRELATION)
+    risk_step(state, _ctx(X100), risk, [limit], {}, PAIR_RETURNS)
+    # something else resumed B (say another breach's recovery) while the pair is still
+    # correlated: the violation keeps acting
+    state.strategies[1].active, risk.paused_by = True, {}
+    _, events = risk_step(state, _ctx(X100, date(2024, 3, 4)), risk, [limit], {}, PAIR_RETURNS)
+    assert [(e.kind, e.message) for e in events] == [("enforced", "paused B")]
+    # an operator override (the breach marked overridden) is respected
+    state.strategies[1].active, risk.paused_by = True, {}
+    risk.open[(1, "")].overridden = True
+    assert risk_step(state, _ctx(X100, date(2024, 3, 5)), risk, [limit], {}, PAIR_RETURNS)[1] == []
