@@ -18,7 +18,7 @@ VIOLATIONS_SHOWN = 50
 
 # What each statistic is (performance.py's docstrings, in a line each).
 STAT_DEFINITIONS = {
-    "n_days": ("Days", "number of daily returns", ",d"),
+    "n_days": ("Days", "number of daily returns (bar dates after the funding day)", ",d"),
     "total_return": ("Total return", "prod(1 + r) - 1", "%"),
     "annual_return": ("Annual return", "prod(1 + r)^(252/n) - 1 (geometric)", "%"),
     "annual_volatility": ("Annual volatility", "std(r, ddof=1) x sqrt(252)", "%"),
@@ -58,13 +58,19 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
     context.update(_trade_page(strategy, len(fills), page))
     if snaps.empty:
         return context
-    returns = snaps.set_index("date")["daily_return"]
+    returns = selectors.strategy_return_frame(snaps, [strategy.name])[strategy.name].dropna()
     equity = snaps.set_index("date")["equity"]
-    stats = performance_stats(returns)
-    context["stats"] = [
-        {"label": label, "definition": definition, "value": finite(getattr(stats, key)), "fmt": fmt}
-        for key, (label, definition, fmt) in STAT_DEFINITIONS.items()
-    ]
+    if len(returns):  # the funding day alone has no return
+        stats = performance_stats(returns)
+        context["stats"] = [
+            {
+                "label": label,
+                "definition": definition,
+                "value": finite(getattr(stats, key)),
+                "fmt": fmt,
+            }
+            for key, (label, definition, fmt) in STAT_DEFINITIONS.items()
+        ]
     context["latest"] = snaps.iloc[-1].to_dict()
     context["figures"]["equity"] = _equity_figure(equity, fills, strategy.name)
     tickers = sorted(fills["ticker"].unique()) if len(fills) else []

@@ -104,8 +104,9 @@ def test_the_overview_shows_the_stored_snapshot_and_engine_numbers(logged_in):
     assert _text(html, "positions") == f"{snap.positions_gross} / {snap.positions_net}"
     assert _text(html, "active-strategies") == "5 / 5"
     # each strategy row: return and Sharpe from performance_stats of its stored returns
+    # after its funding day (the first snapshot is not a return)
     for s in Strategy.objects.all():
-        rows = StrategySnapshot.objects.filter(strategy=s).order_by("date")
+        rows = StrategySnapshot.objects.filter(strategy=s).order_by("date")[1:]
         import pandas as pd
 
         r = pd.Series([x.daily_return for x in rows], index=pd.to_datetime([x.date for x in rows]))
@@ -315,3 +316,41 @@ def test_the_pages_link_their_tables_as_csv_and_excel(logged_in):
                 assert link in html, (url, link)
                 assert logged_in.get(link).status_code == 200
         assert f"/export/all.xlsx?portfolio={portfolio.pk}" in html
+
+
+def test_the_strategy_page_counts_one_return_fewer_than_its_bar_dates(logged_in):
+    import pandas as pd
+
+    _demo(date(1990, 3, 30))
+    s = Strategy.objects.get(name="mean_reversion_20")  # trades from its 20th day
+    rows = list(StrategySnapshot.objects.filter(strategy=s).order_by("date"))
+    bar_dates = (
+        PriceBar.objects.filter(
+            instrument__is_benchmark=False, date__gte=rows[0].date, date__lte=rows[-1].date
+        )
+        .values("date")
+        .distinct()
+        .count()
+    )
+    assert len(rows) == bar_dates  # one snapshot per bar date, the funding day first
+    html = logged_in.get(f"/strategy/{s.name}/").content.decode()
+    table = html.split('id="strategy-stats"')[1].split("</table>")[0]
+    shown = dict(re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td>", table))
+    assert shown["Days"] == f"{bar_dates - 1:,d}"
+    # the statistics are those of the returns after the funding day
+    r = pd.Series(
+        [x.daily_return for x in rows[1:]], index=pd.to_datetime([x.date for x in rows[1:]])
+    )
+    stats = performance_stats(r)
+    assert shown["Sharpe ratio"] == f"{stats.sharpe_ratio:.3f}"
+    assert shown["Annual return"] == f"{stats.annual_return * 100:.2f}%"
+
+
+def test_on_the_funding_day_alone_the_pages_show_no_return_statistics(logged_in):
+    _demo(date(1990, 1, 2))  # the first bar: one snapshot per book, no return yet
+    assert StrategySnapshot.objects.filter(strategy__name="momentum_60").count() == 1
+    html = logged_in.get("/strategy/momentum_60/").content.decode()
+    table = html.split('id="strategy-stats"')[1].split("</table>")[0]
+    assert "<td>Days</td>" not in table
+    for url in ("/", "/risk/", "/performance/"):
+        assert logged_in.get(url).status_code == 200, url
