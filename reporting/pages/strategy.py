@@ -92,7 +92,9 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
     trade (``risk.engine.metrics``: zero-P&L closes excluded), and the maximum adverse
     excursion of the last 500 (``max_adverse_excursion``: the worst close against the
     position between its quantity-weighted entry date and its exit, as a fraction of the
-    entry-date close; fills are at the close plus slippage, so this is that close)."""
+    entry-date close; fills are at the close plus slippage, so this is that close). The
+    side is the round trip's own (the lots its closing fill closed), so a long sold and
+    bought back on one date is still measured as a long: at most 100 %."""
     if fills.empty:
         return None
     trips = round_trips(fills)
@@ -100,7 +102,6 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
         return None
     recent = trips.tail(MAE_TRADES)
     closes = selectors.price_close_frame(tickers=sorted(recent["ticker"].unique()), end=as_of)
-    sides = _trip_sides(fills)
     maes = []
     for row in recent.itertuples(index=False):
         series = closes[row.ticker].dropna()
@@ -111,7 +112,7 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
             series,
             entry_date=series.index[at],
             exit_date=row.exit_date,
-            side=sides.get((row.ticker, row.exit_date), 1),
+            side=int(row.side),
             entry_price=float(series.iloc[at]),
         )
         maes.append((row, mae))
@@ -134,16 +135,6 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
             }
             for r, m in maes[-20:][::-1]
         ],
-    }
-
-
-def _trip_sides(fills: pd.DataFrame) -> dict:
-    """(ticker, exit date) -> +1 when the closing fill sells (it closed a long), -1 when
-    it buys (a short)."""
-    days = pd.to_datetime(fills["date"])
-    return {
-        (t, d): (1 if side == "sell" else -1)
-        for t, d, side in zip(fills["ticker"], days, fills["side"], strict=True)
     }
 
 

@@ -354,3 +354,52 @@ def test_on_the_funding_day_alone_the_pages_show_no_return_statistics(logged_in)
     assert "<td>Days</td>" not in table
     for url in ("/", "/risk/", "/performance/"):
         assert logged_in.get(url).status_code == 200, url
+
+
+def test_a_long_closed_and_reopened_on_one_date_keeps_its_adverse_excursion_below_100pc():
+    import pandas as pd
+
+    from reporting.pages.strategy import _trade_risk
+
+    # MSFT more than doubled from 1990-01-02 (0.384) to 1991-01-31 (0.848). A long
+    # bought on the first date is sold on the second and bought back the same day (in
+    # that execution order): its adverse excursion is its worst close below the entry,
+    # a few percent; read as a short it would be the rise, about 120 %.
+    fills = pd.DataFrame(
+        [
+            ("m", "MSFT", "1990-01-02", "buy", 100.0, 0.0),
+            ("m", "MSFT", "1991-01-31", "sell", 100.0, 46.4),
+            ("m", "MSFT", "1991-01-31", "buy", 100.0, 0.0),
+        ],
+        columns=["strategy", "ticker", "date", "side", "quantity", "realized_pnl"],
+    ).assign(date=lambda f: pd.to_datetime(f["date"]))
+    risk = _trade_risk(fills, date(1991, 1, 31))
+    closes = [
+        float(b.close)
+        for b in PriceBar.objects.filter(
+            instrument__ticker="MSFT", date__gte=date(1990, 1, 2), date__lte=date(1991, 1, 31)
+        ).order_by("date")
+    ]
+    assert closes[-1] / closes[0] > 2
+    expected = max(0.0, 1 - min(closes) / closes[0])  # the long's worst close
+    assert risk["count"] == 1 and risk["mae_count"] == 1
+    assert risk["mae_worst"] == pytest.approx(expected, rel=1e-12)
+    assert risk["mae_worst"] < 0.05
+
+
+def test_no_long_only_book_shows_an_adverse_excursion_above_100pc(logged_in):
+    from reporting.engine.trades import round_trips
+    from reporting.pages.strategy import _trade_risk
+    from reporting.selectors import trade_frame
+
+    portfolio = _demo(date(1991, 6, 28))
+    measured = 0
+    # the momentum books are long-only (top-N longs); mean reversion also shorts
+    for s in Strategy.objects.filter(portfolio=portfolio, name__startswith="momentum"):
+        fills = trade_frame(portfolio=portfolio, strategy=s)
+        assert round_trips(fills)["side"].eq(1).all(), s.name
+        risk = _trade_risk(fills, date(1991, 6, 28))
+        if risk and risk["mae_count"]:
+            measured += risk["mae_count"]
+            assert 0 <= risk["mae_worst"] <= 1, s.name
+    assert measured > 0
