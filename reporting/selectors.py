@@ -55,6 +55,8 @@ STRATEGY_SNAPSHOT_FIELDS = (
     "drawdown",
     "weight",
     "leverage",
+    "long_exposure",
+    "short_exposure",
     "positions_count",
     "allocation",
     "unrealized_pnl",

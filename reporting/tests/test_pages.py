@@ -403,3 +403,48 @@ def test_no_long_only_book_shows_an_adverse_excursion_above_100pc(logged_in):
             measured += risk["mae_count"]
             assert 0 <= risk["mae_worst"] <= 1, s.name
     assert measured > 0
+
+
+def _strategy_table_column(html: str, header: str) -> dict[str, float]:
+    """strategy -> data-value of the overview strategy table's column whose header starts
+    with ``header``."""
+    table = html.split('id="strategy-table"')[1].split("</table>")[0]
+    heads = [
+        re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table)
+    ]
+    col = next(i for i, h in enumerate(heads) if h.startswith(header))
+    values = {}
+    for row in re.findall(r"<tr class=\"link-row\"[^>]*>(.*?)</tr>", table, re.S):
+        cells = re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)
+        name = re.sub(r"<[^>]+>", "", cells[0][1]).strip()
+        values[name] = float(re.search(r'data-value="([^"]*)"', cells[col][0]).group(1))
+    return values
+
+
+def test_with_leverage_target_1_5_the_book_capital_sums_to_the_portfolio_equity(logged_in):
+    from portfolio.engine.config_schema import parse_allocation_config
+    from portfolio.services.config import yaml_read
+
+    data = yaml_read(DEMO)
+    data["portfolio"]["leverage_target"] = 1.5
+    for s in data["strategies"]:
+        s["allocation"] *= 1.5  # they must sum to the leverage target
+    portfolio_configure(spec=parse_allocation_config(data, source="test"), source="test")
+    run_update(as_of=date(1990, 6, 29), load_prices=False)
+    snap = PortfolioSnapshot.objects.latest("date")
+    html = logged_in.get("/").content.decode()
+    capital = _strategy_table_column(html, "Capital")
+    books = {b.strategy.name: b for b in StrategySnapshot.objects.filter(date=snap.date)}
+    assert set(capital) == set(books) and len(books) == 5
+    # each book's capital is its equity; together they are the portfolio (not 1.5x it)
+    assert sum(capital.values()) == pytest.approx(float(snap.equity), rel=1e-12)
+    exposure = _strategy_table_column(html, "Gross exposure")
+    for name, b in books.items():
+        assert capital[name] == pytest.approx(float(b.equity), rel=1e-12)
+        assert exposure[name] == pytest.approx(
+            float(b.long_exposure) + float(b.short_exposure), rel=1e-12
+        )
+    # an invested book is levered: its exposure is more than the capital behind it
+    # (June 1990: the momentum books are still in cash, waiting for 200 days of history)
+    invested = [n for n in books if exposure[n] > 0]
+    assert invested and all(exposure[n] > 1.2 * capital[n] for n in invested)
