@@ -55,6 +55,8 @@ STRATEGY_SNAPSHOT_FIELDS = (
     "drawdown",
     "weight",
     "leverage",
+    "long_exposure",
+    "short_exposure",
     "positions_count",
     "allocation",
     "unrealized_pnl",
@@ -135,6 +137,32 @@ def strategy_wide_frame(snapshots: pd.DataFrame, column: str, names: list[str]) 
     wide = wide.reindex(columns=names).sort_index()
     wide.columns.name = None
     return wide.astype(float)
+
+
+def portfolio_return_series(snapshots: pd.DataFrame) -> pd.Series:
+    """The portfolio's daily returns for statistics, from ``portfolio_snapshot_frame``:
+    ``daily_return`` of every snapshot but the first, named "Portfolio". The first snapshot
+    is the funding day: the update path stores it with daily_return 0.0, but there was no
+    equity the day before, so it is not a return. n snapshots give n - 1 returns; the first
+    return is the first close after funding. Every page, the static report and the
+    notebook read returns through this function (and ``strategy_return_frame``)."""
+    return snapshots["daily_return"].iloc[1:].rename("Portfolio")
+
+
+def strategy_return_frame(snapshots: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each book's flow-free daily returns for statistics, dates x strategies (``names``
+    order), from long StrategySnapshot rows (columns strategy, date, daily_return, as
+    ``strategy_snapshot_frame``): every snapshot of a book but its first, which is that
+    book's funding day (stored as 0.0, not a return; a book added later is funded on its
+    own first date, not the portfolio's). NaN on and before each book's funding day."""
+    if snapshots.empty:
+        return pd.DataFrame(columns=names, index=pd.DatetimeIndex([]), dtype=float)
+    dates = pd.to_datetime(snapshots["date"])
+    funded = dates.groupby(snapshots["strategy"]).transform("min")
+    later = snapshots.loc[dates > funded].assign(date=dates[dates > funded])
+    wide = strategy_wide_frame(later, "daily_return", names)
+    wide.index = pd.DatetimeIndex(wide.index)
+    return wide
 
 
 def benchmark_close_series(*, start: date | None = None, end: date | None = None) -> pd.Series:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from plotly.offline import get_plotlyjs
 
 from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot
-from reporting import exports, report
+from reporting import exports, report, selectors
 from reporting.engine.performance import drawdown_periods, monthly_returns_table, performance_stats
 from reporting.engine.rolling import rolling_annual_volatility, rolling_sharpe_ratio
 from risk.models import RiskLimit
@@ -61,16 +61,10 @@ def _num(v, digits: int = 2) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:,.{digits}f}"
 
 
-def _returns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Daily returns without the funding day (the first snapshot has no return)."""
-    frame = frame.iloc[1:]
-    frame.index = pd.DatetimeIndex(frame.index)
-    return frame
-
-
-def _series_frames(portfolio: Portfolio):
+def _series_frames(portfolio: Portfolio, names: list[str]):
     """(portfolio snapshots by date, strategy daily returns wide, strategy positions wide):
-    2 queries."""
+    2 queries. The returns are each book's after its funding day
+    (``selectors.strategy_return_frame``), on the portfolio's return dates."""
     snaps = pd.DataFrame.from_records(
         list(
             PortfolioSnapshot.objects.filter(portfolio=portfolio)
@@ -79,6 +73,7 @@ def _series_frames(portfolio: Portfolio):
         ),
         columns=list(SNAPSHOT_COLUMNS),
     ).set_index("date")
+    snaps.index = pd.DatetimeIndex(snaps.index)
     snaps["equity"] = snaps["equity"].astype(float)
     books = pd.DataFrame.from_records(
         list(
@@ -88,11 +83,10 @@ def _series_frames(portfolio: Portfolio):
         ),
         columns=["strategy", "date", "daily_return", "positions"],
     )
-    wide = {
-        col: books.pivot(index="date", columns="strategy", values=col).sort_index()
-        for col in ("daily_return", "positions")
-    }
-    return snaps, wide["daily_return"], wide["positions"]
+    positions = books.pivot(index="date", columns="strategy", values="positions").sort_index()
+    book_returns = selectors.strategy_return_frame(books, names)
+    dates = selectors.portfolio_return_series(snaps).index
+    return snaps, book_returns.reindex(dates), positions
 
 
 def _stats_table(returns: dict[str, pd.Series]) -> Table:
@@ -142,12 +136,12 @@ def _stats_table(returns: dict[str, pd.Series]) -> Table:
 def report_context(portfolio: Portfolio) -> dict:
     """Everything the template shows, computed from the stored rows."""
     equity = exports.equity_frame(portfolio).set_index("date")
-    snaps, book_returns, book_positions = _series_frames(portfolio)
+    strategies = list(portfolio.strategies.order_by("position_order", "id"))
+    names = [s.name for s in strategies]
+    snaps, book_returns, book_positions = _series_frames(portfolio, names)
     risk = exports.risk_frame(portfolio).set_index("date")
     positions = exports.positions_frame(portfolio)
     violations = exports.violations_frame(portfolio)
-    strategies = list(portfolio.strategies.order_by("position_order", "id"))
-    names = [s.name for s in strategies]
     limits = list(
         RiskLimit.objects.filter(portfolio=portfolio)
         .select_related("strategy", "instrument")
@@ -158,13 +152,14 @@ def report_context(portfolio: Portfolio) -> dict:
     )
     bench_cols = [c for c in equity.columns if c.endswith("_close")]
     benchmark = equity[bench_cols[0]] if bench_cols else None
-    returns = {"Portfolio": _returns(snaps["daily_return"])} if len(snaps) > 1 else {}
-    if len(book_returns) > 1:
-        for name in names:
-            if name in book_returns.columns:
-                returns[name] = _returns(book_returns[name])
+    returns = {"Portfolio": selectors.portfolio_return_series(snaps)} if len(snaps) > 1 else {}
+    for name in names:
+        if book_returns[name].notna().any():
+            returns[name] = book_returns[name]
     if benchmark is not None and len(snaps) > 1:
-        returns["S&P 500"] = _returns(benchmark.pct_change()).rename("benchmark")
+        bench = benchmark.pct_change().iloc[1:].rename("benchmark")
+        bench.index = pd.DatetimeIndex(bench.index)
+        returns["S&P 500"] = bench
     charts = _charts(equity, snaps, book_returns, risk, names, returns, benchmark)
     return {
         "portfolio": portfolio,
@@ -221,12 +216,8 @@ def _charts(equity, snaps, book_returns, risk, names, returns, benchmark) -> dic
                 "Rolling metrics",
                 report.rolling_figure(sharpe, vol, ROLLING_WINDOW),
             )
-    if len(book_returns) > 1:
-        cols = [n for n in names if n in book_returns.columns]
-        figures["growth"] = (
-            "Per-strategy growth",
-            report.growth_figure(_returns(book_returns[cols])),
-        )
+    if len(book_returns):
+        figures["growth"] = ("Per-strategy growth", report.growth_figure(book_returns))
     var = report.var_figure(risk)
     if var is not None:
         figures["var"] = ("Value at risk", var)

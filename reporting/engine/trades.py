@@ -18,6 +18,7 @@ FILL_COLUMNS = ("strategy", "ticker", "date", "side", "quantity", "realized_pnl"
 ROUND_TRIP_COLUMNS = (
     "strategy",
     "ticker",
+    "side",
     "entry_date",
     "exit_date",
     "quantity",
@@ -31,12 +32,16 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     """One row per closing fill (a fill that reduces the position's absolute size),
     matched first-in first-out against the open lots of its strategy and ticker.
 
-    quantity: the part of the fill that closed lots (a fill that flips long to short
-    closes the long and opens a short lot with the rest); realized_pnl: the fill's
+    side: +1 when the fill closed long lots, -1 when it covered short lots (the sign of
+    the lots it closed, not of another fill on the same date); quantity: the part of the
+    fill that closed lots (a fill that flips long to short closes the long and opens a
+    short lot with the rest); realized_pnl: the fill's
     realized P&L as the book recorded it; hold_days: the quantity-weighted mean of
     (exit date - lot entry date) in calendar days over the lots it closed; entry_date:
     exit_date - round(hold_days) days, so ``performance.trade_stats`` measures the same
-    hold. Opening fills produce no row."""
+    hold. Opening fills produce no row. Fills are matched in the order given, which must
+    be the execution order: a sell and a buy of one ticker on one date are taken in that
+    order (never re-sorted here; ``selectors.trade_frame`` reads by date, then id)."""
     missing = [c for c in FILL_COLUMNS if c not in fills.columns]
     if missing:
         raise ValueError(f"fills lacks columns {missing}; needs {list(FILL_COLUMNS)}")
@@ -56,10 +61,14 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
         lots = books.setdefault(key, deque())  # [signed quantity, entry day number]
         closed, held = _close_lots(lots, signed[i], day)
         if closed > 0:
-            rows.append((*key, day, closed, pnl[i], held / closed))
+            # only a sell closes long lots and only a buy covers short ones
+            side = 1 if signed[i] < 0 else -1
+            rows.append((*key, side, day, closed, pnl[i], held / closed))
     frame = pd.DataFrame(
-        rows, columns=["strategy", "ticker", "exit_day", "quantity", "realized_pnl", "hold"]
+        rows,
+        columns=["strategy", "ticker", "side", "exit_day", "quantity", "realized_pnl", "hold"],
     )
+    frame["side"] = frame["side"].astype(np.int64)
     frame["exit_date"] = pd.to_datetime(frame["exit_day"].to_numpy(dtype="int64"), unit="D")
     frame["hold_days"] = frame["hold"].astype(float)
     frame["entry_date"] = frame["exit_date"] - pd.to_timedelta(frame["hold_days"].round(), unit="D")

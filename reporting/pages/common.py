@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
@@ -25,20 +26,29 @@ class History:
     def names(self) -> list[str]:
         return [s.name for s in self.strategies]
 
-    @property
+    @cached_property
     def returns(self) -> pd.Series:
-        """Portfolio daily returns as stored by the update path."""
-        return self.snapshots["daily_return"].rename("Portfolio")
+        """Portfolio daily returns for statistics, the funding day excluded
+        (``selectors.portfolio_return_series``)."""
+        return selectors.portfolio_return_series(self.snapshots)
+
+    @cached_property
+    def book_returns(self) -> pd.DataFrame:
+        """Each book's flow-free daily returns, dates x strategies on the dates of
+        ``returns``; NaN on and before a book's funding day
+        (``selectors.strategy_return_frame``)."""
+        wide = selectors.strategy_return_frame(self.strategy_snapshots, self.names)
+        return wide.reindex(self.returns.index)
 
     def wide(self, column: str) -> pd.DataFrame:
-        """A strategy snapshot column as dates x strategies on the portfolio's dates."""
+        """A strategy snapshot column as dates x strategies on the portfolio's dates (for
+        returns to compute statistics with, use ``book_returns``)."""
         wide = selectors.strategy_wide_frame(self.strategy_snapshots, column, self.names)
         return wide.reindex(self.snapshots.index)
 
     def strategy_returns(self, name: str) -> pd.Series:
-        """A book's flow-free daily returns (StrategySnapshot.daily_return) from its first
-        snapshot on."""
-        return self.wide("daily_return")[name].dropna()
+        """A book's flow-free daily returns after its funding day."""
+        return self.book_returns[name].dropna()
 
     @property
     def latest(self) -> pd.Series | None:

@@ -64,7 +64,13 @@ def _metrics(history: History) -> dict:
 
 def _strategy_rows(history: History, last_rebalance) -> list[dict]:
     """One row per book: the latest snapshot, its flow-free return and Sharpe
-    (``performance_stats`` of StrategySnapshot.daily_return), allocation and why."""
+    (``performance_stats`` of StrategySnapshot.daily_return), allocation and why.
+
+    capital: the book's equity (its latest StrategySnapshot); the books' capital sums to
+    the portfolio equity. exposure: its gross exposure, long + short market value;
+    exposure_share = exposure / portfolio equity. With a leverage target T a book holds
+    allocation / T of the capital and trades allocation of it, so the exposures sum to
+    up to T x the equity while the capital sums to 1 x."""
     ss = history.strategy_snapshots
     last = ss[ss["date"] == ss["date"].max()].set_index("strategy") if len(ss) else None
     equity = float(history.latest["equity"]) if history.latest is not None else None
@@ -77,14 +83,15 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
             "in_force": in_force_allocation(s),
             "why": notes.get(s.name, ""),
         }
-        if equity is not None:
-            row["allocated"] = row["in_force"] * equity
         if last is not None and s.name in last.index:
             snap = last.loc[s.name]
             r = history.strategy_returns(s.name)
             stats = performance_stats(r) if len(r) else None
+            exposure = float(snap["long_exposure"]) + float(snap["short_exposure"])
             row.update(
-                equity=float(snap["equity"]),
+                capital=float(snap["equity"]),
+                exposure=exposure,
+                exposure_share=finite(exposure / equity) if equity else None,
                 weight=float(snap["weight"]),
                 leverage=float(snap["leverage"]),
                 drawdown=float(snap["drawdown"]),

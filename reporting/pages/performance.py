@@ -59,7 +59,7 @@ def performance_page(*, portfolio: Portfolio, window: int) -> dict:
         return context
     figures = context["figures"]
     returns = history.returns
-    strategy_r = history.wide("daily_return")
+    strategy_r = history.book_returns
     figures["cumulative"] = _cumulative_figure(returns, strategy_r)
     figures["hist_daily"] = charts.histogram_figure(returns, "Daily returns")
     figures["hist_monthly"] = charts.histogram_figure(
@@ -140,6 +140,8 @@ def _book_equity_and_flows(history: History) -> tuple[pd.DataFrame, pd.DataFrame
     """Each book's equity (0 before it is funded) and the capital moved into it at each
     close, recovered from its stored flow-free return: F_t = E_t - E_t-1 (1 + r_t)."""
     equity = history.wide("equity").fillna(0.0)
+    # The stored column on every date: on a funding day E_t-1 = 0, so its 0.0 is not read
+    # as a return here and the whole equity comes out as the inflow.
     r = history.wide("daily_return").fillna(0.0)
     flows = (equity - equity.shift(1) * (1 + r)).fillna(0.0)
     return equity, flows
@@ -197,7 +199,7 @@ def _attribution(history: History, figures: dict) -> dict:
 
 
 def _rolling(history: History, window: int, figures: dict) -> None:
-    returns = pd.concat([history.returns, history.wide("daily_return")], axis=1)
+    returns = pd.concat([history.returns, history.book_returns], axis=1)
     if len(returns) <= window:
         return
     figures["rolling_sharpe"] = charts.lines_figure(
@@ -228,7 +230,7 @@ def _rolling(history: History, window: int, figures: dict) -> None:
             widths={"Portfolio": 2.5},
             max_points=charts.SECONDARY_POINTS,
         )
-    strategy_r = history.wide("daily_return")
+    strategy_r = history.book_returns
     if strategy_r.shape[1] >= 2:
         corr = rolling_correlations(strategy_r, window)
         corr.columns = [f"{a} / {b}" for a, b in corr.columns]

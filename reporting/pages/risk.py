@@ -113,7 +113,7 @@ def _var(history: History) -> dict:
 
 
 def _correlation(history: History, limits) -> dict:
-    returns = history.wide("daily_return")
+    returns = history.book_returns
     complete = returns.dropna()
     threshold = limit_threshold(limits, scope="portfolio", metric="strategy_correlation")
     if len(history.names) < 2 or len(complete) < 3:
@@ -146,7 +146,7 @@ def _risk_decomposition(history: History) -> dict:
     """RC_i = w_i (S w)_i / sqrt(w'Sw) with w the strategies' latest weights (share of
     portfolio equity) and S the annualized sample covariance of their daily returns over
     the last 60 complete days: ``risk.engine.portfolio_risk``, the risk manager's maths."""
-    returns = history.wide("daily_return")
+    returns = history.book_returns
     weights = history.wide("weight").iloc[-1].fillna(0.0)
     complete = returns.dropna()
     if len(complete) < 2 or len(history.names) == 0:

@@ -18,7 +18,7 @@ VIOLATIONS_SHOWN = 50
 
 # What each statistic is (performance.py's docstrings, in a line each).
 STAT_DEFINITIONS = {
-    "n_days": ("Days", "number of daily returns", ",d"),
+    "n_days": ("Days", "number of daily returns (bar dates after the funding day)", ",d"),
     "total_return": ("Total return", "prod(1 + r) - 1", "%"),
     "annual_return": ("Annual return", "prod(1 + r)^(252/n) - 1 (geometric)", "%"),
     "annual_volatility": ("Annual volatility", "std(r, ddof=1) x sqrt(252)", "%"),
@@ -58,13 +58,19 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
     context.update(_trade_page(strategy, len(fills), page))
     if snaps.empty:
         return context
-    returns = snaps.set_index("date")["daily_return"]
+    returns = selectors.strategy_return_frame(snaps, [strategy.name])[strategy.name].dropna()
     equity = snaps.set_index("date")["equity"]
-    stats = performance_stats(returns)
-    context["stats"] = [
-        {"label": label, "definition": definition, "value": finite(getattr(stats, key)), "fmt": fmt}
-        for key, (label, definition, fmt) in STAT_DEFINITIONS.items()
-    ]
+    if len(returns):  # the funding day alone has no return
+        stats = performance_stats(returns)
+        context["stats"] = [
+            {
+                "label": label,
+                "definition": definition,
+                "value": finite(getattr(stats, key)),
+                "fmt": fmt,
+            }
+            for key, (label, definition, fmt) in STAT_DEFINITIONS.items()
+        ]
     context["latest"] = snaps.iloc[-1].to_dict()
     context["figures"]["equity"] = _equity_figure(equity, fills, strategy.name)
     tickers = sorted(fills["ticker"].unique()) if len(fills) else []
@@ -86,7 +92,9 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
     trade (``risk.engine.metrics``: zero-P&L closes excluded), and the maximum adverse
     excursion of the last 500 (``max_adverse_excursion``: the worst close against the
     position between its quantity-weighted entry date and its exit, as a fraction of the
-    entry-date close; fills are at the close plus slippage, so this is that close)."""
+    entry-date close; fills are at the close plus slippage, so this is that close). The
+    side is the round trip's own (the lots its closing fill closed), so a long sold and
+    bought back on one date is still measured as a long: at most 100 %."""
     if fills.empty:
         return None
     trips = round_trips(fills)
@@ -94,7 +102,6 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
         return None
     recent = trips.tail(MAE_TRADES)
     closes = selectors.price_close_frame(tickers=sorted(recent["ticker"].unique()), end=as_of)
-    sides = _trip_sides(fills)
     maes = []
     for row in recent.itertuples(index=False):
         series = closes[row.ticker].dropna()
@@ -105,7 +112,7 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
             series,
             entry_date=series.index[at],
             exit_date=row.exit_date,
-            side=sides.get((row.ticker, row.exit_date), 1),
+            side=int(row.side),
             entry_price=float(series.iloc[at]),
         )
         maes.append((row, mae))
@@ -128,16 +135,6 @@ def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
             }
             for r, m in maes[-20:][::-1]
         ],
-    }
-
-
-def _trip_sides(fills: pd.DataFrame) -> dict:
-    """(ticker, exit date) -> +1 when the closing fill sells (it closed a long), -1 when
-    it buys (a short)."""
-    days = pd.to_datetime(fills["date"])
-    return {
-        (t, d): (1 if side == "sell" else -1)
-        for t, d, side in zip(fills["ticker"], days, fills["side"], strict=True)
     }
 
 

@@ -152,14 +152,14 @@ def test_a_header_click_sorts_the_strategy_table(browser_page):
     _open(page, base + "/")
     rows = "Array.from(document.querySelectorAll('#strategy-table tbody tr'))"
     names = rows + ".map(tr => tr.cells[0].textContent.trim())"
-    values = rows + ".map(tr => parseFloat(tr.cells[2].dataset.value))"
+    values = rows + ".map(tr => parseFloat(tr.cells[1].dataset.value))"
     before = page.evaluate(names)
-    page.locator("#strategy-table th", has_text="Current value").click()
+    page.locator("#strategy-table th", has_text="Capital").click()
     after = page.evaluate(names)
     equity = page.evaluate(values)
     assert equity == sorted(equity, reverse=True)
     assert after != before and sorted(after) == sorted(before)
-    page.locator("#strategy-table th", has_text="Current value").click()
+    page.locator("#strategy-table th", has_text="Capital").click()
     assert page.evaluate(values) == sorted(equity)
 
 

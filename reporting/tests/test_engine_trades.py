@@ -75,3 +75,65 @@ def test_round_trips_refuse_bad_sides_and_quantities():
         round_trips(_fills([("m", "A", "2024-01-01", "buy", 0, 0.0)]))
     empty = round_trips(_fills([]))
     assert list(empty.columns)[:2] == ["strategy", "ticker"] and len(empty) == 0
+
+
+def test_a_same_day_sell_and_buy_close_the_long_and_reopen_it_in_execution_order():
+    from risk.engine.metrics import max_adverse_excursion
+
+    fills = _fills(
+        [
+            ("m", "AAA", "2024-01-01", "buy", 10, 0.0),
+            # same date, in execution order: the sell closes the Jan 1 long, the buy
+            # opens a new long (a rebalance sells, the signal buys back)
+            ("m", "AAA", "2024-01-05", "sell", 10, 150.0),
+            ("m", "AAA", "2024-01-05", "buy", 10, 0.0),
+            ("m", "AAA", "2024-01-08", "sell", 4, -2.0),
+        ]
+    )
+    trips = round_trips(fills)
+    np.testing.assert_allclose(trips["quantity"], [10, 4])
+    np.testing.assert_allclose(trips["hold_days"], [4, 3])
+    # both trips closed longs: the side is the closed lots', not the date's last fill
+    assert list(trips["side"]) == [1, 1]
+    # closes 10 -> 25 -> 20 over the first trip: a long's worst close is the entry, so
+    # MAE = 0; read as a short (the buy that followed the closing sell) it would be
+    # (25 - 10) / 10 = 150 %, impossible for a long-only book.
+    closes = pd.Series(
+        [10.0, 25.0, 20.0], index=pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05"])
+    )
+    first = trips.iloc[0]
+    mae = max_adverse_excursion(
+        closes,
+        entry_date=first["entry_date"],
+        exit_date=first["exit_date"],
+        side=int(first["side"]),
+        entry_price=10.0,
+    )
+    assert mae == 0.0
+
+
+def test_a_same_day_buy_then_sell_trims_the_new_long_rather_than_opening_a_short():
+    fills = _fills(
+        [
+            # execution order within the date: the buy opens, then a risk action trims
+            # 4; taken in the other order the sell would open a short of 4 that the buy
+            # "covers", a short round trip in a long-only book
+            ("m", "AAA", "2024-01-05", "buy", 10, 0.0),
+            ("m", "AAA", "2024-01-05", "sell", 4, -1.0),
+            ("m", "AAA", "2024-01-09", "sell", 6, 3.0),
+        ]
+    )
+    trips = round_trips(fills)
+    assert list(trips["side"]) == [1, 1]
+    np.testing.assert_allclose(trips["quantity"], [4, 6])
+    np.testing.assert_allclose(trips["hold_days"], [0, 4])
+
+
+def test_a_short_round_trip_has_side_minus_one():
+    fills = _fills(
+        [
+            ("s", "AAA", "2024-01-01", "sell", 3, 0.0),
+            ("s", "AAA", "2024-01-04", "buy", 3, -2.0),
+        ]
+    )
+    assert list(round_trips(fills)["side"]) == [-1]

@@ -106,8 +106,9 @@ def test_the_overview_shows_the_stored_snapshot_and_engine_numbers(logged_in):
     assert _text(html, "positions") == f"{snap.positions_gross} / {snap.positions_net}"
     assert _text(html, "active-strategies") == "5 / 5"
     # each strategy row: return and Sharpe from performance_stats of its stored returns
+    # after its funding day (the first snapshot is not a return)
     for s in Strategy.objects.all():
-        rows = StrategySnapshot.objects.filter(strategy=s).order_by("date")
+        rows = StrategySnapshot.objects.filter(strategy=s).order_by("date")[1:]
         import pandas as pd
 
         r = pd.Series([x.daily_return for x in rows], index=pd.to_datetime([x.date for x in rows]))
@@ -326,3 +327,135 @@ def test_the_pages_link_their_tables_as_csv_and_excel(logged_in):
                 assert link in html, (url, link)
                 assert logged_in.get(link).status_code == 200
         assert f"/export/all.xlsx?portfolio={portfolio.pk}" in html
+
+
+def test_the_strategy_page_counts_one_return_fewer_than_its_bar_dates(logged_in):
+    import pandas as pd
+
+    _demo(date(1990, 3, 30))
+    s = Strategy.objects.get(name="mean_reversion_20")  # trades from its 20th day
+    rows = list(StrategySnapshot.objects.filter(strategy=s).order_by("date"))
+    bar_dates = (
+        PriceBar.objects.filter(
+            instrument__is_benchmark=False, date__gte=rows[0].date, date__lte=rows[-1].date
+        )
+        .values("date")
+        .distinct()
+        .count()
+    )
+    assert len(rows) == bar_dates  # one snapshot per bar date, the funding day first
+    html = logged_in.get(f"/strategy/{s.name}/").content.decode()
+    table = html.split('id="strategy-stats"')[1].split("</table>")[0]
+    shown = dict(re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td>", table))
+    assert shown["Days"] == f"{bar_dates - 1:,d}"
+    # the statistics are those of the returns after the funding day
+    r = pd.Series(
+        [x.daily_return for x in rows[1:]], index=pd.to_datetime([x.date for x in rows[1:]])
+    )
+    stats = performance_stats(r)
+    assert shown["Sharpe ratio"] == f"{stats.sharpe_ratio:.3f}"
+    assert shown["Annual return"] == f"{stats.annual_return * 100:.2f}%"
+
+
+def test_on_the_funding_day_alone_the_pages_show_no_return_statistics(logged_in):
+    _demo(date(1990, 1, 2))  # the first bar: one snapshot per book, no return yet
+    assert StrategySnapshot.objects.filter(strategy__name="momentum_60").count() == 1
+    html = logged_in.get("/strategy/momentum_60/").content.decode()
+    table = html.split('id="strategy-stats"')[1].split("</table>")[0]
+    assert "<td>Days</td>" not in table
+    for url in ("/", "/risk/", "/performance/"):
+        assert logged_in.get(url).status_code == 200, url
+
+
+def test_a_long_closed_and_reopened_on_one_date_keeps_its_adverse_excursion_below_100pc():
+    import pandas as pd
+
+    from reporting.pages.strategy import _trade_risk
+
+    # MSFT more than doubled from 1990-01-02 (0.384) to 1991-01-31 (0.848). A long
+    # bought on the first date is sold on the second and bought back the same day (in
+    # that execution order): its adverse excursion is its worst close below the entry,
+    # a few percent; read as a short it would be the rise, about 120 %.
+    fills = pd.DataFrame(
+        [
+            ("m", "MSFT", "1990-01-02", "buy", 100.0, 0.0),
+            ("m", "MSFT", "1991-01-31", "sell", 100.0, 46.4),
+            ("m", "MSFT", "1991-01-31", "buy", 100.0, 0.0),
+        ],
+        columns=["strategy", "ticker", "date", "side", "quantity", "realized_pnl"],
+    ).assign(date=lambda f: pd.to_datetime(f["date"]))
+    risk = _trade_risk(fills, date(1991, 1, 31))
+    closes = [
+        float(b.close)
+        for b in PriceBar.objects.filter(
+            instrument__ticker="MSFT", date__gte=date(1990, 1, 2), date__lte=date(1991, 1, 31)
+        ).order_by("date")
+    ]
+    assert closes[-1] / closes[0] > 2
+    expected = max(0.0, 1 - min(closes) / closes[0])  # the long's worst close
+    assert risk["count"] == 1 and risk["mae_count"] == 1
+    assert risk["mae_worst"] == pytest.approx(expected, rel=1e-12)
+    assert risk["mae_worst"] < 0.05
+
+
+def test_no_long_only_book_shows_an_adverse_excursion_above_100pc(logged_in):
+    from reporting.engine.trades import round_trips
+    from reporting.pages.strategy import _trade_risk
+    from reporting.selectors import trade_frame
+
+    portfolio = _demo(date(1991, 6, 28))
+    measured = 0
+    # the momentum books are long-only (top-N longs); mean reversion also shorts
+    for s in Strategy.objects.filter(portfolio=portfolio, name__startswith="momentum"):
+        fills = trade_frame(portfolio=portfolio, strategy=s)
+        assert round_trips(fills)["side"].eq(1).all(), s.name
+        risk = _trade_risk(fills, date(1991, 6, 28))
+        if risk and risk["mae_count"]:
+            measured += risk["mae_count"]
+            assert 0 <= risk["mae_worst"] <= 1, s.name
+    assert measured > 0
+
+
+def _strategy_table_column(html: str, header: str) -> dict[str, float]:
+    """strategy -> data-value of the overview strategy table's column whose header starts
+    with ``header``."""
+    table = html.split('id="strategy-table"')[1].split("</table>")[0]
+    heads = [
+        re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table)
+    ]
+    col = next(i for i, h in enumerate(heads) if h.startswith(header))
+    values = {}
+    for row in re.findall(r"<tr class=\"link-row\"[^>]*>(.*?)</tr>", table, re.S):
+        cells = re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)
+        name = re.sub(r"<[^>]+>", "", cells[0][1]).strip()
+        values[name] = float(re.search(r'data-value="([^"]*)"', cells[col][0]).group(1))
+    return values
+
+
+def test_with_leverage_target_1_5_the_book_capital_sums_to_the_portfolio_equity(logged_in):
+    from portfolio.engine.config_schema import parse_allocation_config
+    from portfolio.services.config import yaml_read
+
+    data = yaml_read(DEMO)
+    data["portfolio"]["leverage_target"] = 1.5
+    for s in data["strategies"]:
+        s["allocation"] *= 1.5  # they must sum to the leverage target
+    portfolio_configure(spec=parse_allocation_config(data, source="test"), source="test")
+    run_update(as_of=date(1990, 6, 29), load_prices=False)
+    snap = PortfolioSnapshot.objects.latest("date")
+    html = logged_in.get("/").content.decode()
+    capital = _strategy_table_column(html, "Capital")
+    books = {b.strategy.name: b for b in StrategySnapshot.objects.filter(date=snap.date)}
+    assert set(capital) == set(books) and len(books) == 5
+    # each book's capital is its equity; together they are the portfolio (not 1.5x it)
+    assert sum(capital.values()) == pytest.approx(float(snap.equity), rel=1e-12)
+    exposure = _strategy_table_column(html, "Gross exposure")
+    for name, b in books.items():
+        assert capital[name] == pytest.approx(float(b.equity), rel=1e-12)
+        assert exposure[name] == pytest.approx(
+            float(b.long_exposure) + float(b.short_exposure), rel=1e-12
+        )
+    # an invested book is levered: its exposure is more than the capital behind it
+    # (June 1990: the momentum books are still in cash, waiting for 200 days of history)
+    invested = [n for n in books if exposure[n] > 0]
+    assert invested and all(exposure[n] > 1.2 * capital[n] for n in invested)

@@ -256,3 +256,31 @@ def test_a_portfolio_without_history_gets_a_report_that_says_so(tmp_path):
     page.feed(out.read_text(encoding="utf-8"))
     assert page.tabs == list(TABS) and page.figures == {}
     assert "no history yet" in out.read_text()
+
+
+@pytest.mark.django_db
+def test_the_report_drops_each_books_own_funding_day_from_its_statistics():
+    from portfolio.models import StrategySnapshot
+    from reporting.engine.performance import performance_stats
+    from reporting.static_report import report_context
+
+    portfolio = make_portfolio()
+    # momentum_40 joins three bars after the portfolio: as the update path stores a book
+    # funded on a later bar, its first snapshot has daily_return 0.0 (no equity before).
+    book = StrategySnapshot.objects.filter(strategy__name="momentum_40").order_by("date")
+    for snap in book[:3]:
+        snap.delete()
+    funding = book.first()
+    funding.daily_return = 0.0
+    funding.save()
+    rows = list(book)[1:]  # its returns: every snapshot after its funding day
+    r = pd.Series([x.daily_return for x in rows], index=pd.to_datetime([x.date for x in rows]))
+    s = performance_stats(r)
+    table = report_context(portfolio)["stats_table"]
+    shown = {row[0]: row for row in table.rows}["momentum_40"]
+    assert shown[1:5] == [
+        f"{s.total_return * 100:,.2f}%",
+        f"{s.annual_return * 100:,.2f}%",
+        f"{s.annual_volatility * 100:,.2f}%",
+        f"{s.sharpe_ratio:,.2f}",
+    ]

@@ -7,7 +7,8 @@ n < 2 every estimate is NaN. NaN inside ``returns`` propagates.
 
 * historical VaR = ``-quantile(r, 1 - confidence)``, numpy's default linear
   interpolation between order statistics (empyrical's ``value_at_risk``, negated);
-* historical CVaR = ``-mean(r[r <= quantile(r, 1 - confidence)])``;
+* historical CVaR = ``-mean(r[r <= quantile(r, 1 - confidence)])``, the mean of the
+  returns at or below the VaR quantile (DESIGN.md); ties are all in (``historical_cvar``);
 * parametric (normal) VaR = ``-(mean + z * std)`` with ``z = Phi^-1(1 - confidence)``;
 * parametric CVaR = ``-(mean - std * phi(z) / (1 - confidence))``, the mean of a normal
   below its (1 - confidence)-quantile;
@@ -79,7 +80,16 @@ def historical_var(returns: ArrayLike, confidence: float = 0.95) -> float:
 def historical_cvar(returns: ArrayLike, confidence: float = 0.95) -> float:
     """Historical CVaR (expected shortfall) ``-mean(r[r <= q])`` with
     ``q = quantile(r, 1 - confidence)`` (linear interpolation): the average loss on the
-    days at or beyond the historical VaR, so >= historical VaR. NaN if n < 2."""
+    days at or beyond the historical VaR, so >= historical VaR. NaN if n < 2.
+
+    Ties: every return equal to ``q`` is in the mean, however many there are (the tail is
+    a set of days, not a fixed count). This is the mean of the returns <= the cutoff
+    ``np.percentile(r, 100 * (1 - confidence))`` computes. empyrical-reloaded's
+    ``conditional_value_at_risk`` (0.7.1) instead averages the ``k + 1`` smallest returns,
+    ``k = int((n - 1) * (1 - confidence))`` (``np.partition``): the same days when
+    ``x_k < x_k+1``, but when returns tie at the cut it keeps only the tied copies up to
+    ``x_k``, so with ties its CVaR is >= ours (it leaves out returns equal to ``q``, which
+    are above the mean of the rest of the tail)."""
     return empirical_tail(returns, confidence)[1]
 
 

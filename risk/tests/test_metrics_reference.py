@@ -316,3 +316,25 @@ def test_diversification_ratio_and_contributions_match_skfolio_portfolio(strateg
     theirs = p.contribution(measure=RiskMeasure.STANDARD_DEVIATION) * math.sqrt(252)
     ours = risk_contributions(strategy_returns, WEIGHTS).absolute
     np.testing.assert_allclose(ours, theirs, rtol=1e-8)
+
+
+def test_historical_cvar_with_ties_at_the_cut_averages_every_tied_return():
+    # n = 21, c = 0.95: h = 20 * (1 - 0.95) = 1.0000000000000009, between x_1 and x_2,
+    # which are tied at -0.03 (and so is x_3), so q = -0.03 and VaR = 0.03. Ours: the mean
+    # of every return <= q, all three ties included: (-0.05 - 3 * 0.03) / 4 = -0.035 ->
+    # CVaR 0.035. empyrical averages the int(20 * 0.05) + 1 = 2 smallest, so one tie only:
+    # (-0.05 - 0.03) / 2 = -0.04 -> 0.04.
+    r = np.array([-0.03, 0.01, -0.05, 0.02, -0.03] + [0.001 * k for k in range(1, 16)] + [-0.03])
+    assert r.size == 21
+    assert historical_var(r, 0.95) == pytest.approx(0.03, rel=1e-12)
+    assert historical_cvar(r, 0.95) == pytest.approx(0.035, rel=1e-12)
+    # the same as "the mean of the returns <= the cutoff np.percentile computes"
+    cutoff = np.percentile(r, 100 * (1 - 0.95))
+    assert historical_cvar(r, 0.95) == pytest.approx(-r[r <= cutoff].mean(), rel=1e-12)
+    assert -empyrical.value_at_risk(r, cutoff=0.05) == pytest.approx(0.03, rel=1e-12)
+    assert -empyrical.conditional_value_at_risk(r, cutoff=0.05) == pytest.approx(0.04, rel=1e-12)
+    # n = 5, c = 0.75: h = 1 exactly, q = x_1 = -0.02, tied with x_2 and x_3: ours
+    # (-0.04 - 3 * 0.02) / 4 = -0.025; empyrical int(4 * 0.25) + 1 = 2 smallest, -0.03.
+    r = np.array([-0.02, 0.03, -0.02, -0.04, -0.02])
+    assert historical_cvar(r, 0.75) == pytest.approx(0.025, rel=1e-12)
+    assert -empyrical.conditional_value_at_risk(r, cutoff=0.25) == pytest.approx(0.03, rel=1e-12)
