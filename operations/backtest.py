@@ -25,6 +25,8 @@ from portfolio.feeds import BundledProvider, CsvProvider
 from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
 from portfolio.services.config import allocation_spec_read
 from portfolio.services.prices import instruments_sync, prices_load
+from risk.models import RiskLimit, Violation
+from risk.services import risk_spec_read
 
 
 def backtest_run(
@@ -34,9 +36,14 @@ def backtest_run(
     start: date | None = None,
     end: date | None = None,
     name: str | None = None,
+    risk_path: str | Path | None = None,
 ) -> dict:
-    """Run a backtest and return its summary (see ``backtest_summary``)."""
+    """Run a backtest and return its summary (see ``backtest_summary``). With
+    ``risk_path`` its limits apply exactly as they do to the live book (the same risk
+    manager in the same update path); without it no limit applies (the risk measures are
+    still computed and reported), and the summary says so."""
     spec = allocation_spec_read(config_path)
+    risk = risk_spec_read(risk_path) if risk_path is not None else None
     if start and end and start > end:
         raise ConfigError("--start/--end", f"start {start} is after end {end}")
     closes = _closes(data_path, end)
@@ -47,7 +54,12 @@ def backtest_run(
     with transaction.atomic():
         Portfolio.objects.filter(name=name, is_backtest=True).delete()
         portfolio = portfolio_configure(
-            spec=spec, source=str(config_path), actor="backtest", is_backtest=True, name=name
+            spec=spec,
+            risk=risk,
+            source=str(config_path),
+            actor="backtest",
+            is_backtest=True,
+            name=name,
         )
     portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, start=start)
     return backtest_summary(portfolio)
@@ -82,6 +94,11 @@ def backtest_summary(portfolio: Portfolio) -> dict:
     portfolio.final_equity, portfolio.equity {ISO date: value}
     strategies.<name>.final_equity, .equity {ISO date: value}, .weight {ISO date: share}
     rebalances [ISO dates], trades (count)
+    risk_limits: the YAML the limits came from, or null when none applied
+    violations [{date, limit, severity, strategy, ticker, action, value, threshold,
+                 status, resolved_on}] in bar order
+    risk.<field> {ISO date: value} for volatility, var_95, var_99, cvar_95, cvar_99,
+                 diversification_ratio, max_correlation (dates without a value omitted)
     """
     equity = {
         d.isoformat(): float(v)
@@ -120,4 +137,69 @@ def backtest_summary(portfolio: Portfolio) -> dict:
             .values_list("date", flat=True)
         ],
         "trades": Trade.objects.filter(strategy__portfolio=portfolio).count(),
+        "risk_limits": _limits_source(portfolio),
+        "violations": _violations(portfolio),
+        "risk": _risk_series(portfolio),
     }
+
+
+RISK_FIELDS = (
+    "volatility",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+    "diversification_ratio",
+    "max_correlation",
+)
+
+
+def _limits_source(portfolio: Portfolio) -> str | None:
+    limits = RiskLimit.objects.filter(portfolio=portfolio, enabled=True)
+    sources = sorted({s.split(":")[0] for s in limits.values_list("source", flat=True)})
+    return ", ".join(sources) if sources else None
+
+
+def _violations(portfolio: Portfolio) -> list[dict]:
+    rows = (
+        Violation.objects.filter(portfolio=portfolio)
+        .order_by("date", "id")
+        .values_list(
+            "date",
+            "limit__name",
+            "severity",
+            "strategy__name",
+            "instrument__ticker",
+            "action_taken",
+            "value",
+            "threshold",
+            "status",
+            "resolved_on",
+        )
+    )
+    keys = (
+        "date",
+        "limit",
+        "severity",
+        "strategy",
+        "ticker",
+        "action",
+        "value",
+        "threshold",
+        "status",
+        "resolved_on",
+    )
+    return [
+        {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in zip(keys, r, strict=True)}
+        for r in rows
+    ]
+
+
+def _risk_series(portfolio: Portfolio) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {f: {} for f in RISK_FIELDS}
+    rows = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date")
+    for d, *values in rows.values_list("date", *RISK_FIELDS):
+        for f, v in zip(RISK_FIELDS, values, strict=True):
+            if v is not None:
+                out[f][d.isoformat()] = v
+    return out

@@ -47,9 +47,12 @@ def _fields(model) -> list[str]:
 
 
 def _canon(value):
-    """A value in a form whose ``repr`` is exact and stable: floats as their hex bits."""
+    """A value in a form whose ``repr`` is exact and stable: floats as their hex bits.
+    The one exception is the sign of a zero: SQLite does not keep it and PostgreSQL keeps
+    it only as the driver happens to send it, and no number computed from a stored zero
+    depends on it, so -0.0 counts as 0.0."""
     if isinstance(value, float):
-        return value.hex()
+        return (value + 0.0).hex()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict | list):

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from operations.backtest import backtest_summary
 from portfolio.models import DataIssue, Portfolio, PriceBar, RebalanceEvent, Trade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +157,58 @@ def test_demo_setup_uses_the_password_from_the_environment(monkeypatch):
     call_command("demo_setup", holdback=0, stdout=out)
     assert "from-the-env-123" not in out.getvalue()
     assert get_user_model().objects.get(username="admin").check_password("from-the-env-123")
+
+
+def test_a_backtest_with_risk_limits_records_the_violations_the_live_book_does(tmp_path):
+    out = tmp_path / "summary.json"
+    stdout = StringIO()
+    risk = ROOT / "config" / "risk_limits.yaml"
+    call_command(
+        "backtest",
+        config=str(DEMO),
+        risk=str(risk),
+        end="1991-06-28",
+        json_out=str(out),
+        stdout=stdout,
+    )
+    summary = json.loads(out.read_text())
+    assert summary["risk_limits"] == str(risk)
+    assert f"risk limits from {risk}: {len(summary['violations'])} violations" in stdout.getvalue()
+    kinds = {(v["limit"], v["action"]) for v in summary["violations"]}
+    assert ("strategy_max_drawdown", "pause_strategy") in kinds
+    assert ("strategy_max_leverage", "reduce_positions") in kinds
+    first = summary["violations"][0]
+    assert set(first) == {
+        "date",
+        "limit",
+        "severity",
+        "strategy",
+        "ticker",
+        "action",
+        "value",
+        "threshold",
+        "status",
+        "resolved_on",
+    }
+    fields = ["volatility", "var_95", "var_99", "cvar_95", "cvar_99"]
+    fields += ["diversification_ratio", "max_correlation"]
+    assert set(summary["risk"]) == set(fields)
+    assert all(len(summary["risk"][f]) > 300 for f in fields)  # every bar after the warm-up
+    # the same bars applied to the live book, as the scheduler does
+    call_command("load_config", stdout=StringIO())
+    call_command("run_update", as_of="1991-06-28", no_prices=True, stdout=StringIO())
+    live = Portfolio.objects.get(is_backtest=False)
+    live_summary = backtest_summary(live)
+    assert live_summary["violations"] == summary["violations"]
+    assert live_summary["risk"] == summary["risk"]
+    assert live_summary["portfolio"]["equity"] == summary["portfolio"]["equity"]
+
+
+def test_a_backtest_without_risk_limits_says_none_applied(tmp_path):
+    out = tmp_path / "summary.json"
+    stdout = StringIO()
+    call_command("backtest", config=str(DEMO), end="1990-06-29", json_out=str(out), stdout=stdout)
+    summary = json.loads(out.read_text())
+    assert summary["risk_limits"] is None and summary["violations"] == []
+    assert "no risk limits applied" in stdout.getvalue()
+    assert summary["risk"]["var_95"]  # measured all the same

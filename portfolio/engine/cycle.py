@@ -221,7 +221,7 @@ def unit_return(daily_return: float, exposure: float, equity_base: float | None)
     the bars are chunked."""
     if not exposure > 0 or equity_base is None or not equity_base > 0:
         return 0.0
-    return daily_return / exposure
+    return daily_return / exposure + 0.0  # never -0.0 (see risk.engine.measures.finite_or_none)
 
 
 def _overnight_exposure(s: StrategyState, scale: float, prev_marks) -> float:

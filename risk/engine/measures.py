@@ -185,5 +185,8 @@ RETURN_MEASURES = (
 
 
 def finite_or_none(x) -> float | None:
-    """``x`` as a float, or None when it is missing or not finite (for storage)."""
-    return float(x) if x is not None and math.isfinite(x) else None
+    """``x`` as a float, or None when it is missing or not finite (for storage). A zero is
+    stored as +0.0: ``-0.0`` (say the VaR ``-quantile`` of a window of zeros) and ``0.0``
+    are the same number, but PostgreSQL keeps the sign and SQLite does not, so a stored
+    -0.0 would make the same bars' rows differ in their bits between databases and paths."""
+    return float(x) + 0.0 if x is not None and math.isfinite(x) else None

@@ -23,9 +23,21 @@ class Command(BaseCommand):
         parser.add_argument("--end", help="last date (YYYY-MM-DD)")
         parser.add_argument("--json", dest="json_out", help="write the summary to this file")
         parser.add_argument("--name", help="backtest portfolio name")
+        parser.add_argument(
+            "--risk", help="risk limits YAML applied as to the live book (default: no limits)"
+        )
 
     def handle(
-        self, *args, config, data=None, start=None, end=None, json_out=None, name=None, **options
+        self,
+        *args,
+        config,
+        data=None,
+        start=None,
+        end=None,
+        json_out=None,
+        name=None,
+        risk=None,
+        **options,
     ):
         try:
             summary = backtest_run(
@@ -34,6 +46,7 @@ class Command(BaseCommand):
                 start=parse_date(start, "--start"),
                 end=parse_date(end, "--end"),
                 name=name,
+                risk_path=risk,
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None
@@ -47,6 +60,11 @@ class Command(BaseCommand):
         for sname, s in summary["strategies"].items():
             lines.append(f"  {sname}: final equity {s['final_equity']:,.2f}")
         lines.append(f"  {len(summary['rebalances'])} rebalances, {summary['trades']} trades")
+        if summary["risk_limits"] is None:
+            lines.append("  no risk limits applied (pass --risk FILE to apply them)")
+        else:
+            opened = len(summary["violations"])
+            lines.append(f"  risk limits from {summary['risk_limits']}: {opened} violations")
         if json_out:
             lines.append(f"  summary written to {json_out}")
         self.stdout.write("\n".join(lines))
