@@ -367,3 +367,29 @@ def rebalance_request_pending_count(*, portfolio: Portfolio) -> int:
     return RebalanceRequest.objects.filter(
         portfolio=portfolio, status=RebalanceRequest.Status.PENDING
     ).count()
+
+
+def drawdown_reference(*, portfolio: Portfolio) -> dict:
+    """What the portfolio drawdown limit measures at the last close, beside the all-time
+    drawdown of the equity curve (2 queries): ``limit`` (equity over the peak since the risk
+    manager last liquidated, minus 1; None before it measured), ``all_time`` (equity over
+    the running peak since inception, minus 1), and ``reset_on`` / ``reset_by``: the bar of
+    the latest liquidation, which moved the limit's reference peak to the equity after it,
+    and the limit that caused it (None: the peak is the all-time one)."""
+    from risk.models import Violation
+
+    last = portfolio.snapshots.order_by("-date").values("drawdown", "risk").first()
+    if last is None:
+        return {}
+    liquidation = (
+        Violation.objects.filter(portfolio=portfolio, action_taken="liquidate_all")
+        .order_by("-date", "-id")
+        .values("date", "limit__name")
+        .first()
+    )
+    return {
+        "limit": (last["risk"] or {}).get("limit_drawdown"),
+        "all_time": last["drawdown"],
+        "reset_on": liquidation["date"] if liquidation else None,
+        "reset_by": liquidation["limit__name"] if liquidation else None,
+    }

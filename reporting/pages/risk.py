@@ -45,6 +45,7 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     context.update(_gauges(history, limits))
     context["var"] = _var(history)
     context["figures"].update(context.pop("gauge_figures"))
+    context["drawdown_reference"] = selectors.drawdown_reference(portfolio=portfolio)
     context["figures"]["drawdown"] = charts.drawdown_figure(
         history.snapshots[["drawdown"]].rename(columns={"drawdown": "Portfolio"})
     )

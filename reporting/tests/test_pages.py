@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 # Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies).
 QUERIES = {
     "/": 14,
-    "/risk/": 9,
+    "/risk/": 11,
     "/performance/": 8,
     "/strategy/mean_reversion_20/": 12,
     "/config/": 8,
@@ -459,3 +459,23 @@ def test_with_leverage_target_1_5_the_book_capital_sums_to_the_portfolio_equity(
     # (June 1990: the momentum books are still in cash, waiting for 200 days of history)
     invested = [n for n in books if exposure[n] > 0]
     assert invested and all(exposure[n] > 1.2 * capital[n] for n in invested)
+
+
+def test_the_risk_page_shows_both_drawdowns_and_when_the_limits_peak_moved(logged_in):
+    portfolio = _demo(date(1990, 6, 29), risk=True)
+    last = PortfolioSnapshot.objects.get(portfolio=portfolio, date=date(1990, 6, 29))
+    html = logged_in.get("/risk/").content.decode()
+    assert 'id="drawdown-reference"' in html and "it has not: the peak is the all-time one" in html
+    assert f"{last.drawdown:.2%}" in html and f"{last.risk['limit_drawdown']:.2%}" in html
+    limit = RiskLimit.objects.get(portfolio=portfolio, name="max_drawdown")
+    Violation.objects.create(
+        portfolio=portfolio,
+        limit=limit,
+        severity="critical",
+        date=date(1990, 5, 1),
+        value=-0.16,
+        threshold=-0.15,
+        action_taken="liquidate_all",
+    )
+    html = logged_in.get("/risk/").content.decode()
+    assert "on 1990-05-01, by max_drawdown: the reference peak moved" in html
