@@ -196,7 +196,7 @@ def test_every_tab_draws_its_charts_in_a_browser_with_the_network_cut(tmp_path):
     assert errors == [] and [u for u in requests if not u.startswith("file:")] == []
     assert drawn == {
         "Overview": 1,
-        "Risk": 1,
+        "Risk": 2,  # drawdown, and VaR/CVaR (measured with or without limits)
         "Performance": 2,
         "Strategies": 2,
         "Configuration": 0,
