@@ -25,7 +25,8 @@ from portfolio.feeds import BundledProvider, CsvProvider
 from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
 from portfolio.services.config import allocation_spec_read
 from portfolio.services.prices import instruments_sync, prices_load
-from risk.models import RiskLimit, Violation
+from risk.models import RiskLimit
+from risk.selectors import violation_records
 from risk.services import risk_spec_read
 
 
@@ -161,37 +162,11 @@ def _limits_source(portfolio: Portfolio) -> str | None:
 
 
 def _violations(portfolio: Portfolio) -> list[dict]:
-    rows = (
-        Violation.objects.filter(portfolio=portfolio)
-        .order_by("date", "id")
-        .values_list(
-            "date",
-            "limit__name",
-            "severity",
-            "strategy__name",
-            "instrument__ticker",
-            "action_taken",
-            "value",
-            "threshold",
-            "status",
-            "resolved_on",
-        )
-    )
-    keys = (
-        "date",
-        "limit",
-        "severity",
-        "strategy",
-        "ticker",
-        "action",
-        "value",
-        "threshold",
-        "status",
-        "resolved_on",
-    )
+    keys = ("date", "limit", "severity", "strategy", "ticker", "action", "value", "threshold")
+    keys += ("status", "resolved_on")
     return [
-        {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in zip(keys, r, strict=True)}
-        for r in rows
+        {k: v[k].isoformat() if hasattr(v[k], "isoformat") else v[k] for k in keys}
+        for v in violation_records(portfolio=portfolio)
     ]
 
 

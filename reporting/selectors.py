@@ -376,8 +376,6 @@ def drawdown_reference(*, portfolio: Portfolio) -> dict:
     the running peak since inception, minus 1), and ``reset_on`` / ``reset_by``: the bar of
     the latest liquidation, which moved the limit's reference peak to the equity after it,
     and the limit that caused it (None: the peak is the all-time one)."""
-    from risk.models import Violation
-
     last = portfolio.snapshots.order_by("-date").values("drawdown", "risk").first()
     if last is None:
         return {}

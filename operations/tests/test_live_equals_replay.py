@@ -24,11 +24,12 @@ from django.core.management import call_command
 from operations import update as update_service
 from operations.config import portfolio_configure
 from operations.digest import portfolio_tables, tables_diff, tables_digest
-from operations.update import pending_dates, portfolio_apply, run_update
+from operations.update import portfolio_apply, run_update
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.feeds import BundledProvider
 from portfolio.models import ConfigChange, Portfolio, Trade
+from portfolio.services.books import pending_dates
 from portfolio.services.prices import prices_load
 from risk.models import AlertChannel, AlertDelivery, Violation
 from risk.services import risk_spec_read
