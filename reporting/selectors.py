@@ -101,6 +101,24 @@ def portfolio_live_get() -> Portfolio | None:
     return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
 
 
+def portfolio_shown_get(*, pk: int | None) -> Portfolio | None:
+    """The portfolio the dashboard shows: the one with id ``pk`` (a live or a backtest
+    portfolio) when it exists, else the live one (1 query)."""
+    if pk is not None:
+        chosen = Portfolio.objects.filter(pk=pk).first()
+        if chosen is not None:
+            return chosen
+    return portfolio_live_get()
+
+
+def portfolio_choices() -> list[dict]:
+    """Every portfolio the dashboard can show, the live ones first (by id), then the
+    backtests by name: ``{"id", "name", "is_backtest"}`` (1 query)."""
+    rows = Portfolio.objects.order_by("is_backtest", "id").values("id", "name", "is_backtest")
+    live = [r for r in rows if not r["is_backtest"]]
+    return live + sorted((r for r in rows if r["is_backtest"]), key=lambda r: r["name"])
+
+
 def portfolio_snapshot_frame(*, portfolio: Portfolio) -> pd.DataFrame:
     """Every PortfolioSnapshot of ``portfolio`` (1 query): DatetimeIndex, float columns
     ``PORTFOLIO_SNAPSHOT_FIELDS`` (NULL risk metrics are NaN)."""

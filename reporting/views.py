@@ -1,10 +1,14 @@
-"""Dashboard pages: thin edges. Each view finds the live portfolio, calls one page
-assembler in ``reporting.pages`` and renders its template."""
+"""Dashboard pages: thin edges. Each view finds the portfolio to show, calls one page
+assembler in ``reporting.pages`` and renders its template.
+
+The portfolio shown is the live one unless the user picked another (a backtest, say) with
+the header's selector: ``?portfolio=<id>`` shows it and remembers it for the session,
+``?portfolio=live`` goes back to the live portfolio."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from portfolio.models import Strategy
@@ -15,13 +19,44 @@ from reporting.pages.performance import parse_window, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
 
+SESSION_KEY = "dashboard_portfolio"
+
+
+class _BadChoice(Exception):
+    pass
+
+
+def _shown(request):
+    """The portfolio this request shows (module docstring)."""
+    raw = request.GET.get("portfolio")
+    if raw is None:
+        return selectors.portfolio_shown_get(pk=request.session.get(SESSION_KEY))
+    if raw == "live":
+        request.session.pop(SESSION_KEY, None)
+        return selectors.portfolio_live_get()
+    if not raw.isdigit():
+        raise _BadChoice("portfolio must be a portfolio id (a positive integer) or 'live'")
+    portfolio = selectors.portfolio_shown_get(pk=int(raw))
+    if portfolio is None or portfolio.pk != int(raw):
+        raise Http404(f"no portfolio with id {raw}")
+    request.session[SESSION_KEY] = portfolio.pk
+    return portfolio
+
+
+def _page(request, template: str, context: dict):
+    context = {"portfolio_choices": selectors.portfolio_choices(), **context}
+    return render(request, f"reporting/{template}.html", context)
+
 
 def _render(request, template: str, build, **kwargs):
-    portfolio = selectors.portfolio_live_get()
+    try:
+        portfolio = _shown(request)
+    except _BadChoice as exc:
+        return HttpResponseBadRequest(str(exc))
     context = {"portfolio": None, "page": template}
     if portfolio is not None:
         context = build(portfolio=portfolio, **kwargs)
-    return render(request, f"reporting/{template}.html", context)
+    return _page(request, template, context)
 
 
 @login_required
@@ -43,7 +78,10 @@ def performance(request):
 
 @login_required
 def strategy(request, name: str):
-    portfolio = selectors.portfolio_live_get()
+    try:
+        portfolio = _shown(request)
+    except _BadChoice as exc:
+        return HttpResponseBadRequest(str(exc))
     s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
     if request.GET.get("format") == "csv":
         return _trades_csv(portfolio, s)
@@ -54,15 +92,18 @@ def strategy(request, name: str):
     context = strategy_page(
         portfolio=portfolio, strategy=s, ticker=request.GET.get("ticker", ""), page=page
     )
-    return render(request, "reporting/strategy.html", context)
+    return _page(request, "strategy", context)
 
 
 @login_required
 def strategy_first(request):
-    portfolio = selectors.portfolio_live_get()
+    try:
+        portfolio = _shown(request)
+    except _BadChoice as exc:
+        return HttpResponseBadRequest(str(exc))
     strategies = selectors.strategy_list(portfolio=portfolio) if portfolio else []
     if not strategies:
-        return render(request, "reporting/strategy.html", {"portfolio": portfolio})
+        return _page(request, "strategy", {"portfolio": portfolio})
     return strategy(request, strategies[0].name)
 
 

@@ -10,10 +10,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from operations.config import portfolio_configure
 from operations.update import run_update
-from portfolio.models import PortfolioSnapshot, PriceBar, Strategy, StrategySnapshot, Trade
+from portfolio.models import (
+    Portfolio,
+    PortfolioSnapshot,
+    PriceBar,
+    Strategy,
+    StrategySnapshot,
+    Trade,
+)
 from portfolio.services.config import allocation_spec_read
 from reporting.engine.performance import performance_stats
 from risk.models import RiskLimit, Violation
@@ -28,11 +36,11 @@ pytestmark = pytest.mark.django_db
 # live portfolio, then the page's selectors (each history is one values_list into pandas).
 # Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies).
 QUERIES = {
-    "/": 14,
-    "/risk/": 11,
-    "/performance/": 8,
-    "/strategy/mean_reversion_20/": 12,
-    "/config/": 8,
+    "/": 15,
+    "/risk/": 12,
+    "/performance/": 9,
+    "/strategy/mean_reversion_20/": 13,
+    "/config/": 9,
 }
 
 
@@ -479,3 +487,33 @@ def test_the_risk_page_shows_both_drawdowns_and_when_the_limits_peak_moved(logge
     )
     html = logged_in.get("/risk/").content.decode()
     assert "on 1990-05-01, by max_drawdown: the reference peak moved" in html
+
+
+def test_a_backtest_portfolio_is_shown_on_every_page_when_picked_and_the_choice_sticks(
+    logged_in, tmp_path
+):
+    live = _demo(date(1990, 6, 29), risk=True)
+    call_command(
+        "backtest",
+        config=str(DEMO),
+        risk=str(CONFIG / "risk_limits.yaml"),
+        end="1990-03-30",
+        name="bt",
+        stdout=io.StringIO(),
+    )
+    bt = Portfolio.objects.get(name="bt")
+    html = logged_in.get("/").content.decode()
+    assert 'id="portfolio-picker"' in html and 'id="backtest-banner"' not in html
+    assert f'<option value="{bt.pk}">bt (backtest)</option>' in html
+    html = logged_in.get(f"/risk/?portfolio={bt.pk}").content.decode()
+    assert 'id="backtest-banner"' in html and f'data-portfolio="{bt.pk}"' in html
+    assert "As of the close of 1990-03-30" in html  # the backtest's last bar, not the live one
+    # the choice holds for the session, on every page
+    for url in ("/", "/risk/", "/performance/", "/config/", "/strategy/momentum_60/"):
+        html = logged_in.get(url).content.decode()
+        assert f'data-portfolio="{bt.pk}"' in html and 'id="backtest-banner"' in html, url
+    html = logged_in.get("/?portfolio=live").content.decode()
+    assert f'data-portfolio="{live.pk}"' in html and 'id="backtest-banner"' not in html
+    assert f'data-portfolio="{live.pk}"' in logged_in.get("/risk/").content.decode()
+    assert logged_in.get("/?portfolio=abc").status_code == 400
+    assert logged_in.get("/?portfolio=99999").status_code == 404
