@@ -164,7 +164,8 @@ def equity_curve_figure(
     if len(rebalances):
         events = rebalances.tail(MAX_MARKERS)
         at = pd.DatetimeIndex(events["date"])
-        y = portfolio.reindex(portfolio.index.union(at)).ffill().reindex(at)
+        # two rebalances can share a bar (a liquidation's recovery and the monthly one)
+        y = portfolio.reindex(portfolio.index.union(at.unique())).ffill().reindex(at)
         text = [
             f"rebalance ({t}): {m:,.0f} moved"
             for t, m in zip(events["trigger"], events["capital_moved"], strict=True)

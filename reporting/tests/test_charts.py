@@ -90,6 +90,22 @@ def test_equity_curve_marks_rebalances_on_the_portfolio_line():
     assert fig["data"][1]["line"]["width"] == 1.0
 
 
+def test_two_rebalances_on_one_bar_get_a_marker_each():
+    # the demo's overview answered 500 ("cannot reindex on an axis with duplicate labels")
+    # once a liquidation's recovery rebalance and the monthly one fell on the same bar
+    equity = pd.Series([100.0, 110.0, 105.0], index=_days(3))
+    books = pd.DataFrame({"m": [50.0, 60.0, 55.0]}, index=_days(3))
+    events = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-02", "2024-01-02"]),
+            "trigger": ["risk_breach", "periodic"],
+            "capital_moved": [7.0, 3.0],
+        }
+    )
+    marker = charts.equity_curve_figure(equity, books, None, events)["data"][-1]
+    assert marker["x"] == ["2024-01-02", "2024-01-02"] and marker["y"].tolist() == [110.0, 110.0]
+
+
 def test_monthly_heatmap_hover_lists_each_strategy():
     table = pd.DataFrame({m: [np.nan] * 1 for m in charts.MONTHS}, index=[2024])
     table["Jan"] = 0.02
