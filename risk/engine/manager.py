@@ -225,13 +225,14 @@ def _enforce(state, ctx, risk, rule, breach: OpenBreach, value, m, returns) -> s
     """An open violation still beyond its threshold keeps acting (module docstring)."""
     if _reduces(rule):
         return _reduce(state, ctx, rule, breach.target, value, m)
-    pauses = rule.action == "pause_strategy" or rule.action == "reduce_positions"
+    pauses = rule.action in ("pause_strategy", "reduce_positions")
     if not pauses or rule.scope != "portfolio" or breach.overridden:
         return ""
     key = (rule.id, breach.target)
     if any(key in causes for causes in risk.paused_by.values()):
         return ""
-    return _pause(state, risk, rule, key, _pause_candidate(state, m, returns))
+    name = _pause_candidate(state, m, returns)
+    return _pause(state, risk, key, name) if name is not None else ""
 
 
 def _measure(state, ctx, risk: RiskState, multipliers, returns, window) -> Measures:
@@ -296,13 +297,13 @@ def _act(state, ctx, risk, rule, target, value, m, returns) -> str:
         return _reduce(state, ctx, rule, target, value, m)
     if rule.action in ("pause_strategy", "reduce_positions"):
         name = target if rule.scope == "strategy" else _pause_candidate(state, m, returns)
-        msg = _pause(state, risk, rule, (rule.id, target), name)
+        msg = _pause(state, risk, (rule.id, target), name)
         fallback = " (exposure does not scale this measure)"
         return msg + (fallback if rule.action != "pause_strategy" and name else "")
     return "alert only"
 
 
-def _pause(state, risk: RiskState, rule: LimitRule, key: tuple[int, str], name) -> str:
+def _pause(state, risk: RiskState, key: tuple[int, str], name: str | None) -> str:
     """Pause ``name`` for the breach ``key`` (kept among its causes)."""
     if name is None:
         return "no strategy to pause"
