@@ -42,7 +42,8 @@ _SKIP = {
 }
 
 
-def _fields(model) -> list[str]:
+def stored_fields(model) -> list[str]:
+    """The concrete fields of ``model`` the digest compares (ids, owners, timestamps out)."""
     return [f.attname for f in model._meta.concrete_fields if f.name not in _SKIP]
 
 
@@ -77,22 +78,22 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
         ),
         "strategy": _rows(
             strategies.order_by("name"),
-            ["name", *[f for f in _fields(Strategy) if f != "name"]],
+            ["name", *[f for f in stored_fields(Strategy) if f != "name"]],
         ),
         "portfolio_snapshot": _rows(
             PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date"),
-            _fields(PortfolioSnapshot),
+            stored_fields(PortfolioSnapshot),
         ),
         "strategy_snapshot": _rows(
             StrategySnapshot.objects.filter(strategy__portfolio=portfolio).order_by(
                 "date", "strategy__name"
             ),
-            ["strategy__name", *_fields(StrategySnapshot)],
+            ["strategy__name", *stored_fields(StrategySnapshot)],
         ),
         # id order within a date is the order the fills were executed in
         "trade": _rows(
             Trade.objects.filter(strategy__portfolio=portfolio).order_by("date", "id"),
-            ["strategy__name", "instrument__ticker", *_fields(Trade)],
+            ["strategy__name", "instrument__ticker", *stored_fields(Trade)],
         ),
         "position": _rows(
             Position.objects.filter(strategy__portfolio=portfolio).order_by(
@@ -102,7 +103,7 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
         ),
         "rebalance": _rows(
             RebalanceEvent.objects.filter(portfolio=portfolio).order_by("date", "id"),
-            _fields(RebalanceEvent),
+            stored_fields(RebalanceEvent),
         ),
         "violation": [
             (*violation_keys[pk], *(_canon(v) for v in rest))
