@@ -72,6 +72,8 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
     violations = Violation.objects.filter(portfolio=portfolio)
     violation_keys = _violation_keys(violations, limit_names)
     tables = {
+        # StateVersion (the live pages' committed version) is deliberately left out: it
+        # counts commits, so a 1-commit and a 500-commit replay end on different versions.
         "portfolio": _rows(
             Portfolio.objects.filter(pk=portfolio.pk),
             ["last_applied_date", "peak_equity", "last_equity"],

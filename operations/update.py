@@ -40,6 +40,7 @@ from portfolio.services.books import (
     state_load,
     strategy_targets,
 )
+from portfolio.services.live import state_version_bump
 from portfolio.services.locks import AlreadyRunning, lock_heartbeat, lock_hold
 from portfolio.services.prices import prices_load, provider_default
 from risk.services import risk_session_open
@@ -156,7 +157,8 @@ def portfolio_apply(
             chunk_save(portfolio, strategies, state, rows, instruments)
             risk.persist(state)
             last = results[-1].date
-            transaction.on_commit(lambda last=last: notify_update(portfolio.pk, last))
+            version = state_version_bump(portfolio=portfolio, as_of=last)
+            transaction.on_commit(lambda last=last, v=version: notify_update(portfolio.pk, last, v))
         engine_s += t2 - t1
         write_s += time.perf_counter() - t2
         if on_chunk is not None:

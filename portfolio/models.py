@@ -192,6 +192,25 @@ class Portfolio(models.Model):
         return self.name
 
 
+class StateVersion(models.Model):
+    """The portfolio's committed state version for the live pages: bumped by one in the
+    transaction of every commit that changes what the pages show (a chunk of bars), so a
+    page that has seen version N knows whether it is current. It counts commits, not bars
+    (a 500-commit replay ends higher than a 1-commit one), so it is not part of the
+    live-equals-replay digest. Its own table, so that saving a Portfolio loaded earlier
+    can never write an older version back."""
+
+    portfolio = models.OneToOneField(
+        Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="state_version"
+    )
+    version = models.PositiveBigIntegerField(default=0)
+    as_of = models.DateField(null=True, blank=True, help_text="Last bar date of the commit.")
+    committed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.portfolio_id} v{self.version}"
+
+
 class Strategy(models.Model):
     """One paper-trading book inside a portfolio: signal, sizing rules and its state."""
 

@@ -98,14 +98,19 @@ def _frame(rows: list[tuple], columns: list[str], floats: tuple[str, ...] = ()) 
 
 def portfolio_live_get() -> Portfolio | None:
     """The live (not backtest) portfolio the dashboard shows: the first one created."""
-    return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
+    return (
+        Portfolio.objects.filter(is_backtest=False)
+        .select_related("state_version")
+        .order_by("id")
+        .first()
+    )
 
 
 def portfolio_shown_get(*, pk: int | None) -> Portfolio | None:
     """The portfolio the dashboard shows: the one with id ``pk`` (a live or a backtest
     portfolio) when it exists, else the live one (1 query)."""
     if pk is not None:
-        chosen = Portfolio.objects.filter(pk=pk).first()
+        chosen = Portfolio.objects.filter(pk=pk).select_related("state_version").first()
         if chosen is not None:
             return chosen
     return portfolio_live_get()
@@ -408,4 +413,12 @@ def drawdown_reference(*, portfolio: Portfolio) -> dict:
         "all_time": last["drawdown"],
         "reset_on": liquidation["date"] if liquidation else None,
         "reset_by": liquidation["limit__name"] if liquidation else None,
+    }
+
+
+def bar_activity_counts(*, portfolio: Portfolio, on: date) -> dict[str, int]:
+    """How many fills and violations the bar of ``on`` brought (2 queries)."""
+    return {
+        "trades": Trade.objects.filter(strategy__portfolio=portfolio, date=on).count(),
+        "violations": Violation.objects.filter(portfolio=portfolio, date=on).count(),
     }

@@ -10,9 +10,13 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 
 from portfolio.models import Strategy
+from portfolio.services.live import state_version_of
 from reporting import exports, selectors
+from reporting.fragments import page_parts
+from reporting.pages.common import finite
 from reporting.pages.config import config_page
 from reporting.pages.overview import overview_page
 from reporting.pages.performance import parse_window, performance_page
@@ -44,8 +48,49 @@ def _shown(request):
 
 
 def _page(request, template: str, context: dict):
-    context = {"portfolio_choices": selectors.portfolio_choices(), **context}
+    portfolio = context.get("portfolio")
+    context = {
+        "portfolio_choices": selectors.portfolio_choices(),
+        "live_version": state_version_of(portfolio) if portfolio else 0,
+        **context,
+    }
+    if request.GET.get("format") == "json":
+        return _page_json(request, template, context)
     return render(request, f"reporting/{template}.html", context)
+
+
+def _page_json(request, template: str, context: dict) -> JsonResponse:
+    """The page as the live page applies it in place: the same assembler's context
+    rendered by the same template, cut into its marked fragments and figures
+    (``reporting.fragments``), with the version and the as-of bar's activity for the
+    notice. The configuration page sends only what it marks (its forms stay put)."""
+    html = render_to_string(f"reporting/{template}.html", context, request=request)
+    fragments, figures = page_parts(html, tables=template != "config")
+    portfolio = context.get("portfolio")
+    as_of = context.get("as_of") or (portfolio.last_applied_date if portfolio else None)
+    numbers = {
+        k: finite(v) if isinstance(v, float) else v
+        for k, v in (context.get("metrics") or {}).items()
+        if v is None or isinstance(v, int | float | str)
+    }
+    bar = None
+    if portfolio is not None and as_of is not None:
+        bar = {
+            "date": as_of.isoformat(),
+            **selectors.bar_activity_counts(portfolio=portfolio, on=as_of),
+        }
+    return JsonResponse(
+        {
+            "page": template,
+            "portfolio": portfolio.id if portfolio else None,
+            "version": context["live_version"],
+            "as_of": as_of.isoformat() if as_of else None,
+            "bar": bar,
+            "numbers": numbers,
+            "fragments": fragments,
+            "figures": figures,
+        }
+    )
 
 
 def _render(request, template: str, build, **kwargs):

@@ -18,6 +18,7 @@ from portfolio.models import (
     Portfolio,
     PortfolioSnapshot,
     PriceBar,
+    StateVersion,
     Strategy,
     StrategySnapshot,
     Trade,
@@ -42,6 +43,9 @@ QUERIES = {
     "/strategy/mean_reversion_20/": 13,
     "/config/": 9,
 }
+# The same pages as JSON for the live update in place (?format=json: the same assembler
+# and template, cut into fragments): 2 more, the as-of bar's fills and violations.
+QUERIES_JSON = {f"{url}?format=json": n + 2 for url, n in QUERIES.items()}
 
 
 def _demo(as_of: date, *, risk: bool = False):
@@ -147,12 +151,12 @@ def test_the_overview_explains_each_allocation_and_shows_pending_requests(logged
 def test_query_counts_do_not_grow_with_days_or_trades(logged_in, django_assert_num_queries):
     _demo(date(1990, 3, 30), risk=True)
     small = Trade.objects.count()
-    for url, n in QUERIES.items():
+    for url, n in {**QUERIES, **QUERIES_JSON}.items():
         with django_assert_num_queries(n):
             assert logged_in.get(url).status_code == 200
     run_update(as_of=date(1990, 9, 28), load_prices=False)
     assert Trade.objects.count() > 2 * small
-    for url, n in QUERIES.items():
+    for url, n in {**QUERIES, **QUERIES_JSON}.items():
         with django_assert_num_queries(n):
             assert logged_in.get(url).status_code == 200
 
@@ -161,7 +165,7 @@ def test_query_counts_do_not_grow_with_strategies(logged_in, django_assert_num_q
     portfolio = _demo(date(1990, 4, 30), risk=True)
     Strategy.objects.filter(portfolio=portfolio, name__in=["momentum_200", "momentum_120"]).delete()
     assert portfolio.strategies.count() == 3
-    for url, n in QUERIES.items():
+    for url, n in {**QUERIES, **QUERIES_JSON}.items():
         with django_assert_num_queries(n):
             assert logged_in.get(url).status_code == 200
 
@@ -517,3 +521,49 @@ def test_a_backtest_portfolio_is_shown_on_every_page_when_picked_and_the_choice_
     assert f'data-portfolio="{live.pk}"' in logged_in.get("/risk/").content.decode()
     assert logged_in.get("/?portfolio=abc").status_code == 400
     assert logged_in.get("/?portfolio=99999").status_code == 404
+
+
+def test_each_pages_json_carries_the_version_fragments_and_figures_of_its_html(logged_in):
+    portfolio = _demo(date(1990, 3, 30), risk=True)
+    version = StateVersion.objects.get(portfolio=portfolio).version
+    expected = {
+        "/": ({"as-of", "key-metrics", "activity", "table:strategy-table"}, {"fig-equity"}),
+        "/risk/": ({"as-of", "var-panel", "table:violation-table"}, {"fig-drawdown"}),
+        "/performance/": ({"as-of"}, {"fig-cumulative"}),
+        "/strategy/momentum_60/": (
+            {"strategy-cards", "table:trade-table"},
+            {"fig-strategy-equity"},
+        ),
+        "/config/": (set(), set()),  # its forms stay put: nothing marked, no tables cut
+    }
+    for url, (fragments, figures) in expected.items():
+        html = logged_in.get(url).content.decode()
+        assert f'data-version="{version}"' in html
+        page = logged_in.get(url, {"format": "json"}).json()
+        assert page["version"] == version and page["as_of"] == "1990-03-30", url
+        assert fragments <= set(page["fragments"]), url
+        assert figures <= set(page["figures"]), url
+        for key, fragment in page["fragments"].items():
+            assert fragment in html, (url, key)  # cut from the very HTML the page shows
+        for key in figures:
+            assert page["figures"][key]["data"], (url, key)
+    page = logged_in.get("/", {"format": "json"}).json()
+    assert _text(page["fragments"]["key-metrics"], "total-value") == _text(
+        logged_in.get("/").content.decode(), "total-value"
+    )
+    assert page["numbers"]["equity"] == pytest.approx(portfolio.last_equity)
+    trades = Trade.objects.filter(strategy__portfolio=portfolio, date=date(1990, 3, 30)).count()
+    violations = Violation.objects.filter(portfolio=portfolio, date=date(1990, 3, 30)).count()
+    assert page["bar"] == {"date": "1990-03-30", "trades": trades, "violations": violations}
+
+
+def test_the_update_now_button_is_in_every_pages_header_for_staff_only(logged_in, user):
+    _demo(date(1990, 3, 30))
+    for url in PAGES:
+        assert 'id="update-now"' not in logged_in.get(url).content.decode(), url
+    user.is_staff = True
+    user.save()
+    for url in PAGES:
+        html = logged_in.get(url).content.decode()
+        assert 'id="update-now" data-url="/api/update/"' in html, url
+        assert "csrfmiddlewaretoken" in html, url

@@ -1,11 +1,18 @@
 /* Quantsite dashboard: draws the figures each page embeds as JSON, sorts tables, and
-   reloads the page's data when the live websocket says the portfolio moved.
+   applies the page's JSON in place when the live websocket says the portfolio moved.
    No dependencies besides Plotly (served from /static, never a CDN). */
 (function () {
   "use strict";
 
   var PLOT_CONFIG = { responsive: true, displaylogo: false };
-  var RELOAD_MIN_INTERVAL_MS = 15000; // at most one refresh per 15 s, however fast bars arrive
+
+  // A constant uirevision per chart: Plotly.react then keeps the user's zoom, pan and
+  // legend toggles when a live update redraws the figure.
+  function withRevision(layout, div) {
+    var out = Object.assign({}, layout || {});
+    out.uirevision = div.id || div.dataset.figure;
+    return out;
+  }
 
   function drawFigures() {
     document.querySelectorAll("[data-figure]").forEach(function (div) {
@@ -13,7 +20,7 @@
       if (!source || !window.Plotly) return;
       var fig = JSON.parse(source.textContent);
       if (fig.layout && fig.layout.height) div.style.height = fig.layout.height + "px";
-      window.Plotly.newPlot(div, fig.data, fig.layout, PLOT_CONFIG);
+      window.Plotly.newPlot(div, fig.data, withRevision(fig.layout, div), PLOT_CONFIG);
       if (fig.scatter) linkScatter(div, fig.scatter);
     });
   }
@@ -75,6 +82,8 @@
 
   function linkRows() {
     document.querySelectorAll("tr.link-row").forEach(function (row) {
+      if (row.dataset.linked) return; // rows a live update left in place keep their one listener
+      row.dataset.linked = "1";
       row.addEventListener("click", function (event) {
         if (event.target.closest("a")) return;
         window.location.href = row.dataset.href;
@@ -82,33 +91,166 @@
     });
   }
 
-  // Live updates: group portfolio.<id> pushes snapshot.update after each committed bar.
+  // Live updates. The websocket says "version N of portfolio <id> is committed" (at most
+  // once per version); the page then fetches its own JSON (?format=json: the same
+  // assembler and template as the HTML) and applies it in place: marked fragments
+  // replaced, figures redrawn with Plotly.react (uirevision keeps zoom and legend
+  // toggles), a short notice shown. Never a reload.
+  function pageJsonUrl() {
+    var url = new URL(window.location.href);
+    url.searchParams.set("format", "json");
+    url.hash = "";
+    return url.toString();
+  }
+
+  function fragmentTarget(key) {
+    if (key.indexOf("table:") === 0) {
+      var table = document.getElementById(key.slice(6));
+      return table ? table.closest(".table-wrap") : null;
+    }
+    return document.querySelector('[data-live="' + key + '"]');
+  }
+
+  function applyFragments(fragments) {
+    Object.keys(fragments || {}).forEach(function (key) {
+      var old = fragmentTarget(key);
+      if (!old) return;
+      var holder = document.createElement("div");
+      holder.innerHTML = fragments[key];
+      var fresh = holder.firstElementChild;
+      if (!fresh) return;
+      old.replaceWith(fresh);
+      fresh.querySelectorAll("table.sortable").forEach(makeSortable);
+      if (fresh.matches("table.sortable")) makeSortable(fresh);
+    });
+    linkRows();
+  }
+
+  function applyFigures(figures) {
+    if (!window.Plotly) return;
+    Object.keys(figures || {}).forEach(function (id) {
+      var div = document.querySelector('[data-figure="' + id + '"]');
+      if (!div) return;
+      var fig = figures[id];
+      var source = document.getElementById(id);
+      if (source) source.textContent = JSON.stringify(fig);
+      window.Plotly.react(div, fig.data, withRevision(fig.layout, div), PLOT_CONFIG);
+    });
+  }
+
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  function showNotice(bar) {
+    var notice = document.getElementById("live-notice");
+    if (!notice || !bar) return;
+    notice.textContent = bar.date + ": " + plural(bar.trades, "trade") + ", " +
+      plural(bar.violations, "violation");
+    notice.hidden = false;
+  }
+
   function live() {
     var id = document.body.dataset.portfolio;
     var status = document.getElementById("live-status");
     if (!id || !window.WebSocket) return;
-    var delay = 1000, lastReload = Date.now(), pending = null;
+    var version = parseInt(document.body.dataset.version || "0", 10);
+    var wanted = version, fetching = false, delay = 1000;
     function setStatus(text) { if (status) status.textContent = text; }
     function refresh() {
-      if (pending) return;
-      var wait = Math.max(0, lastReload + RELOAD_MIN_INTERVAL_MS - Date.now());
-      pending = setTimeout(function () { window.location.reload(); }, wait);
+      if (fetching || wanted <= version) return;
+      fetching = true;
+      fetch(pageJsonUrl(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (page) {
+          if (page.version >= version) {
+            applyFragments(page.fragments);
+            applyFigures(page.figures);
+            version = page.version;
+            document.body.dataset.version = String(version);
+            showNotice(page.bar);
+            setStatus("live, " + (page.as_of || "no bar yet"));
+          }
+        })
+        .catch(function () { setStatus("live (refresh failed, retrying)"); })
+        .then(function () {
+          fetching = false;
+          // a version that arrived while fetching (or a failed fetch): go again
+          if (wanted > version) setTimeout(refresh, 500);
+        });
     }
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      var socket = new WebSocket(scheme + window.location.host + "/ws/portfolio/" + id + "/");
+      var socket = new WebSocket(scheme + window.location.host + "/ws/portfolio/" + id +
+        "/?since=" + version);
       socket.onopen = function () { delay = 1000; setStatus("live"); };
       socket.onmessage = function (message) {
         var event = JSON.parse(message.data);
-        if (event.type === "snapshot.update") { setStatus("updated " + event.date); refresh(); }
+        if (event.type !== "snapshot.update") return;
+        setStatus("updating to " + event.date);
+        wanted = Math.max(wanted, event.version);
+        refresh();
       };
       socket.onclose = function () {
         setStatus("offline, reconnecting");
-        setTimeout(connect, delay);
+        setTimeout(connect, delay); // reconnects with ?since=<version shown>: catches up
         delay = Math.min(delay * 2, 30000);
       };
     }
     connect();
+  }
+
+  // Update now (staff): POST /api/update/ (202 with the run, 409 while one is in flight),
+  // then poll the run until it ends. The new bar itself arrives through the websocket.
+  var RUN_POLL_MS = 1000;
+  var RUN_DONE = { success: true, failed: true, skipped: true };
+
+  function csrfToken() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function runText(run) {
+    if (run.status === "success") {
+      var n = run.dates_applied || 0;
+      if (!n) return "update done: nothing new to apply";
+      return "update done: " + plural(n, "bar") + (run.last_date ? " to " + run.last_date : "");
+    }
+    if (run.status === "failed") return "update failed: " + (run.error || "see the run " + run.id);
+    if (run.status === "skipped") return "update skipped" + (run.error ? ": " + run.error : "");
+    return "update " + run.status + "…";
+  }
+
+  function updateNow() {
+    var button = document.getElementById("update-now");
+    var status = document.getElementById("update-status");
+    if (!button) return;
+    function say(text) { if (status) status.textContent = text; }
+    function follow(url) {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (run) {
+          say(runText(run));
+          if (RUN_DONE[run.status]) { button.disabled = false; return; }
+          setTimeout(function () { follow(url); }, RUN_POLL_MS);
+        })
+        .catch(function (e) { say("update: lost track of the run (" + e.message + ")"); button.disabled = false; });
+    }
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      say("update requested…");
+      fetch(button.dataset.url, {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" }
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          if (r.status === 202) { say("update queued (run " + body.run + ")"); follow(body.url || "/api/runs/" + body.run + "/"); }
+          else if (r.status === 409) { say("an update is already running (run " + body.run + ")"); if (body.run) follow("/api/runs/" + body.run + "/"); else button.disabled = false; }
+          else if (r.status === 403) { say("not allowed: staff only"); button.disabled = false; }
+          else { say("update failed to start: " + (body.detail || "HTTP " + r.status)); button.disabled = false; }
+        });
+      }).catch(function (e) { say("update failed to start: " + e.message); button.disabled = false; });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -116,5 +258,6 @@
     document.querySelectorAll("table.sortable").forEach(makeSortable);
     linkRows();
     live();
+    updateNow();
   });
 })();
