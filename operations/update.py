@@ -10,6 +10,8 @@ snapshots, trades, rebalances, violations, the book state and the risk book. So 
 * resumable: a killed run leaves the last committed chunk intact, and the next run
   continues from its ``last_applied_date``;
 * single-runner: ``run_update`` holds the ``update`` lock (``AlreadyRunning`` otherwise);
+* never left "running": the run heartbeats (``portfolio.services.runs``) and the next
+  update, Update now and /readyz mark a run whose process died failed;
 * the same whatever the chunking: every chunk starts from what the database holds, and
   everything the engine carries across bars is stored exactly or rebuilt from stored rows,
   so one replay, any ``QUANTSITE_DATES_PER_COMMIT`` and one bar per run leave identical
@@ -41,8 +43,9 @@ from portfolio.services.books import (
     strategy_targets,
 )
 from portfolio.services.live import state_version_bump
-from portfolio.services.locks import AlreadyRunning, lock_heartbeat, lock_hold
+from portfolio.services.locks import AlreadyRunning, lock_hold
 from portfolio.services.prices import prices_load, provider_default
+from portfolio.services.runs import run_beat, run_claim, run_heartbeat, runs_reap
 from risk.services import risk_session_open
 
 log = logging.getLogger(__name__)
@@ -72,52 +75,74 @@ def run_update(
     as_of: date | None = None,
     trigger: str = "command",
     load_prices: bool = True,
+    run_id: int | None = None,
 ) -> UpdateResult:
     """Bring prices up to date, then apply every new bar date (up to ``as_of``) to every
     live portfolio. A second concurrent call returns status ``skipped`` ("already
-    running") and changes nothing."""
+    running") and changes nothing. ``run_id``: carry out that queued run (Update now)
+    instead of creating a new row; its ``as_of`` and ``trigger`` win.
+
+    Dead runs (process gone, stale heartbeat) are marked failed first (``runs_reap``)."""
+    runs_reap()
+    queued = None
+    if run_id is not None:
+        queued = UpdateRun.objects.filter(pk=run_id, status=UpdateRun.Status.QUEUED).first()
+        if queued is None:
+            return UpdateResult("skipped", f"run {run_id} is no longer queued", run_id)
+        as_of, trigger = queued.as_of, queued.trigger
     try:
         with lock_hold(UPDATE_LOCK, owner=f"run_update ({trigger})") as lock:
-            return _run_update_locked(lock, as_of=as_of, trigger=trigger, load_prices=load_prices)
+            run = queued or UpdateRun(trigger=trigger, as_of=as_of)
+            return _run_update_locked(lock, run, load_prices=load_prices)
     except AlreadyRunning as exc:
         log.info("update skipped: %s", exc)
-        return UpdateResult("skipped", str(exc), None)
-
-
-def _run_update_locked(lock, *, as_of, trigger, load_prices) -> UpdateResult:
-    run = UpdateRun.objects.create(trigger=trigger, as_of=as_of)
-    try:
-        t0 = time.perf_counter()
-        bars_added = 0
-        if load_prices:
-            replay = settings.QUANTSITE_REPLAY_BARS_PER_UPDATE or None
-            loaded = prices_load(provider=provider_default(), until=as_of, max_new_dates=replay)
-            bars_added = loaded.bars_added
-        run.bars_loaded, run.seconds_prices = bars_added, time.perf_counter() - t0
-        closes = selectors.price_frame(end=as_of)
-        total = 0
-        for portfolio in selectors.live_portfolios():
-            run.portfolio = portfolio
-            result = portfolio_apply(
-                portfolio=portfolio,
-                closes=closes,
-                as_of=as_of,
-                on_chunk=lambda: lock_heartbeat(lock),
+        if queued is not None:
+            UpdateRun.objects.filter(pk=queued.pk, status=UpdateRun.Status.QUEUED).update(
+                status=UpdateRun.Status.SKIPPED, error=str(exc), finished_at=timezone.now()
             )
-            total += result.dates_applied
-            run.first_date = run.first_date or result.first_date
-            run.last_date = result.last_date or run.last_date
-            run.seconds_engine += result.seconds_engine
-            run.seconds_write += result.seconds_write
-        run.dates_applied, run.status = total, UpdateRun.Status.SUCCESS
-        message = f"added {bars_added} bars, applied {total} bar dates"
-        return UpdateResult("success", message, run.pk, bars_added, total)
+        return UpdateResult("skipped", str(exc), queued.pk if queued else None)
+
+
+def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool) -> UpdateResult:
+    as_of = run.as_of
+    run_claim(run)
+    try:
+        with run_heartbeat(run, lock):
+            return _run_apply(run, lock, as_of=as_of, load_prices=load_prices)
     except Exception as exc:
         run.status, run.error = UpdateRun.Status.FAILED, f"{type(exc).__name__}: {exc}"
         raise
     finally:
         run.finished_at = timezone.now()
         run.save()
+
+
+def _run_apply(run: UpdateRun, lock, *, as_of, load_prices) -> UpdateResult:
+    t0 = time.perf_counter()
+    bars_added = 0
+    if load_prices:
+        replay = settings.QUANTSITE_REPLAY_BARS_PER_UPDATE or None
+        loaded = prices_load(provider=provider_default(), until=as_of, max_new_dates=replay)
+        bars_added = loaded.bars_added
+    run.bars_loaded, run.seconds_prices = bars_added, time.perf_counter() - t0
+    closes = selectors.price_frame(end=as_of)
+    total = 0
+    for portfolio in selectors.live_portfolios():
+        run.portfolio = portfolio
+        result = portfolio_apply(
+            portfolio=portfolio,
+            closes=closes,
+            as_of=as_of,
+            on_chunk=lambda: run_beat(run, lock),
+        )
+        total += result.dates_applied
+        run.first_date = run.first_date or result.first_date
+        run.last_date = result.last_date or run.last_date
+        run.seconds_engine += result.seconds_engine
+        run.seconds_write += result.seconds_write
+    run.dates_applied, run.status = total, UpdateRun.Status.SUCCESS
+    message = f"added {bars_added} bars, applied {total} bar dates"
+    return UpdateResult("success", message, run.pk, bars_added, total)
 
 
 def portfolio_apply(

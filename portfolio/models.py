@@ -497,6 +497,7 @@ class UpdateRun(models.Model):
     """One call of run_update (or a backtest replay): what it applied and how it ended."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued (waiting for a worker)"
         RUNNING = "running", "Running"
         SUCCESS = "success", "Success"
         FAILED = "failed", "Failed"
@@ -518,9 +519,15 @@ class UpdateRun(models.Model):
     seconds_engine = models.FloatField(default=0)
     seconds_write = models.FloatField(default=0)
     error = models.TextField(blank=True)
+    # Liveness, for the reaper: who runs it and when it last said so (queued: when queued).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    host = models.CharField(max_length=200, blank=True)
+
+    IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 
     class Meta:
-        ordering = ["-started_at"]
+        ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
         return f"run {self.pk} {self.status}"

@@ -183,6 +183,16 @@ QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0
 QUANTSITE_UPDATE_EVERY_MINUTES = env_int("QUANTSITE_UPDATE_EVERY_MINUTES", 1, minimum=1)
 # Dates per transaction when replaying history (a date is never split across two).
 QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=1)
+# Liveness of update runs: a running update writes a heartbeat every
+# QUANTSITE_RUN_HEARTBEAT_SECONDS (0: only between chunks); a run (or the update lock)
+# whose heartbeat is older than QUANTSITE_RUN_STALE_SECONDS is taken for dead and marked
+# failed by the reaper. The stale window must cover several heartbeats.
+QUANTSITE_RUN_HEARTBEAT_SECONDS = env_int("QUANTSITE_RUN_HEARTBEAT_SECONDS", 20, minimum=0)
+QUANTSITE_RUN_STALE_SECONDS = env_int("QUANTSITE_RUN_STALE_SECONDS", 180, minimum=10)
+if QUANTSITE_RUN_HEARTBEAT_SECONDS * 3 > QUANTSITE_RUN_STALE_SECONDS:
+    raise ImproperlyConfigured(
+        "QUANTSITE_RUN_STALE_SECONDS must be at least 3 x QUANTSITE_RUN_HEARTBEAT_SECONDS"
+    )
 # A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
 

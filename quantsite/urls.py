@@ -12,6 +12,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", include("operations.api.urls")),
     path("api/", include("portfolio.api.urls")),
     path("", include("reporting.urls")),
 ]

@@ -2,7 +2,8 @@
 
 Works the same on SQLite and PostgreSQL (a unique constraint, no advisory locks). A lock
 left by a process that died (same host, pid gone) or whose heartbeat is older than
-``STALE_AFTER`` is taken over, so a killed update never blocks the next one.
+``stale_after()`` (``QUANTSITE_RUN_STALE_SECONDS``, the same window the run reaper uses)
+is taken over, so a killed update never blocks the next one.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portfolio.models import RunLock
 
-STALE_AFTER = timedelta(minutes=30)
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=settings.QUANTSITE_RUN_STALE_SECONDS)
 
 
 class AlreadyRunning(RuntimeError):
     """Another process holds the lock."""
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -36,9 +40,9 @@ def _alive(pid: int) -> bool:
 
 
 def _stale(lock: RunLock) -> bool:
-    if lock.host == socket.gethostname() and not _alive(lock.pid):
+    if lock.host == socket.gethostname() and not pid_alive(lock.pid):
         return True
-    return timezone.now() - lock.heartbeat_at > STALE_AFTER
+    return timezone.now() - lock.heartbeat_at > stale_after()
 
 
 @contextmanager
