@@ -10,6 +10,8 @@ context, that the HTML page uses, then cutting out of it:
   figure), which dashboard.js hands to ``Plotly.react`` on ``[data-figure=fig-<name>]``.
 
 So the JSON can never disagree with the HTML, and the templates only mark what moves.
+When the page's structure changed (its first bar, a new strategy's chart), the page asks
+for the whole ``<main>`` instead (``page_main``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,13 @@ class _Cutter(HTMLParser):
                 self.fragments.setdefault(key, self.html[start:end])
         self.pending_table = [p for p in self.pending_table if p < i]
         del self.open[i:]
+
+
+def page_main(html: str) -> str:
+    """The inner HTML of the page's ``<main id="page-main">`` (base.html)."""
+    opening = '<main id="page-main">'
+    start = html.index(opening) + len(opening)
+    return html[start : html.rindex("</main>")]
 
 
 def page_parts(html: str, *, tables: bool = True) -> tuple[dict[str, str], dict[str, dict]]:

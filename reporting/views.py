@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from portfolio.models import Strategy
 from portfolio.services.live import state_version_of
 from reporting import exports, selectors
-from reporting.fragments import page_parts
+from reporting.fragments import page_main, page_parts
 from reporting.pages.common import finite
 from reporting.pages.config import config_page
 from reporting.pages.overview import overview_page
@@ -63,7 +63,8 @@ def _page_json(request, template: str, context: dict) -> JsonResponse:
     """The page as the live page applies it in place: the same assembler's context
     rendered by the same template, cut into its marked fragments and figures
     (``reporting.fragments``), with the version and the as-of bar's activity for the
-    notice. The configuration page sends only what it marks (its forms stay put)."""
+    notice. The configuration page sends only what it marks (its forms stay put).
+    ``?whole=1`` adds the whole ``<main>``, for a page whose structure changed."""
     html = render_to_string(f"reporting/{template}.html", context, request=request)
     fragments, figures = page_parts(html, tables=template != "config")
     portfolio = context.get("portfolio")
@@ -73,6 +74,7 @@ def _page_json(request, template: str, context: dict) -> JsonResponse:
         for k, v in (context.get("metrics") or {}).items()
         if v is None or isinstance(v, int | float | str)
     }
+    whole = {"main": page_main(html)} if request.GET.get("whole") else {}
     bar = None
     if portfolio is not None and as_of is not None:
         bar = {
@@ -89,6 +91,7 @@ def _page_json(request, template: str, context: dict) -> JsonResponse:
             "numbers": numbers,
             "fragments": fragments,
             "figures": figures,
+            **whole,
         }
     )
 

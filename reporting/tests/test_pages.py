@@ -555,6 +555,10 @@ def test_each_pages_json_carries_the_version_fragments_and_figures_of_its_html(l
     trades = Trade.objects.filter(strategy__portfolio=portfolio, date=date(1990, 3, 30)).count()
     violations = Violation.objects.filter(portfolio=portfolio, date=date(1990, 3, 30)).count()
     assert page["bar"] == {"date": "1990-03-30", "trades": trades, "violations": violations}
+    assert "main" not in page  # only for a page whose structure changed:
+    whole = logged_in.get("/", {"format": "json", "whole": "1"}).json()
+    assert whole["main"] in logged_in.get("/").content.decode()
+    assert 'id="key-metrics"' in whole["main"] and 'data-figure="fig-equity"' in whole["main"]
 
 
 def test_the_update_now_button_is_in_every_pages_header_for_staff_only(logged_in, user):

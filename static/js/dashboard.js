@@ -138,6 +138,25 @@
     });
   }
 
+  // Does the open page have every fragment and chart of the JSON? Not when its structure
+  // changed (its first bar, a new strategy's chart): then the whole <main> is swapped.
+  function sameStructure(page) {
+    var fragments = Object.keys(page.fragments || {}).every(function (k) { return fragmentTarget(k); });
+    return fragments && Object.keys(page.figures || {}).every(function (id) {
+      return document.querySelector('[data-figure="' + id + '"]');
+    });
+  }
+
+  function applyWhole(page) {
+    var main = document.getElementById("page-main");
+    if (!main || page.main === undefined) return false;
+    main.innerHTML = page.main;
+    drawFigures();
+    main.querySelectorAll("table.sortable").forEach(makeSortable);
+    linkRows();
+    return true;
+  }
+
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   function showNotice(bar) {
@@ -155,15 +174,24 @@
     var version = parseInt(document.body.dataset.version || "0", 10);
     var wanted = version, fetching = false, delay = 1000;
     function setStatus(text) { if (status) status.textContent = text; }
+    function getPage(whole) {
+      var url = pageJsonUrl() + (whole ? "&whole=1" : "");
+      return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); });
+    }
     function refresh() {
       if (fetching || wanted <= version) return;
       fetching = true;
-      fetch(pageJsonUrl(), { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      getPage(false)
+        .then(function (page) {
+          return sameStructure(page) ? page : getPage(true);
+        })
         .then(function (page) {
           if (page.version >= version) {
-            applyFragments(page.fragments);
-            applyFigures(page.figures);
+            if (!applyWhole(page)) {
+              applyFragments(page.fragments);
+              applyFigures(page.figures);
+            }
             version = page.version;
             document.body.dataset.version = String(version);
             showNotice(page.bar);
