@@ -506,3 +506,22 @@ def drawdown_reference(*, portfolio: Portfolio) -> dict:
         "reset_on": liquidation["date"] if liquidation else None,
         "reset_by": liquidation["limit__name"] if liquidation else None,
     }
+
+
+def note_map(*, strategy: Strategy) -> dict[tuple, dict]:
+    """The strategy's notes (1 query, a row per tag): ``("trade", id)`` or
+    ``("position", ticker)`` -> ``{"text", "tags" (sorted names), "author", "updated_at"}``."""
+    from reporting.models import Note
+
+    notes: dict[tuple, dict] = {}
+    rows = Note.objects.filter(strategy=strategy).values_list(
+        "trade_id", "ticker", "text", "author", "updated_at", "tags__name"
+    )
+    for trade_id, ticker, text, author, updated_at, tag in rows.order_by("id", "tags__name"):
+        key = ("trade", trade_id) if trade_id else ("position", ticker)
+        note = notes.setdefault(
+            key, {"text": text, "tags": [], "author": author, "updated_at": updated_at}
+        )
+        if tag:
+            note["tags"].append(tag)
+    return notes

@@ -39,7 +39,7 @@ QUERIES = {
     "/": 15,
     "/risk/": 12,
     "/performance/": 9,
-    "/strategy/mean_reversion_20/": 13,
+    "/strategy/mean_reversion_20/": 14,
     "/config/": 9,
 }
 
