@@ -127,3 +127,18 @@ def test_the_feed_follows_the_shown_portfolio(logged_in):
     i = html.find("carol")
     assert i < 0, html[i - 300 : i + 100]
     assert html.count('<li data-kind="') == 17  # every event of two months
+
+
+def test_a_status_change_recorded_without_applies_after_is_dated_after_the_last_run():
+    portfolio = _live(date(1990, 3, 30))
+    change = _operator_pause(portfolio, "momentum_120", "dave")
+    ConfigChange.objects.filter(pk=change.pk).update(applies_after=None)  # an older surface
+    run_update(as_of=date(1990, 4, 6), load_prices=False)
+    first_after = (
+        PortfolioSnapshot.objects.filter(portfolio=portfolio, date__gt=date(1990, 3, 30))
+        .order_by("date")
+        .values_list("date", flat=True)
+        .first()
+    )
+    status = next(i for i in activity_items(portfolio=portfolio) if i["kind_key"] == "status")
+    assert status["date"] == first_after and status["cause"] == "dave (page)"
