@@ -40,5 +40,7 @@ def portfolio_configure(
             risk_config_apply(portfolio=portfolio, spec=risk, changes=changes, actor=actor)
         for change in changes:
             change.portfolio = portfolio
+            # a file's change takes effect at the first bar after the last applied one
+            change.applies_after = portfolio.last_applied_date
         ConfigChange.objects.bulk_create(changes)
     return portfolio

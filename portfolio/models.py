@@ -571,6 +571,12 @@ class ConfigChange(models.Model):
         blank=True,
         help_text="The bar at whose close the update path made the change (risk manager).",
     )
+    applies_after = models.DateField(
+        null=True,
+        blank=True,
+        help_text="An operator change (no bar_date): the portfolio's last applied bar when "
+        "it was recorded; it takes effect at the first bar after this one.",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

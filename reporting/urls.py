@@ -9,6 +9,7 @@ urlpatterns = [
     path("performance/", views.performance, name="performance"),
     path("strategy/", views.strategy_first, name="strategy-first"),
     path("strategy/<str:name>/", views.strategy, name="strategy"),
+    path("strategy/<str:name>/notes/", views.strategy_note, name="strategy-note"),
     path("config/", views.config, name="config"),
     path("status.json", views.status, name="status"),
     path("export/all.xlsx", export_views.export_all, name="export-all"),

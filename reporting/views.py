@@ -7,10 +7,12 @@ the header's selector: ``?portfolio=<id>`` shows it and remembers it for the ses
 
 from __future__ import annotations
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
 
 from portfolio.models import Strategy
 from portfolio.services.live import state_version_of
@@ -22,6 +24,7 @@ from reporting.pages.overview import overview_page
 from reporting.pages.performance import parse_window, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
+from reporting.services.notes import NoteError, note_save
 
 SESSION_KEY = "dashboard_portfolio"
 
@@ -141,6 +144,36 @@ def strategy(request, name: str):
         portfolio=portfolio, strategy=s, ticker=request.GET.get("ticker", ""), page=page
     )
     return _page(request, "strategy", context)
+
+
+@staff_member_required
+@require_POST
+def strategy_note(request, name: str):
+    """Staff add, edit or clear (empty text and tags) the note on one of the shown
+    strategy's trades (``trade``) or positions (``ticker``); back to the strategy page."""
+    try:
+        portfolio = _shown(request)
+    except _BadChoice as exc:
+        return HttpResponseBadRequest(str(exc))
+    s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
+    raw_trade = request.POST.get("trade", "")
+    if raw_trade and not raw_trade.isdigit():
+        return HttpResponseBadRequest("trade must be a trade id")
+    try:
+        note_save(
+            strategy=s,
+            trade_id=int(raw_trade) if raw_trade else None,
+            ticker=request.POST.get("ticker", ""),
+            text=request.POST.get("text", ""),
+            tags=request.POST.get("tags", ""),
+            author=request.user.get_username(),
+        )
+    except NoteError as exc:
+        return HttpResponseBadRequest(f"note not saved: {exc}")
+    anchor = "#trades" if raw_trade else "#positions"
+    page = request.POST.get("page", "")
+    query = f"?page={page}" if page.isdigit() else ""
+    return redirect(f"{request.path.rsplit('notes/', 1)[0]}{query}{anchor}")
 
 
 @login_required

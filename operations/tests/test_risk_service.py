@@ -376,6 +376,8 @@ def test_an_operator_resume_is_recorded_and_the_breach_does_not_pause_it_again(a
     assert s1.status == "active"
     change = ConfigChange.objects.filter(object_repr="s1", field="status").latest("id")
     assert (change.actor, change.before, change.after) == ("admin", "paused", "active")
+    # it takes effect at the first bar after the one applied when it was made
+    assert change.bar_date is None and change.applies_after == closes.index[-1].date()
     v = Violation.objects.get(strategy=s1)
     assert v.status == "open" and "resumed by operator admin" in v.message
     more = _closes(AAPL=FLAT_THEN_DROP + [84.0, 83.0])

@@ -3,16 +3,14 @@ positions, sectors, activity feed, and the allocation in force with its reasons.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pandas as pd
 
 from portfolio.models import Portfolio, Strategy
 from reporting import charts, selectors
 from reporting.engine.performance import performance_stats
+from reporting.pages.activity import ACTIVITY_ITEMS, activity_items
 from reporting.pages.common import History, finite, history_load, in_force_allocation
 
-ACTIVITY_ITEMS = 20
 TOP_POSITIONS = 10
 
 
@@ -22,14 +20,14 @@ def overview_page(*, portfolio: Portfolio) -> dict:
     history = history_load(portfolio=portfolio)
     latest = history.latest
     positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
-    rebalances = selectors.rebalance_event_list(portfolio=portfolio, limit=ACTIVITY_ITEMS)
+    rebalances = selectors.activity_rebalance_list(portfolio=portfolio, limit=ACTIVITY_ITEMS)
     context = {
         "portfolio": portfolio,
         "as_of": history.as_of,
         "strategy_rows": _strategy_rows(history, rebalances[0] if rebalances else None),
         "last_rebalance": rebalances[0] if rebalances else None,
         "pending_requests": selectors.rebalance_request_pending_count(portfolio=portfolio),
-        "activity": _activity(portfolio, rebalances),
+        "activity": activity_items(portfolio=portfolio, rebalances=rebalances),
         "figures": {},
     }
     if latest is None:
@@ -82,6 +80,7 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
             "static": float(s.target_allocation),
             "in_force": in_force_allocation(s),
             "why": notes.get(s.name, ""),
+            "weight": None,  # a book with no snapshot yet (no bar applied): a dash, not a 500
         }
         if last is not None and s.name in last.index:
             snap = last.loc[s.name]
@@ -143,51 +142,3 @@ def _sector_figure(positions: pd.DataFrame) -> dict:
     fig = charts.pie_figure(by_sector, "Sector allocation (|net exposure|)")
     fig["caption"] = "Each ticker's position netted across books, absolute value by sector."
     return fig
-
-
-def _activity(portfolio: Portfolio, rebalances) -> list[dict]:
-    """The 20 latest of: fills, violations, rebalances and strategy status changes, by
-    date (bar date; for a status change, the day it was made)."""
-    items = []
-    for t in selectors.trade_recent_list(portfolio=portfolio, limit=ACTIVITY_ITEMS):
-        items.append(
-            {
-                "date": t.date,
-                "kind": "trade",
-                "text": f"{t.strategy.name} {t.side} {float(t.quantity):,.2f} "
-                f"{t.instrument.ticker} @ {float(t.price):,.2f} ({t.reason})",
-                "good": None if not t.realized_pnl else t.realized_pnl > 0,
-            }
-        )
-    for v in selectors.violation_list(portfolio=portfolio, limit=ACTIVITY_ITEMS):
-        who = v.strategy.name if v.strategy else (v.instrument or "portfolio")
-        items.append(
-            {
-                "date": v.date,
-                "kind": f"violation ({v.severity})",
-                "text": f"{v.limit.name} {who}: {v.value:.4g} vs {v.threshold:.4g}, "
-                f"{v.get_action_taken_display().lower()}, {v.status}",
-                "good": False,
-            }
-        )
-    for e in rebalances:
-        items.append(
-            {
-                "date": e.date,
-                "kind": "rebalance",
-                "text": f"{e.get_trigger_display()}: {float(e.capital_moved):,.0f} moved, "
-                f"{e.trades_count} trades",
-                "good": None,
-            }
-        )
-    for c in selectors.status_change_list(limit=ACTIVITY_ITEMS):
-        items.append(
-            {
-                "date": c.at.date() if isinstance(c.at, datetime) else c.at,
-                "kind": "status",
-                "text": f"{c.object_repr}: {c.before} -> {c.after} ({c.source})",
-                "good": None,
-            }
-        )
-    items.sort(key=lambda i: i["date"], reverse=True)
-    return items[:ACTIVITY_ITEMS]

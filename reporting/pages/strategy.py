@@ -55,7 +55,10 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         ),
         "figures": {},
     }
+    notes = selectors.note_map(strategy=strategy)
     context.update(_trade_page(strategy, len(fills), page))
+    for t in context["trades"]:
+        t.annotation = notes.get(("trade", t.id))
     if snaps.empty:
         return context
     returns = selectors.strategy_return_frame(snaps, [strategy.name])[strategy.name].dropna()
@@ -80,6 +83,8 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         prices = selectors.price_close_series(ticker=chosen, end=as_of)
         context["figures"]["signal"] = _signal_figure(prices, fills, chosen)
     context["positions"] = _positions(portfolio, strategy, as_of, fills)
+    for p in context["positions"]:
+        p["note"] = notes.get(("position", p["ticker"]))
     context["trade_risk"] = _trade_risk(fills, as_of)
     return context
 

@@ -40,7 +40,7 @@ QUERIES = {
     "/": 15,
     "/risk/": 12,
     "/performance/": 9,
-    "/strategy/mean_reversion_20/": 13,
+    "/strategy/mean_reversion_20/": 14,
     "/config/": 9,
 }
 # The same pages as JSON for the live update in place (?format=json: the same assembler
@@ -130,7 +130,7 @@ def test_the_overview_shows_the_stored_snapshot_and_engine_numbers(logged_in):
         if stats.sharpe_ratio == stats.sharpe_ratio:
             assert f"{stats.sharpe_ratio:,.2f}" in row, s.name
     assert 'id="last-rebalance"' in html and "on bar 1 of the period" in html
-    assert html.count('<li><span class="date">') == 20  # the activity feed
+    assert html.count('<li data-kind="') == 20  # the activity feed
 
 
 def test_the_overview_explains_each_allocation_and_shows_pending_requests(logged_in):

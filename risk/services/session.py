@@ -339,5 +339,6 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
             field="status",
             before=Strategy.Status.PAUSED,
             after=Strategy.Status.ACTIVE,
+            applies_after=portfolio.last_applied_date,
         )
     return True
