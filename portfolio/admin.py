@@ -271,3 +271,13 @@ class RunLockAdmin(admin.ModelAdmin):
 class ConfigChangeAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor", "source", "object_type", "object_repr", "field"]
     list_filter = ["source", "object_type"]
+
+
+@admin.register(models.StateVersion)
+class StateVersionAdmin(ReadOnlyAdmin):
+    """The live pages' committed state version: written by the update path only."""
+
+    list_display = ["portfolio", "version", "as_of", "committed_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
