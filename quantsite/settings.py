@@ -185,6 +185,19 @@ QUANTSITE_UPDATE_EVERY_MINUTES = env_int("QUANTSITE_UPDATE_EVERY_MINUTES", 1, mi
 QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=1)
 # A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
+# Scale out (README "Scaling out"): the per-strategy signals and sizing of a book with at
+# least QUANTSITE_FANOUT_MIN_STRATEGIES strategies run on the qcluster workers: "off"
+# (default), "auto" (one group per Q_CLUSTER worker) or a number of groups. A group that
+# fails or has not answered within QUANTSITE_FANOUT_TIMEOUT seconds fails the run.
+QUANTSITE_FANOUT = env_str("QUANTSITE_FANOUT", "off").strip().lower()
+if QUANTSITE_FANOUT not in ("off", "auto") and not (
+    QUANTSITE_FANOUT.isdigit() and int(QUANTSITE_FANOUT) >= 1
+):
+    raise ImproperlyConfigured(
+        f"QUANTSITE_FANOUT={QUANTSITE_FANOUT!r}: expected off, auto or a number of groups >= 1"
+    )
+QUANTSITE_FANOUT_MIN_STRATEGIES = env_int("QUANTSITE_FANOUT_MIN_STRATEGIES", 20, minimum=1)
+QUANTSITE_FANOUT_TIMEOUT = env_int("QUANTSITE_FANOUT_TIMEOUT", 600, minimum=1)
 
 LOGGING = {
     "version": 1,
