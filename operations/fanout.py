@@ -10,10 +10,11 @@ commit and the notification.
 ``strategies_targets`` is the only entry point (``operations.update.portfolio_apply``).
 With ``QUANTSITE_FANOUT`` off, or fewer strategies than
 ``QUANTSITE_FANOUT_MIN_STRATEGIES``, it computes in process. Otherwise it splits the
-strategies (in their position order) into contiguous groups, sends each group to the task
-queue as one ``targets_group`` task carrying the prices slice (a pickled ``DataFrame``:
-pickle keeps every float64 bit) and the strategies' plain parameters, waits for all of
-them (``QUANTSITE_FANOUT_TIMEOUT`` seconds), and joins them in position order. Workers run
+strategies (in their position order) into contiguous groups, sends each group to the
+task queue as one ``targets_group`` task carrying the prices slice (a pickled
+``DataFrame``: pickle keeps every float64 bit) and the strategies' plain parameters
+(results come back as compressed pickles), waits for all of them
+(``QUANTSITE_FANOUT_TIMEOUT`` seconds), and joins them in position order. Workers run
 the same ``spec_targets`` as the in-process path on the same inputs, so the targets, and
 so every stored number, are bit for bit the same (``operations.tests.test_fanout``).
 
@@ -26,8 +27,10 @@ starts again from ``last_applied_date``. The group's task rows are deleted eithe
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 import uuid
+import zlib
 
 import pandas as pd
 from django.conf import settings
@@ -47,7 +50,8 @@ def fanout_groups(n_strategies: int) -> int:
     mode = str(settings.QUANTSITE_FANOUT).strip().lower()
     if mode in ("", "off", "0") or n_strategies < settings.QUANTSITE_FANOUT_MIN_STRATEGIES:
         return 0
-    groups = settings.Q_CLUSTER.get("workers", 1) if mode == "auto" else int(mode)
+    # auto: one group per worker but the one the scheduled update itself occupies
+    groups = settings.Q_CLUSTER.get("workers", 1) - 1 if mode == "auto" else int(mode)
     return max(0, min(groups, n_strategies))
 
 
@@ -64,8 +68,18 @@ def strategies_targets(
 
 
 def targets_group(specs: list[TargetsSpec], closes: pd.DataFrame, tradable: list[str]):
-    """The worker's task: one group's targets, in the group's order."""
-    return [(spec.name, spec_targets(spec, closes, tradable)) for spec in specs]
+    """The worker's task: one group's targets, in the group's order, each a compressed
+    pickle (exact; target weights repeat between a signal's rebalances, so zlib shrinks
+    them about tenfold, and the broker's result store carries that much less)."""
+    return [(spec.name, _pack(spec_targets(spec, closes, tradable))) for spec in specs]
+
+
+def _pack(frame: pd.DataFrame) -> bytes:
+    return zlib.compress(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _unpack(blob: bytes) -> pd.DataFrame:
+    return pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own workers' results
 
 
 def _split(specs: list[TargetsSpec], groups: int) -> list[list[TargetsSpec]]:
@@ -104,8 +118,8 @@ def _fan_out(specs, history, tradable, groups) -> dict[str, pd.DataFrame]:
         done = _wait(Task, ids, timeout)
         out: dict[str, pd.DataFrame] = {}
         for task_id in ids:  # join in position order, whatever order they finished in
-            for name, frame in done[task_id].result:
-                out[name] = frame
+            for name, blob in done[task_id].result:
+                out[name] = _unpack(blob)
         if list(out) != [s.name for s in specs]:
             raise FanoutError(f"fan-out group {gid}: results do not match the strategies")
         log.info(
@@ -127,16 +141,17 @@ def _wait(Task, ids: list[str], timeout: float) -> dict:
     """Every task of ``ids`` once all succeeded; ``FanoutError`` on the first failure or
     when they have not all finished within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while True:
-        tasks = {t.id: t for t in Task.objects.filter(id__in=ids)}
-        failed = [t for t in tasks.values() if not t.success]
+    while True:  # poll the flags only: the results are large
+        finished = dict(Task.objects.filter(id__in=ids).values_list("id", "success"))
+        failed = [i for i, ok in finished.items() if not ok]
         if failed:
-            raise FanoutError(f"fan-out task {failed[0].name} failed: {failed[0].result}")
-        if len(tasks) == len(ids):
-            return tasks
+            task = Task.objects.get(id=failed[0])
+            raise FanoutError(f"fan-out task {task.name} failed: {task.result}")
+        if len(finished) == len(ids):
+            return {t.id: t for t in Task.objects.filter(id__in=ids)}
         if time.monotonic() >= deadline:
             raise FanoutError(
-                f"fan-out timed out after {timeout:g} s ({len(tasks)} of {len(ids)} "
+                f"fan-out timed out after {timeout:g} s ({len(finished)} of {len(ids)} "
                 "groups answered): are the qcluster workers running?"
             )
         time.sleep(0.05)

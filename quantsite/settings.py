@@ -187,7 +187,7 @@ QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
 # Scale out (README "Scaling out"): the per-strategy signals and sizing of a book with at
 # least QUANTSITE_FANOUT_MIN_STRATEGIES strategies run on the qcluster workers: "off"
-# (default), "auto" (one group per Q_CLUSTER worker) or a number of groups. A group that
+# (default), "auto" (Q_CLUSTER workers - 1 groups) or a number of groups. A group that
 # fails or has not answered within QUANTSITE_FANOUT_TIMEOUT seconds fails the run.
 QUANTSITE_FANOUT = env_str("QUANTSITE_FANOUT", "off").strip().lower()
 if QUANTSITE_FANOUT not in ("off", "auto") and not (

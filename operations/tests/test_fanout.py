@@ -37,13 +37,17 @@ def test_fanout_groups_follow_the_settings(settings):
     settings.QUANTSITE_FANOUT = "3"
     assert fanout_groups(19) == 0 and fanout_groups(100) == 3
     settings.QUANTSITE_FANOUT = "auto"
-    assert fanout_groups(100) == settings.Q_CLUSTER["workers"]
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
+    assert fanout_groups(100) == 2  # one worker is running the update itself
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
+    assert fanout_groups(100) == 1  # so: in process
     settings.QUANTSITE_FANOUT_MIN_STRATEGIES = 1
     settings.QUANTSITE_FANOUT = "8"
     assert fanout_groups(5) == 5
     assert [len(g) for g in fanout._split(list(range(7)), 3)] == [3, 2, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["static", "risk_parity"])
 def test_fanout_leaves_the_same_rows_as_in_process(method, bars, settings, monkeypatch):  # noqa: F811
