@@ -10,6 +10,12 @@ Figures:
     correlated returns; the median of repeated calls);
   * a full replay of the demo portfolio with risk-parity allocation and proportional
     rebalancing (what a dynamic method adds to the replay).
+
+``python bench/run.py fanout [STRATEGIES TICKERS BARS]`` (default 100 100 5001) instead
+times the part of an update the scale-out fans out (every strategy's signal and sizing,
+``operations.fanout``) on synthetic prices: in process, then over a real ``manage.py
+qcluster`` with 2 workers (ORM broker on the bench's SQLite file), and checks that both
+give the same targets bit for bit.
 """
 
 from __future__ import annotations
@@ -159,5 +165,68 @@ def dynamic_replay_bench(spec) -> None:
     )
 
 
+def fanout_bench(n_strategies: int = 100, n_tickers: int = 100, n_bars: int = 5001) -> None:
+    import subprocess
+
+    import numpy as np
+    import pandas as pd
+    from django.conf import settings
+
+    from operations.fanout import strategies_targets
+    from portfolio.models import Strategy
+
+    call_command("migrate", verbosity=0)
+    rng = np.random.default_rng(1)
+    index = pd.bdate_range("2000-01-03", periods=n_bars)
+    tickers = [f"T{i:03d}" for i in range(n_tickers)]
+    returns = rng.normal(0.0003, 0.015, (n_bars, n_tickers))
+    closes = pd.DataFrame(100 * np.exp(np.cumsum(returns, axis=0)), index=index, columns=tickers)
+    kinds = [
+        ("MomentumSignalV2", lambda i: {"lookback": 20 + 5 * (i % 40), "sma_filter": 200}),
+        ("MeanReversionSignal", lambda i: {"window": 10 + i % 30, "entry_z": 2.0, "exit_z": 0.5}),
+        ("TrendFollowingSignal", lambda i: {"window": 20 + i % 60}),
+    ]
+    risk = {"max_position_size": 0.2, "max_leverage": 1.0, "volatility_target": 0.2}
+    strategies = [
+        Strategy(name=f"s{i:03d}", signal_type=kind, parameters=params(i), risk_config=risk)
+        for i, (kind, params) in ((i, kinds[i % len(kinds)]) for i in range(n_strategies))
+    ]
+    settings.QUANTSITE_FANOUT = "off"
+    t = time.perf_counter()
+    plain = strategies_targets(strategies, closes, tickers)
+    plain_s = time.perf_counter() - t
+    env = {**os.environ, "QUANTSITE_Q_WORKERS": "2"}
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        settings.QUANTSITE_FANOUT, settings.QUANTSITE_FANOUT_MIN_STRATEGIES = "2", 2
+        for _ in range(2):  # warm up: the cluster's workers started and imported everything
+            strategies_targets(strategies[:2], closes.iloc[:300], tickers)
+        t = time.perf_counter()
+        spread = strategies_targets(strategies, closes, tickers)
+        spread_s = time.perf_counter() - t
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=30)
+    same = list(plain) == list(spread) and all(
+        plain[k].equals(spread[k])
+        and np.array_equal(plain[k].to_numpy(), spread[k].to_numpy(), equal_nan=True)
+        for k in plain
+    )
+    print(
+        f"fan-out: targets of {n_strategies} strategies x {n_tickers} tickers x {n_bars:,} bars: "
+        f"in process {plain_s:.2f} s, 2 workers {spread_s:.2f} s "
+        f"(speed-up {plain_s / spread_s:.2f}x; identical: {same})"
+    )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["fanout"]:
+        fanout_bench(*(int(x) for x in sys.argv[2:5]))
+    else:
+        main()

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from operations.fanout import strategies_targets
 from portfolio import selectors
 from portfolio.engine.cycle import apply_dates
 from portfolio.models import Instrument, Portfolio, UpdateRun
@@ -40,7 +41,6 @@ from portfolio.services.books import (
     chunk_save,
     pending_dates,
     state_load,
-    strategy_targets,
 )
 from portfolio.services.live import state_version_bump
 from portfolio.services.locks import AlreadyRunning, lock_hold
@@ -163,7 +163,7 @@ def portfolio_apply(
     t0 = time.perf_counter()
     history = closes.loc[: pd.Timestamp(dates[-1])]
     strategies = list(portfolio.strategies.order_by("position_order", "id"))
-    targets = {s.name: strategy_targets(s, history, tradable) for s in strategies}
+    targets = strategies_targets(strategies, history, tradable)
     frame = history[tradable]
     engine_s, write_s = time.perf_counter() - t0, 0.0
     chunk = chunk_dates or settings.QUANTSITE_DATES_PER_COMMIT

@@ -195,6 +195,19 @@ if QUANTSITE_RUN_HEARTBEAT_SECONDS * 3 > QUANTSITE_RUN_STALE_SECONDS:
     )
 # A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
+# Scale out (README "Scaling out"): the per-strategy signals and sizing of a book with at
+# least QUANTSITE_FANOUT_MIN_STRATEGIES strategies run on the qcluster workers: "off"
+# (default), "auto" (Q_CLUSTER workers - 1 groups) or a number of groups. A group that
+# fails or has not answered within QUANTSITE_FANOUT_TIMEOUT seconds fails the run.
+QUANTSITE_FANOUT = env_str("QUANTSITE_FANOUT", "off").strip().lower()
+if QUANTSITE_FANOUT not in ("off", "auto") and not (
+    QUANTSITE_FANOUT.isdigit() and int(QUANTSITE_FANOUT) >= 1
+):
+    raise ImproperlyConfigured(
+        f"QUANTSITE_FANOUT={QUANTSITE_FANOUT!r}: expected off, auto or a number of groups >= 1"
+    )
+QUANTSITE_FANOUT_MIN_STRATEGIES = env_int("QUANTSITE_FANOUT_MIN_STRATEGIES", 20, minimum=1)
+QUANTSITE_FANOUT_TIMEOUT = env_int("QUANTSITE_FANOUT_TIMEOUT", 600, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -36,13 +36,36 @@ from portfolio.models import (
 )
 
 
+@dataclass(frozen=True)
+class TargetsSpec:
+    """What a strategy's target weights depend on besides the prices: plain values, so
+    a worker on another machine can compute them (``operations.fanout``)."""
+
+    name: str
+    signal_type: str
+    parameters: dict
+    risk_config: dict
+
+
+def targets_spec(strategy: Strategy) -> TargetsSpec:
+    return TargetsSpec(
+        strategy.name, strategy.signal_type, strategy.parameters, strategy.risk_config
+    )
+
+
 def strategy_targets(strategy: Strategy, closes: pd.DataFrame, tradable: list[str]) -> pd.DataFrame:
     """Target weights (row t decided at close t) for one strategy: signal, then sizing."""
-    where = f"strategy {strategy.name}"
-    signal = signal_from_config(strategy.signal_type, strategy.parameters, where=where)
+    return spec_targets(targets_spec(strategy), closes, tradable)
+
+
+def spec_targets(spec: TargetsSpec, closes: pd.DataFrame, tradable: list[str]) -> pd.DataFrame:
+    """``strategy_targets`` from plain values: the one function both the in-process path
+    and the fan-out workers call."""
+    where = f"strategy {spec.name}"
+    signal = signal_from_config(spec.signal_type, spec.parameters, where=where)
     universe = closes[[t for t in tradable if t in closes.columns]]
     raw = signal.targets(universe)
-    risk = risk_config_from_dict(strategy.risk_config, where=f"{where}.risk_config")
+    risk = risk_config_from_dict(spec.risk_config, where=f"{where}.risk_config")
     return size_targets(raw, universe, risk)
 
 
