@@ -522,7 +522,9 @@ class RunLock(models.Model):
 
 
 class ConfigChange(models.Model):
-    """Audit trail: one changed configuration field (from YAML, admin or API)."""
+    """Audit trail: one changed configuration field, whatever the surface (``source``: yaml,
+    page, admin, api, risk). Only configuration is recorded, never the book state the
+    update path writes every bar."""
 
     at = models.DateTimeField(auto_now_add=True)
     portfolio = models.ForeignKey(
@@ -544,6 +546,9 @@ class ConfigChange(models.Model):
         null=True,
         blank=True,
         help_text="The bar at whose close the update path made the change (risk manager).",
+    )
+    client_ip = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The client of the request (page, admin, API)."
     )
 
     class Meta:

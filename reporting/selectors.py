@@ -362,6 +362,12 @@ def status_change_list(*, limit: int) -> list[ConfigChange]:
     return list(ConfigChange.objects.filter(field="status").order_by("-at", "-id")[:limit])
 
 
+def config_change_list(*, portfolio: Portfolio, limit: int) -> list[ConfigChange]:
+    """The audit trail of one portfolio (and global rows), newest first (1 query)."""
+    qs = ConfigChange.objects.filter(Q(portfolio=portfolio) | Q(portfolio__isnull=True))
+    return list(qs.order_by("-at", "-id")[:limit])
+
+
 def risk_limit_list(*, portfolio: Portfolio) -> list[RiskLimit]:
     """Every limit of the portfolio, enabled or not (1 query)."""
     return list(

@@ -1,5 +1,6 @@
 """Page 5, configuration: allocations, method, limits, alert channels, rebalancing rules,
-recent rebalances and requests (read-only; edits go through the admin)."""
+recent rebalances and requests, the audit trail; staff also get the operator controls
+(``reporting.control_views``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ RECENT = 20
 
 
 def config_page(*, portfolio: Portfolio) -> dict:
-    """Context of the configuration page (a fixed 5 queries)."""
+    """Context of the configuration page (a fixed 7 queries)."""
     strategies = selectors.strategy_list(portfolio=portfolio)
     rebalances = selectors.rebalance_event_list(portfolio=portfolio, limit=RECENT)
     notes = rebalances[0].notes if rebalances else {}
@@ -31,4 +32,10 @@ def config_page(*, portfolio: Portfolio) -> dict:
         "channels": selectors.alert_channel_list(portfolio=portfolio),
         "rebalances": rebalances,
         "requests": selectors.rebalance_request_list(portfolio=portfolio, limit=RECENT),
+        "changes": selectors.config_change_list(portfolio=portfolio, limit=RECENT),
+        "open_violations": [
+            v
+            for v in selectors.violation_list(portfolio=portfolio, limit=RECENT)
+            if v.acknowledged_at is None
+        ],
     }

@@ -3,6 +3,7 @@ formats."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -108,3 +109,9 @@ def export_links(portfolio, *tables: str):
         mark_safe("; ".join(parts)),  # each part escaped by format_html above
         everything,
     )
+
+
+@register.filter
+def json_attr(value) -> str:
+    """A configuration value as compact JSON (escaped by the template): {"lookback": 60}."""
+    return json.dumps(value, separators=(", ", ": "), sort_keys=True)

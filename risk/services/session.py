@@ -301,7 +301,9 @@ def _alerts_enqueue(violations: list[Violation]) -> None:
     alerts_enqueue(violations=violations)
 
 
-def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
+def strategy_resume(
+    *, strategy: Strategy, actor: str, source: str = "admin", ip: str | None = None
+) -> bool:
     """An operator resumes a strategy the risk manager paused (or any paused strategy).
 
     The strategy trades again from the next bar; the violations that paused it stay open
@@ -333,7 +335,8 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
         ConfigChange.objects.create(
             portfolio=portfolio,
             actor=actor,
-            source="admin",
+            source=source,
+            client_ip=ip,
             object_type="Strategy",
             object_repr=strategy.name,
             field="status",
