@@ -19,6 +19,7 @@ from portfolio.engine.errors import ConfigError
 from portfolio.models import Portfolio, Strategy
 from portfolio.services.controls import (
     Origin,
+    portfolio_rebalancing_set,
     strategy_allocations_set,
     strategy_pause,
     strategy_update,
@@ -26,7 +27,12 @@ from portfolio.services.controls import (
 from portfolio.services.rebalance import rebalance_request
 from risk import alerts
 from risk.models import AlertChannel, RiskLimit, Violation
-from risk.services import risk_limit_update, strategy_resume, violation_acknowledge
+from risk.services import (
+    alert_channel_update,
+    risk_limit_update,
+    strategy_resume,
+    violation_acknowledge,
+)
 
 
 def _origin(request: HttpRequest) -> Origin:
@@ -99,6 +105,33 @@ def _limit(request, portfolio) -> str:
     return f"limit {limit.name}: {', '.join(changed) or 'nothing'} changed"
 
 
+def _rebalancing(request, portfolio) -> str:
+    rule = {k: request.POST[k] for k in ("method", "frequency", "execution") if k in request.POST}
+    if "threshold" in request.POST:
+        rule["threshold"] = _number(request, "threshold")
+    if "trading_day" in request.POST:
+        raw = request.POST["trading_day"].strip()
+        rule["trading_day"] = int(raw) if raw.lstrip("-").isdigit() else raw
+    changed = portfolio_rebalancing_set(portfolio=portfolio, rule=rule, origin=_origin(request))
+    return f"rebalancing rule: {', '.join(changed) or 'nothing'} changed"
+
+
+def _channel(request, portfolio) -> str:
+    channel = _channel_get(request, portfolio)
+    values = {"enabled": "enabled" in request.POST}
+    if "min_severity" in request.POST:
+        values["min_severity"] = request.POST["min_severity"]
+    changed = alert_channel_update(channel=channel, values=values, origin=_origin(request))
+    return f"channel {channel.name}: {', '.join(changed) or 'nothing'} changed"
+
+
+def _channel_get(request, portfolio) -> AlertChannel:
+    channel = get_object_or_404(AlertChannel, pk=request.POST.get("channel"))
+    if channel.portfolio_id not in (None, portfolio.pk):
+        raise PermissionDenied
+    return channel
+
+
 def _rebalance(request, portfolio) -> str:
     result = rebalance_request(
         portfolio=portfolio, requested_by=request.user.get_username(), source="page"
@@ -115,9 +148,7 @@ def _acknowledge(request, portfolio) -> str:
 
 
 def _test_alert(request, portfolio) -> str:
-    channel = get_object_or_404(AlertChannel, pk=request.POST.get("channel"))
-    if channel.portfolio_id not in (None, portfolio.pk):
-        raise PermissionDenied
+    channel = _channel_get(request, portfolio)
     alerts.alert_channel_test(channel=channel)
     return f"test alert queued on {channel.name}"
 
@@ -128,6 +159,8 @@ CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
     "allocations": _allocations,
     "strategy": _strategy_config,
     "limit": _limit,
+    "rebalancing": _rebalancing,
+    "channel": _channel,
     "rebalance": _rebalance,
     "acknowledge": _acknowledge,
     "test-alert": _test_alert,

@@ -15,7 +15,8 @@ from typing import Any
 
 from django.db import transaction
 
-from portfolio.engine.config_schema import allocation_sum_error
+from portfolio.engine.checks import ConfigChecker
+from portfolio.engine.config_schema import allocation_sum_error, rebalancing_from_config
 from portfolio.engine.errors import ConfigError
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import risk_config_from_dict
@@ -173,3 +174,26 @@ def config_form_save(*, obj, fields: list[str], portfolio_of, origin: Origin) ->
                 after=getattr(obj, field),
                 origin=origin,
             )
+
+
+def portfolio_rebalancing_set(
+    *, portfolio: Portfolio, rule: dict[str, Any], origin: Origin
+) -> list[str]:
+    """Change the rebalancing rule (the YAML's ``portfolio.rebalancing`` keys: method,
+    frequency, threshold, trading_day, execution; keys not given keep their value),
+    checked by the YAML's rules; the changed fields."""
+    current = {
+        "method": portfolio.rebalance_trigger,
+        "frequency": portfolio.rebalance_frequency,
+        "threshold": _plain(portfolio.rebalance_threshold),
+        "trading_day": portfolio.rebalance_trading_day,
+        "execution": portfolio.rebalance_method,
+    }
+    checker = ConfigChecker(origin.source)
+    reb = checker.mapping({**current, **rule}, "portfolio.rebalancing", set(current))
+    values = rebalancing_from_config(checker, reb)
+    values["rebalance_method"] = values.pop("rebalance_execution")
+    values["rebalance_threshold"] = Decimal(str(values["rebalance_threshold"]))
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+        return config_save(obj=portfolio, values=values, portfolio=portfolio, origin=origin)

@@ -115,3 +115,9 @@ def export_links(portfolio, *tables: str):
 def json_attr(value) -> str:
     """A configuration value as compact JSON (escaped by the template): {"lookback": 60}."""
     return json.dumps(value, separators=(", ", ": "), sort_keys=True)
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    """ "a b c" -> ["a", "b", "c"] (choice lists written in a template)."""
+    return value.split()

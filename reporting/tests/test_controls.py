@@ -230,3 +230,32 @@ def test_a_violation_is_acknowledged_with_a_note_on_the_page(staff):
     v.refresh_from_db()
     assert (v.acknowledged_by, v.acknowledged_note) == ("quant", "looked at it")
     assert v.acknowledged_at is not None
+
+
+def test_the_rebalancing_rule_is_checked_by_the_yaml_rules_and_audited(staff):
+    portfolio = _configure()
+    before = _state(), Portfolio.objects.filter(pk=portfolio.pk).values().get()
+    response = _post(staff, portfolio, "rebalancing", frequency="weekly", trading_day="9")
+    text = " ".join(_messages(response))
+    assert "Refused" in text and "portfolio.rebalancing.trading_day" in text
+    assert (_state(), Portfolio.objects.filter(pk=portfolio.pk).values().get()) == before
+    _post(staff, portfolio, "rebalancing", method="threshold", threshold="0.1")
+    portfolio.refresh_from_db()
+    assert (portfolio.rebalance_trigger, float(portfolio.rebalance_threshold)) == ("threshold", 0.1)
+    fields = set(ConfigChange.objects.filter(source="page").values_list("field", flat=True))
+    assert fields == {"rebalance_trigger", "rebalance_threshold"}
+
+
+def test_an_alert_channel_threshold_is_edited_and_a_bad_one_refused(staff):
+    from risk.models import AlertChannel
+
+    portfolio = _configure()
+    channel = AlertChannel.objects.create(name="ops", kind="email", portfolio=portfolio)
+    response = _post(staff, portfolio, "channel", channel=channel.pk, min_severity="huge")
+    assert "min_severity" in " ".join(_messages(response))
+    assert not ConfigChange.objects.filter(source="page").exists()
+    _post(staff, portfolio, "channel", channel=channel.pk, min_severity="high", enabled="on")
+    channel.refresh_from_db()
+    assert channel.min_severity == "high"
+    row = ConfigChange.objects.get(source="page")
+    assert (row.field, row.before, row.after) == ("min_severity", "low", "high")

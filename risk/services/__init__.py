@@ -2,7 +2,11 @@
 the update path and its operator override (``session``)."""
 
 from risk.services.config import risk_config_apply, risk_spec_read
-from risk.services.controls import risk_limit_update, violation_acknowledge
+from risk.services.controls import (
+    alert_channel_update,
+    risk_limit_update,
+    violation_acknowledge,
+)
 from risk.services.session import (
     RiskManagerSession,
     risk_session_open,
@@ -12,6 +16,7 @@ from risk.services.session import (
 )
 
 __all__ = [
+    "alert_channel_update",
     "RiskManagerSession",
     "risk_config_apply",
     "risk_limit_update",

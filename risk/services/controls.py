@@ -1,5 +1,5 @@
-"""Operator controls owned by the risk app: edit a limit (the same rules as
-config/risk_limits.yaml) and acknowledge a violation. Audit rows go through the portfolio
+"""Operator controls owned by the risk app: edit a limit or an alert channel (the same
+rules as config/risk_limits.yaml) and acknowledge a violation. Audit rows go through the portfolio
 app's one mechanism (``portfolio.services.controls``)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from portfolio.engine.errors import ConfigError
 from portfolio.services.controls import Origin, config_save
-from risk.engine.limits_config import limit_check
-from risk.models import RiskLimit, Violation
+from risk.engine.limits_config import SEVERITIES, limit_check
+from risk.models import AlertChannel, RiskLimit, Violation
 
 _CHECKED = ("scope", "metric", "direction", "threshold", "severity", "action")
 
@@ -42,3 +42,18 @@ def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) ->
         violation.acknowledged_note = note.strip()
         violation.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_note"])
     return True
+
+
+def alert_channel_update(*, channel: AlertChannel, values: dict[str, Any], origin: Origin):
+    """Enable/disable a channel or change its severity floor (the YAML's rules); the
+    changed fields."""
+    unknown = sorted(set(values) - {"enabled", "min_severity"})
+    if unknown:
+        raise ConfigError(f"channel {channel.name}.{unknown[0]}", "cannot be edited here")
+    severity = values.get("min_severity", channel.min_severity)
+    if severity not in SEVERITIES:
+        raise ConfigError(
+            f"channel {channel.name}.min_severity", f"must be one of {', '.join(SEVERITIES)}"
+        )
+    with transaction.atomic():
+        return config_save(obj=channel, values=values, portfolio=channel.portfolio, origin=origin)
