@@ -206,6 +206,11 @@ class Strategy(models.Model):
     target_allocation = models.DecimalField(max_digits=10, decimal_places=6)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     risk_config = models.JSONField(default=dict, blank=True)
+    retired_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Retired by an operator: paused for good, allocation 0, history kept.",
+    )
     commission_bps = models.DecimalField(
         max_digits=10,
         decimal_places=4,

@@ -20,8 +20,10 @@ from portfolio.models import Portfolio, Strategy
 from portfolio.services.controls import (
     Origin,
     portfolio_rebalancing_set,
+    strategy_add,
     strategy_allocations_set,
     strategy_pause,
+    strategy_retire,
     strategy_update,
 )
 from portfolio.services.rebalance import rebalance_request
@@ -98,6 +100,28 @@ def _strategy_config(request, portfolio) -> str:
     return f"{s.name}: {', '.join(changed) or 'nothing'} changed (from the next bar)"
 
 
+def _add(request, portfolio) -> str:
+    s = strategy_add(
+        portfolio=portfolio,
+        name=request.POST.get("name", "").strip(),
+        signal_type=request.POST.get("signal_type", ""),
+        parameters=_json(request, "parameters"),
+        risk_config=_json(request, "risk_config"),
+        origin=_origin(request),
+    )
+    return f"{s.name} added: trades from the next bar once an allocation and a rebalance fund it"
+
+
+def _retire(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    prefix = "allocation_"
+    others = {
+        k.removeprefix(prefix): _number(request, k) for k in request.POST if k.startswith(prefix)
+    }
+    strategy_retire(strategy=s, allocations=others, origin=_origin(request))
+    return f"{s.name} retired (history kept); allocations: {others}"
+
+
 def _limit(request, portfolio) -> str:
     limit = get_object_or_404(RiskLimit, portfolio=portfolio, pk=request.POST.get("limit"))
     values = {"threshold": _number(request, "threshold"), "enabled": "enabled" in request.POST}
@@ -157,6 +181,8 @@ CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
     "pause": _pause,
     "resume": _resume,
     "allocations": _allocations,
+    "add": _add,
+    "retire": _retire,
     "strategy": _strategy_config,
     "limit": _limit,
     "rebalancing": _rebalancing,

@@ -46,6 +46,7 @@ from portfolio.engine.state import EXECUTIONS
 
 ALLOCATION_TOLERANCE = 1e-9
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+STRATEGY_NAME = _NAME  # the rule for a strategy name, wherever it is given
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from portfolio.engine.checks import ConfigChecker
-from portfolio.engine.config_schema import allocation_sum_error, rebalancing_from_config
+from portfolio.engine.config_schema import (
+    STRATEGY_NAME,
+    allocation_sum_error,
+    rebalancing_from_config,
+)
 from portfolio.engine.errors import ConfigError
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import risk_config_from_dict
@@ -38,6 +43,8 @@ def _plain(value: Any) -> Any:
     """A JSON-storable value (Decimals as floats, rows as their id) for the audit row."""
     if hasattr(value, "pk"):
         return value.pk
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return float(value) if isinstance(value, Decimal) else value
 
 
@@ -92,6 +99,8 @@ def strategy_values_check(*, strategy: Strategy, values: dict[str, Any]) -> None
         risk_config_from_dict(values["risk_config"] or {}, where=f"{where}.risk_config")
     if "status" in values and values["status"] not in Strategy.Status.values:
         raise ConfigError(f"{where}.status", "must be active or paused")
+    if strategy.retired_at is not None and values.get("status") == Strategy.Status.ACTIVE:
+        raise ConfigError(f"{where}.status", "a retired strategy stays paused")
     if "target_allocation" in values:
         allocation = float(values["target_allocation"])
         if allocation < 0:
@@ -197,3 +206,70 @@ def portfolio_rebalancing_set(
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
         return config_save(obj=portfolio, values=values, portfolio=portfolio, origin=origin)
+
+
+def strategy_add(
+    *,
+    portfolio: Portfolio,
+    name: str,
+    signal_type: str,
+    parameters: dict[str, Any],
+    risk_config: dict[str, Any],
+    origin: Origin,
+) -> Strategy:
+    """Add a strategy of a registered signal type with checked parameters. Like one the
+    YAML adds, it joins the book at the next bar with no capital (target allocation 0,
+    so the static set still sums to the leverage target) until the operator gives it an
+    allocation and a rebalance funds it."""
+    where = f"strategy {name}"
+    if not STRATEGY_NAME.match(name or ""):
+        raise ConfigError(f"{where}.name", "use letters, digits, '_', '-' or '.' (at most 100)")
+    if not isinstance(parameters, dict):
+        raise ConfigError(f"{where}.parameters", "must be a mapping")
+    signal_from_config(signal_type, parameters, where=where)
+    risk_config_from_dict(risk_config or {}, where=f"{where}.risk_config")
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
+        if portfolio.strategies.filter(name=name).exists():
+            raise ConfigError(f"{where}.name", "is already a strategy of the portfolio")
+        order = portfolio.strategies.count()
+        strategy = Strategy.objects.create(
+            portfolio=portfolio,
+            name=name,
+            signal_type=signal_type,
+            parameters=parameters,
+            risk_config=risk_config or {},
+            target_allocation=Decimal("0"),
+            position_order=order,
+        )
+        for field in ("signal_type", "parameters", "risk_config", "target_allocation", "status"):
+            config_change_record(
+                obj=strategy,
+                portfolio=portfolio,
+                field=field,
+                before=None,
+                after=getattr(strategy, field),
+                origin=origin,
+            )
+    return strategy
+
+
+def strategy_retire(*, strategy: Strategy, allocations: dict[str, float], origin: Origin) -> None:
+    """Retire a strategy: paused for good with allocation 0 and ``retired_at`` set, its
+    trades and snapshots kept. ``allocations`` gives the other strategies' new targets so
+    the set still sums to the leverage target (checked as one set)."""
+    if strategy.retired_at is not None:
+        raise ConfigError(f"strategy {strategy.name}", "is already retired")
+    with transaction.atomic():
+        strategy_allocations_set(
+            portfolio=strategy.portfolio,
+            allocations={**allocations, strategy.name: 0.0},
+            origin=origin,
+        )
+        strategy.refresh_from_db()
+        config_save(
+            obj=strategy,
+            values={"status": Strategy.Status.PAUSED, "retired_at": timezone.now()},
+            portfolio=strategy.portfolio,
+            origin=origin,
+        )

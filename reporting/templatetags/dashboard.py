@@ -121,3 +121,9 @@ def json_attr(value) -> str:
 def split(value: str) -> list[str]:
     """ "a b c" -> ["a", "b", "c"] (choice lists written in a template)."""
     return value.split()
+
+
+@register.filter
+def get(mapping, key):
+    """mapping[key] in a template (None when absent)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None

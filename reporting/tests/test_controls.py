@@ -259,3 +259,57 @@ def test_an_alert_channel_threshold_is_edited_and_a_bad_one_refused(staff):
     assert channel.min_severity == "high"
     row = ConfigChange.objects.get(source="page")
     assert (row.field, row.before, row.after) == ("min_severity", "low", "high")
+
+
+def test_a_strategy_added_on_the_page_joins_with_no_capital_until_funded(staff):
+    portfolio = _configure()
+    run_update(as_of=date(1990, 2, 28), load_prices=False)
+    bad = _post(
+        staff,
+        portfolio,
+        "add",
+        name="mom_bad",
+        signal_type="MomentumSignalV2",
+        parameters='{"lookback": -5}',
+        risk_config="{}",
+    )
+    assert "parameters.lookback" in " ".join(_messages(bad))
+    assert not Strategy.objects.filter(name="mom_bad").exists()
+    response = _post(
+        staff,
+        portfolio,
+        "add",
+        name="mom_new",
+        signal_type="MomentumSignalV2",
+        parameters='{"lookback": 20}',
+        risk_config="{}",
+    )
+    assert "mom_new added" in " ".join(_messages(response))
+    s = Strategy.objects.get(portfolio=portfolio, name="mom_new")
+    assert (float(s.target_allocation), s.cash) == (0.0, 0.0)
+    assert ConfigChange.objects.filter(object_repr="mom_new", source="page").count() >= 3
+    run_update(as_of=date(1990, 3, 30), load_prices=False)
+    assert not Trade.objects.filter(strategy=s).exists()  # no capital yet
+
+
+def test_retiring_a_strategy_keeps_its_history_and_it_cannot_be_resumed(staff):
+    portfolio = _configure()
+    run_update(as_of=date(1990, 3, 30), load_prices=False)
+    s = portfolio.strategies.get(name="momentum_60")
+    trades = Trade.objects.filter(strategy=s).count()
+    html = staff.get("/config/").content.decode()
+    assert 'id="retire-momentum_60"' in html
+    form = html.split('id="retire-momentum_60"')[0].rsplit("<form", 1)[1]
+    import re
+
+    data = dict(re.findall(r'name="(allocation_[^"]+)" value="([^"]+)"', form))
+    response = _post(staff, portfolio, "retire", strategy=s.pk, **data)
+    assert "momentum_60 retired" in " ".join(_messages(response))
+    s.refresh_from_db()
+    assert (s.status, float(s.target_allocation)) == ("paused", 0.0) and s.retired_at
+    assert Trade.objects.filter(strategy=s).count() == trades
+    total = sum(float(x.target_allocation) for x in portfolio.strategies.all())
+    assert total == pytest.approx(float(portfolio.leverage_target), abs=1e-6)
+    _post(staff, portfolio, "resume", strategy=s.pk)
+    s.refresh_from_db()
+    assert s.status == "paused"

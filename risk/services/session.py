@@ -313,8 +313,8 @@ def strategy_resume(
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=strategy.portfolio_id)
         strategy.refresh_from_db()
-        if strategy.status == Strategy.Status.ACTIVE:
-            return False
+        if strategy.status == Strategy.Status.ACTIVE or strategy.retired_at is not None:
+            return False  # nothing to resume (a retired strategy stays paused)
         book = risk_book_get(portfolio)
         risk = risk_state_load(book.state)
         causes = risk.paused_by.pop(strategy.name, [])
