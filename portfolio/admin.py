@@ -10,6 +10,14 @@ from portfolio import models
 from portfolio.engine.checks import ConfigChecker
 from portfolio.engine.config_schema import allocation_sum_error, parse_allocation_params
 from portfolio.engine.errors import ConfigError
+from portfolio.services.controls import Origin, config_form_save, strategy_values_check
+
+
+def admin_origin(request) -> Origin:
+    """Who saves in the admin, for the audit trail."""
+    return Origin(
+        actor=request.user.get_username(), source="admin", ip=request.META.get("REMOTE_ADDR")
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -19,6 +27,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class HistoryAdmin(ReadOnlyAdmin):
+    """A history table: no add, change or delete by hand."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -115,7 +130,11 @@ class StrategyInline(admin.TabularInline):
     fields = ["name", "signal_type", "target_allocation", "current_allocation", "status"]
     readonly_fields = ["name", "signal_type", "current_allocation"]
     extra = 0
+    can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # add a strategy from its signal type on the configuration page
 
 
 @admin.action(description="Rebalance at the next bar (manual request)")
@@ -158,10 +177,85 @@ class PortfolioAdmin(admin.ModelAdmin):
     ]
     inlines = [StrategyInline]
 
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda p: p,
+            origin=admin_origin(request),
+        )
+
+    def save_formset(self, request, form, formset, change) -> None:
+        # the inline's allocations and statuses: audited like the strategy form (the
+        # inline adds and deletes nothing)
+        formset.save(commit=False)
+        for obj, fields in formset.changed_objects:
+            config_form_save(
+                obj=obj,
+                fields=list(fields),
+                portfolio_of=lambda s: s.portfolio,
+                origin=admin_origin(request),
+            )
+
+
+class StrategyForm(forms.ModelForm):
+    """The same rules as the YAML, through the operator controls' validator: parameters
+    by the signal's checks, risk_config by the sizing rules (an unknown key such as the
+    risk manager's ``risk_scale`` is refused), the allocations' sum."""
+
+    class Meta:
+        model = models.Strategy
+        fields = [
+            "portfolio",
+            "name",
+            "signal_type",
+            "parameters",
+            "target_allocation",
+            "status",
+            "risk_config",
+            "commission_bps",
+            "slippage_bps",
+            "trade_band",
+            "position_order",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None or self.errors:
+            return data
+        values = {k: data[k] for k in self.changed_data if k in data}
+        try:
+            strategy_values_check(strategy=self.instance, values=values)
+        except ConfigError as exc:
+            prefix = f"strategy {self.instance.name}."
+            field = next((f for f in values if exc.where.startswith(prefix + f)), None)
+            message = f"{exc.where}: {exc.rule}"
+            raise forms.ValidationError({field: message} if field else message) from exc
+        return data
+
 
 @admin.register(models.Strategy)
 class StrategyAdmin(admin.ModelAdmin):
     """The risk app adds its operator actions (resume a risk pause) to this admin."""
+
+    form = StrategyForm
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # strategies come from the YAML (validated there)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "portfolio", "name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # retire (pause) instead: a strategy's history is kept
+
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda s: s.portfolio,
+            origin=admin_origin(request),
+        )
 
     list_display = ["name", "portfolio", "signal_type", "target_allocation", "status"]
     list_filter = ["portfolio", "status", "signal_type"]
@@ -186,7 +280,7 @@ class PositionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.Trade)
-class TradeAdmin(ReadOnlyAdmin):
+class TradeAdmin(HistoryAdmin):
     list_display = [
         "date",
         "strategy",
@@ -205,7 +299,7 @@ class TradeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.StrategySnapshot)
-class StrategySnapshotAdmin(ReadOnlyAdmin):
+class StrategySnapshotAdmin(HistoryAdmin):
     list_display = ["strategy", "date", "equity", "cash", "leverage", "weight", "drawdown"]
     list_filter = ["strategy__portfolio", "strategy"]
     date_hierarchy = "date"
@@ -213,14 +307,14 @@ class StrategySnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.PortfolioSnapshot)
-class PortfolioSnapshotAdmin(ReadOnlyAdmin):
+class PortfolioSnapshotAdmin(HistoryAdmin):
     list_display = ["portfolio", "date", "equity", "cash", "leverage", "drawdown"]
     list_filter = ["portfolio"]
     date_hierarchy = "date"
 
 
 @admin.register(models.RebalanceEvent)
-class RebalanceEventAdmin(ReadOnlyAdmin):
+class RebalanceEventAdmin(HistoryAdmin):
     list_display = [
         "portfolio",
         "date",
@@ -234,7 +328,7 @@ class RebalanceEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.RebalanceRequest)
-class RebalanceRequestAdmin(ReadOnlyAdmin):
+class RebalanceRequestAdmin(HistoryAdmin):
     list_display = [
         "requested_at",
         "portfolio",
@@ -248,7 +342,7 @@ class RebalanceRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.UpdateRun)
-class UpdateRunAdmin(ReadOnlyAdmin):
+class UpdateRunAdmin(HistoryAdmin):
     list_display = [
         "started_at",
         "portfolio",
@@ -268,7 +362,7 @@ class RunLockAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ConfigChange)
-class ConfigChangeAdmin(ReadOnlyAdmin):
+class ConfigChangeAdmin(HistoryAdmin):
     list_display = ["at", "actor", "source", "object_type", "object_repr", "field"]
     list_filter = ["source", "object_type"]
 

@@ -225,6 +225,11 @@ class Strategy(models.Model):
     target_allocation = models.DecimalField(max_digits=10, decimal_places=6)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     risk_config = models.JSONField(default=dict, blank=True)
+    retired_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Retired by an operator: paused for good, allocation 0, history kept.",
+    )
     commission_bps = models.DecimalField(
         max_digits=10,
         decimal_places=4,
@@ -548,7 +553,9 @@ class RunLock(models.Model):
 
 
 class ConfigChange(models.Model):
-    """Audit trail: one changed configuration field (from YAML, admin or API)."""
+    """Audit trail: one changed configuration field, whatever the surface (``source``: yaml,
+    page, admin, api, risk). Only configuration is recorded, never the book state the
+    update path writes every bar."""
 
     at = models.DateTimeField(auto_now_add=True)
     portfolio = models.ForeignKey(
@@ -576,6 +583,9 @@ class ConfigChange(models.Model):
         blank=True,
         help_text="An operator change (no bar_date): the portfolio's last applied bar when "
         "it was recorded; it takes effect at the first bar after this one.",
+    )
+    client_ip = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The client of the request (page, admin, API)."
     )
 
     class Meta:

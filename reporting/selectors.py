@@ -464,6 +464,12 @@ def activity_status_change_list(*, portfolio: Portfolio, limit: int) -> list[Con
     return list(qs.order_by(F("effective").desc(nulls_first=True), "-at", "-id")[:limit])
 
 
+def config_change_list(*, portfolio: Portfolio, limit: int) -> list[ConfigChange]:
+    """The audit trail of one portfolio (and global rows), newest first (1 query)."""
+    qs = ConfigChange.objects.filter(Q(portfolio=portfolio) | Q(portfolio__isnull=True))
+    return list(qs.order_by("-at", "-id")[:limit])
+
+
 def risk_limit_list(*, portfolio: Portfolio) -> list[RiskLimit]:
     """Every limit of the portfolio, enabled or not (1 query)."""
     return list(

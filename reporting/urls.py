@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reporting import export_views, views
+from reporting import control_views, export_views, views
 
 app_name = "reporting"
 urlpatterns = [
@@ -11,6 +11,11 @@ urlpatterns = [
     path("strategy/<str:name>/", views.strategy, name="strategy"),
     path("strategy/<str:name>/notes/", views.strategy_note, name="strategy-note"),
     path("config/", views.config, name="config"),
+    path(
+        "config/<int:pk>/<slug:control>/",
+        control_views.config_control,
+        name="config-control",
+    ),
     path("status.json", views.status, name="status"),
     path("export/all.xlsx", export_views.export_all, name="export-all"),
     path("export/<slug:table>.<slug:fmt>", export_views.export, name="export"),

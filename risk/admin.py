@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from portfolio import admin as portfolio_admin
+from portfolio.admin import admin_origin
+from portfolio.engine.errors import ConfigError
 from portfolio.models import Strategy
+from portfolio.services.controls import config_form_save
 from risk import alerts, models, services
 from risk.engine.limits_config import limit_check
 
@@ -61,6 +65,42 @@ class RiskLimitAdmin(admin.ModelAdmin):
     list_filter = ["portfolio", "scope", "severity", "action", "enabled"]
     list_editable = ["enabled"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda limit: limit.portfolio,
+            origin=admin_origin(request),
+        )
+
+
+@admin.action(description="Acknowledge (with a note)")
+def acknowledge(modeladmin, request, queryset):
+    """The only human action on a violation; asks for the note first."""
+    note = request.POST.get("note", "")
+    if "apply" in request.POST:
+        try:
+            done = sum(
+                services.violation_acknowledge(violation=v, note=note, origin=admin_origin(request))
+                for v in queryset
+            )
+        except ConfigError as exc:
+            modeladmin.message_user(request, f"{exc.where}: {exc.rule}", messages.ERROR)
+            return None
+        modeladmin.message_user(request, f"{done} violation(s) acknowledged", messages.SUCCESS)
+        return None
+    return TemplateResponse(
+        request,
+        "admin/risk/violation/acknowledge.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Acknowledge violations",
+            "violations": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        },
+    )
+
 
 @admin.register(models.Violation)
 class ViolationAdmin(admin.ModelAdmin):
@@ -78,8 +118,15 @@ class ViolationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["severity", "status", "portfolio"]
     list_select_related = ["limit", "strategy", "instrument"]
+    actions = [acknowledge]
 
     def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -88,6 +135,14 @@ class AlertChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "portfolio", "enabled", "min_severity"]
     list_filter = ["kind", "enabled"]
     actions = ["send_test_alert"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda channel: channel.portfolio,
+            origin=admin_origin(request),
+        )
 
     @admin.action(description="Send test alert")
     def send_test_alert(self, request, queryset) -> None:
@@ -132,6 +187,12 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     @admin.display(description="Last error")
     def error_excerpt(self, obj: models.AlertDelivery) -> str:
         return obj.last_error[:120]
@@ -145,7 +206,8 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
 @admin.action(description="Resume (operator override of a risk pause)")
 def resume_strategies(modeladmin, request, queryset):
     for strategy in queryset:
-        if services.strategy_resume(strategy=strategy, actor=request.user.get_username()):
+        origin = admin_origin(request)
+        if services.strategy_resume(strategy=strategy, actor=origin.actor, ip=origin.ip):
             modeladmin.message_user(request, f"{strategy.name} resumes at the next bar")
 
 

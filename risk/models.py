@@ -154,6 +154,9 @@ class Violation(models.Model):
     opened_at = models.DateTimeField(auto_now_add=True)
     resolved_on = models.DateField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledged_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-date", "-id"]

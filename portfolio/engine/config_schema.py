@@ -46,6 +46,7 @@ from portfolio.engine.state import EXECUTIONS
 
 ALLOCATION_TOLERANCE = 1e-9
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+STRATEGY_NAME = _NAME  # the rule for a strategy name, wherever it is given
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,6 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
         if s.allocation > leverage:
             raise c.fail(f"strategies[{i}].allocation", f"must be <= leverage_target {leverage:g}")
     method = c.choice(p, "allocation_method", "portfolio", ALLOCATION_METHODS, default="static")
-    frequency = c.choice(reb, "frequency", "portfolio.rebalancing", FREQUENCIES, default="monthly")
     return PortfolioSpec(
         name=c.text(p, "name", "portfolio"),
         initial_capital=c.number(p, "initial_capital", "portfolio", minimum=0, exclusive_min=True),
@@ -171,15 +171,25 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
         trade_band=c.number(
             p, "trade_band", "portfolio", default=0.0, minimum=0, maximum=1, exclusive_max=True
         ),
-        rebalance_trigger=c.choice(
+        **rebalancing_from_config(c, reb),
+        strategies=strategies,
+    )
+
+
+def rebalancing_from_config(c: ConfigChecker, reb: dict) -> dict[str, Any]:
+    """The rebalancing rule's Portfolio fields from the YAML's ``portfolio.rebalancing``
+    mapping (or an operator's edit of it), each checked by the YAML's rules."""
+    frequency = c.choice(reb, "frequency", "portfolio.rebalancing", FREQUENCIES, default="monthly")
+    return {
+        "rebalance_trigger": c.choice(
             reb,
             "method",
             "portfolio.rebalancing",
             ("periodic", "threshold", "manual"),
             default="periodic",
         ),
-        rebalance_frequency=frequency,
-        rebalance_threshold=c.number(
+        "rebalance_frequency": frequency,
+        "rebalance_threshold": c.number(
             reb,
             "threshold",
             "portfolio.rebalancing",
@@ -189,10 +199,10 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
             maximum=1,
             exclusive_max=True,
         ),
-        rebalance_execution=c.choice(
+        "rebalance_execution": c.choice(
             reb, "execution", "portfolio.rebalancing", EXECUTIONS, default="cash"
         ),
-        rebalance_trading_day=c.integer(
+        "rebalance_trading_day": c.integer(
             reb,
             "trading_day",
             "portfolio.rebalancing",
@@ -200,8 +210,7 @@ def parse_allocation_config(data: Any, *, source: str) -> PortfolioSpec:
             minimum=1,
             maximum=_TRADING_DAY_MAX[frequency],
         ),
-        strategies=strategies,
-    )
+    }
 
 
 def allocation_sum_error(

@@ -3,6 +3,7 @@ formats."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -108,3 +109,21 @@ def export_links(portfolio, *tables: str):
         mark_safe("; ".join(parts)),  # each part escaped by format_html above
         everything,
     )
+
+
+@register.filter
+def json_attr(value) -> str:
+    """A configuration value as compact JSON (escaped by the template): {"lookback": 60}."""
+    return json.dumps(value, separators=(", ", ": "), sort_keys=True)
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    """ "a b c" -> ["a", "b", "c"] (choice lists written in a template)."""
+    return value.split()
+
+
+@register.filter
+def get(mapping, key):
+    """mapping[key] in a template (None when absent)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None

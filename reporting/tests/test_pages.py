@@ -35,13 +35,14 @@ pytestmark = pytest.mark.django_db
 
 # Queries per page, whatever the number of days, trades or strategies: session, user, the
 # live portfolio, then the page's selectors (each history is one values_list into pandas).
-# Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies).
+# Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies). The config
+# page's 11: its 7 selectors now include the audit trail and the unacknowledged violations.
 QUERIES = {
     "/": 15,
     "/risk/": 12,
     "/performance/": 9,
     "/strategy/mean_reversion_20/": 14,
-    "/config/": 9,
+    "/config/": 11,
 }
 # The same pages as JSON for the live update in place (?format=json: the same assembler
 # and template, cut into fragments): 2 more, the as-of bar's fills and violations.

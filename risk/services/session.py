@@ -301,7 +301,9 @@ def _alerts_enqueue(violations: list[Violation]) -> None:
     alerts_enqueue(violations=violations)
 
 
-def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
+def strategy_resume(
+    *, strategy: Strategy, actor: str, source: str = "admin", ip: str | None = None
+) -> bool:
     """An operator resumes a strategy the risk manager paused (or any paused strategy).
 
     The strategy trades again from the next bar; the violations that paused it stay open
@@ -311,8 +313,8 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(pk=strategy.portfolio_id)
         strategy.refresh_from_db()
-        if strategy.status == Strategy.Status.ACTIVE:
-            return False
+        if strategy.status == Strategy.Status.ACTIVE or strategy.retired_at is not None:
+            return False  # nothing to resume (a retired strategy stays paused)
         book = risk_book_get(portfolio)
         risk = risk_state_load(book.state)
         causes = risk.paused_by.pop(strategy.name, [])
@@ -333,7 +335,8 @@ def strategy_resume(*, strategy: Strategy, actor: str) -> bool:
         ConfigChange.objects.create(
             portfolio=portfolio,
             actor=actor,
-            source="admin",
+            source=source,
+            client_ip=ip,
             object_type="Strategy",
             object_repr=strategy.name,
             field="status",

@@ -1,0 +1,211 @@
+"""The configuration page's operator controls: small staff-only POST forms (CSRF), each a
+thin edge over one service, answering with a message (what changed, or the field and the
+rule that refused it) and a redirect back to the page. The services validate with the
+engine's validators and record the audit rows; a refused value changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from portfolio.engine.errors import ConfigError
+from portfolio.models import Portfolio, Strategy
+from portfolio.services.controls import (
+    Origin,
+    portfolio_rebalancing_set,
+    strategy_add,
+    strategy_allocations_set,
+    strategy_pause,
+    strategy_retire,
+    strategy_update,
+)
+from portfolio.services.rebalance import rebalance_request
+from risk import alerts
+from risk.models import AlertChannel, RiskLimit, Violation
+from risk.services import (
+    alert_channel_update,
+    risk_limit_update,
+    strategy_resume,
+    violation_acknowledge,
+)
+
+
+def _origin(request: HttpRequest) -> Origin:
+    return Origin(
+        actor=request.user.get_username(), source="page", ip=request.META.get("REMOTE_ADDR")
+    )
+
+
+def _json(request: HttpRequest, key: str) -> dict:
+    raw = request.POST.get(key, "").strip() or "{}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(key, f"is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a JSON object")
+    return value
+
+
+def _number(request: HttpRequest, key: str) -> float:
+    raw = request.POST.get(key, "").strip()
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(key, f"must be a number, got {raw!r}") from None
+
+
+def _strategy(portfolio: Portfolio, request: HttpRequest) -> Strategy:
+    return get_object_or_404(Strategy, portfolio=portfolio, pk=request.POST.get("strategy"))
+
+
+def _pause(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    done = strategy_pause(strategy=s, origin=_origin(request))
+    return f"{s.name} paused: no orders from the next bar" if done else f"{s.name} was paused"
+
+
+def _resume(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    o = _origin(request)
+    done = strategy_resume(strategy=s, actor=o.actor, source=o.source, ip=o.ip)
+    return f"{s.name} resumes at the next bar" if done else f"{s.name} was active"
+
+
+def _allocations(request, portfolio) -> str:
+    prefix = "allocation_"
+    values = {
+        k.removeprefix(prefix): _number(request, k) for k in request.POST if k.startswith(prefix)
+    }
+    changed = strategy_allocations_set(
+        portfolio=portfolio, allocations=values, origin=_origin(request)
+    )
+    return f"target allocations changed: {', '.join(changed) or 'none'}"
+
+
+def _strategy_config(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    values = {
+        "parameters": _json(request, "parameters"),
+        "risk_config": _json(request, "risk_config"),
+    }
+    changed = strategy_update(strategy=s, values=values, origin=_origin(request))
+    return f"{s.name}: {', '.join(changed) or 'nothing'} changed (from the next bar)"
+
+
+def _add(request, portfolio) -> str:
+    s = strategy_add(
+        portfolio=portfolio,
+        name=request.POST.get("name", "").strip(),
+        signal_type=request.POST.get("signal_type", ""),
+        parameters=_json(request, "parameters"),
+        risk_config=_json(request, "risk_config"),
+        origin=_origin(request),
+    )
+    return f"{s.name} added: trades from the next bar once an allocation and a rebalance fund it"
+
+
+def _retire(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    prefix = "allocation_"
+    others = {
+        k.removeprefix(prefix): _number(request, k) for k in request.POST if k.startswith(prefix)
+    }
+    strategy_retire(strategy=s, allocations=others, origin=_origin(request))
+    return f"{s.name} retired (history kept); allocations: {others}"
+
+
+def _limit(request, portfolio) -> str:
+    limit = get_object_or_404(RiskLimit, portfolio=portfolio, pk=request.POST.get("limit"))
+    values = {"threshold": _number(request, "threshold"), "enabled": "enabled" in request.POST}
+    changed = risk_limit_update(limit=limit, values=values, origin=_origin(request))
+    return f"limit {limit.name}: {', '.join(changed) or 'nothing'} changed"
+
+
+def _rebalancing(request, portfolio) -> str:
+    rule = {k: request.POST[k] for k in ("method", "frequency", "execution") if k in request.POST}
+    if "threshold" in request.POST:
+        rule["threshold"] = _number(request, "threshold")
+    if "trading_day" in request.POST:
+        raw = request.POST["trading_day"].strip()
+        rule["trading_day"] = int(raw) if raw.lstrip("-").isdigit() else raw
+    changed = portfolio_rebalancing_set(portfolio=portfolio, rule=rule, origin=_origin(request))
+    return f"rebalancing rule: {', '.join(changed) or 'nothing'} changed"
+
+
+def _channel(request, portfolio) -> str:
+    channel = _channel_get(request, portfolio)
+    values = {"enabled": "enabled" in request.POST}
+    if "min_severity" in request.POST:
+        values["min_severity"] = request.POST["min_severity"]
+    changed = alert_channel_update(channel=channel, values=values, origin=_origin(request))
+    return f"channel {channel.name}: {', '.join(changed) or 'nothing'} changed"
+
+
+def _channel_get(request, portfolio) -> AlertChannel:
+    channel = get_object_or_404(AlertChannel, pk=request.POST.get("channel"))
+    if channel.portfolio_id not in (None, portfolio.pk):
+        raise PermissionDenied
+    return channel
+
+
+def _rebalance(request, portfolio) -> str:
+    result = rebalance_request(
+        portfolio=portfolio, requested_by=request.user.get_username(), source="page"
+    )
+    return f"rebalance request {result.request.request_key} applies at the next bar"
+
+
+def _acknowledge(request, portfolio) -> str:
+    v = get_object_or_404(Violation, portfolio=portfolio, pk=request.POST.get("violation"))
+    done = violation_acknowledge(
+        violation=v, note=request.POST.get("note", ""), origin=_origin(request)
+    )
+    return f"violation {v.pk} acknowledged" if done else f"violation {v.pk} was acknowledged"
+
+
+def _test_alert(request, portfolio) -> str:
+    channel = _channel_get(request, portfolio)
+    alerts.alert_channel_test(channel=channel)
+    return f"test alert queued on {channel.name}"
+
+
+CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
+    "pause": _pause,
+    "resume": _resume,
+    "allocations": _allocations,
+    "add": _add,
+    "retire": _retire,
+    "strategy": _strategy_config,
+    "limit": _limit,
+    "rebalancing": _rebalancing,
+    "channel": _channel,
+    "rebalance": _rebalance,
+    "acknowledge": _acknowledge,
+    "test-alert": _test_alert,
+}
+
+
+@require_POST
+@login_required
+def config_control(request: HttpRequest, pk: int, control: str):
+    """POST /config/<portfolio id>/<control>/ (staff; others 403): run one control,
+    message, redirect back to the page."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    action = CONTROLS.get(control)
+    if action is None:
+        raise PermissionDenied  # not a control: nothing to do
+    portfolio = get_object_or_404(Portfolio, pk=pk)
+    try:
+        messages.success(request, action(request, portfolio))
+    except ConfigError as exc:
+        messages.error(request, f"Refused, nothing changed: {exc.where}: {exc.rule}")
+    return redirect(f"/config/?portfolio={portfolio.pk}")
