@@ -128,9 +128,23 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["redis"] = REDIS_URL  # the Redis broker keeps the cluster stats in Redis
 else:
     Q_CLUSTER["orm"] = "default"
+    # With the ORM broker django-q2 keeps each cluster's heartbeat (its Stat, refreshed
+    # every guard cycle, expiring after 3 s) in a Django cache. The default LocMem cache
+    # is per process, so the web process (/readyz) could never see the cluster: a file
+    # cache beside the database is shared by every process on the machine, with no
+    # database writes twice a second and no extra service.
+    Q_CLUSTER["cache"] = "qstat"
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "qstat": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "qstat"),
+    },
+}
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -193,6 +207,14 @@ if QUANTSITE_RUN_HEARTBEAT_SECONDS * 3 > QUANTSITE_RUN_STALE_SECONDS:
     raise ImproperlyConfigured(
         "QUANTSITE_RUN_STALE_SECONDS must be at least 3 x QUANTSITE_RUN_HEARTBEAT_SECONDS"
     )
+# /readyz: a worker heartbeat younger than this, and a finished update younger than
+# QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS (default: three schedule intervals + 2 minutes).
+QUANTSITE_READY_WORKER_SECONDS = env_int("QUANTSITE_READY_WORKER_SECONDS", 30, minimum=1)
+QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS = env_int(
+    "QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS",
+    3 * 60 * QUANTSITE_UPDATE_EVERY_MINUTES + 120,
+    minimum=1,
+)
 # A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
 

@@ -35,14 +35,12 @@ class Site:
         )
 
     def manage(self, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+        options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
         return subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), *args],
             cwd=ROOT,
             env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            **kwargs,
+            **{**options, **kwargs},
         )
 
     def call(self, *args: str, env: dict | None = None, timeout: float = 300) -> str:
@@ -132,3 +130,75 @@ def test_two_update_now_requests_at_once_queue_one_task(site):
     assert site.query("SELECT status FROM portfolio_updaterun") == [("queued",)]
     site.query("DELETE FROM django_q_ormq")
     site.query("DELETE FROM portfolio_updaterun")
+
+
+def http_get(url: str) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_readyz_follows_a_real_qcluster_stopping_and_starting_again(site):
+    site.call("run_update", "--no-prices")  # a recent finished update
+    fast = {"QUANTSITE_READY_WORKER_SECONDS": "4"}
+    port = 8231
+    web = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "daphne"),
+            "-p",
+            str(port),
+            "quantsite.asgi:application",
+        ],
+        cwd=ROOT,
+        env={**site.env, **fast},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/readyz"
+    cluster = None
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=60)
+        code, body = http_get(url)
+        assert (code, body["reason"]) == (503, "no worker heartbeat")
+        cluster = site.manage("qcluster", stdout=subprocess.DEVNULL)
+        wait_for(lambda: http_get(url)[0] == 200, timeout=60, every=0.5)
+        assert http_get(url)[1]["checks"] == {
+            "database": "ok", "migrations": "ok", "worker": "ok", "last_update": "ok"
+        }  # fmt: skip
+        stop(cluster, signal.SIGINT)
+        code, body = wait_for(lambda: (r := http_get(url))[0] == 503 and r, timeout=15, every=0.5)
+        assert body["reason"] == "no worker heartbeat" and body["checks"]["worker"] == "stale"
+        cluster = site.manage("qcluster", stdout=subprocess.DEVNULL)
+        wait_for(lambda: http_get(url)[0] == 200, timeout=60, every=0.5)
+    finally:
+        if cluster is not None:
+            stop(cluster, signal.SIGINT)
+        stop(web)
+
+
+def test_an_idle_qcluster_exits_within_10_s_of_sigint(site):
+    cluster = site.manage("qcluster")
+    time.sleep(6)  # fully started: sentinel, workers, pusher, monitor
+    started = time.monotonic()
+    cluster.send_signal(signal.SIGINT)
+    out, _ = cluster.communicate(timeout=30)
+    assert time.monotonic() - started < 10, out
+    assert "has stopped" in out
