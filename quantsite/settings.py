@@ -118,11 +118,22 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# A task is killed after ``timeout`` seconds; the broker hands an unacknowledged task to
+# another worker after ``retry`` seconds. timeout < retry, or a slow update would run
+# twice; timeout above the longest update (a full replay of the bundled history takes a
+# few minutes, hence the 300 s floor). catch_up off: a cluster that was down does not
+# fire every missed update at once when it comes back.
+Q_TIMEOUT = env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=300)
+Q_RETRY = env_int("QUANTSITE_Q_RETRY", Q_TIMEOUT + 60, minimum=301)
+if Q_RETRY <= Q_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"QUANTSITE_Q_RETRY ({Q_RETRY}) must be above QUANTSITE_Q_TIMEOUT ({Q_TIMEOUT})"
+    )
 Q_CLUSTER = {
     "name": "quantsite",
     "workers": env_int("QUANTSITE_Q_WORKERS", 2, minimum=1),
-    "timeout": env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=10),
-    "retry": env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=10) + 60,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
     "max_attempts": 1,
     "catch_up": False,
     "label": "Task queue",
