@@ -202,3 +202,37 @@ def test_an_idle_qcluster_exits_within_10_s_of_sigint(site):
     out, _ = cluster.communicate(timeout=30)
     assert time.monotonic() - started < 10, out
     assert "has stopped" in out
+
+
+def test_make_run_stops_within_10_s_of_ctrl_c_even_with_a_busy_worker(site):
+    site.call("shell", "-c", "from django_q.tasks import async_task; async_task('time.sleep', 60)")
+    port = 8233
+    make = subprocess.Popen(
+        ["make", "run", "-o", "venv", f"BIN={Path(sys.executable).parent}", f"PORT={port}"],
+        cwd=ROOT,
+        env=site.env,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=120)
+        wait_for(lambda: not site.query("SELECT 1 FROM django_q_ormq WHERE lock IS NULL"), 10)
+        time.sleep(2)  # the worker is inside time.sleep(60)
+        started = time.monotonic()
+        os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C sends
+        out, _ = make.communicate(timeout=30)
+        assert time.monotonic() - started < 10, out
+        assert "stopping" in out
+        time.sleep(0.5)
+        left = subprocess.run(
+            ["ps", "-o", "pid=,stat=,args=", "-g", str(make.pid)], capture_output=True, text=True
+        ).stdout
+        alive = [line for line in left.splitlines() if line.split()[1][0] != "Z"]
+        assert alive == [], left  # nothing left in the group but zombies awaiting init
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+        site.query("DELETE FROM django_q_ormq")
