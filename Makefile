@@ -24,14 +24,26 @@ venv-dev: $(VENV)/.dev
 
 # Embedded demo: SQLite, django-q2 on the ORM broker, daphne; scheduled updates replay the
 # held-back bundled bars one per update so the pages move.
+# Ctrl-C (or a SIGTERM to make): the trap sends the cluster and daphne one SIGTERM and
+# waits up to 6 s. django-q2's sentinel waits, without any deadline, for every worker to
+# finish its current task (Sentinel.stop), and an update can take minutes: whatever is
+# still alive then is SIGKILLed, workers first. Safe: an update is resumable and the
+# reaper marks the killed run failed.
+STOP_WAIT := 12
 run: venv
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py sync_schedules
 	$(BIN)/python manage.py demo_setup
 	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the scheduler)"
-	@trap 'kill 0' INT TERM EXIT; \
-	  QUANTSITE_REPLAY_BARS_PER_UPDATE=$${QUANTSITE_REPLAY_BARS_PER_UPDATE:-1} \
-	    $(BIN)/python manage.py qcluster & \
-	  $(BIN)/daphne -b $(HOST) -p $(PORT) quantsite.asgi:application
+	@QUANTSITE_REPLAY_BARS_PER_UPDATE=$${QUANTSITE_REPLAY_BARS_PER_UPDATE:-1} \
+	    $(BIN)/python manage.py qcluster & q=$$!; \
+	  $(BIN)/daphne -b $(HOST) -p $(PORT) quantsite.asgi:application & d=$$!; \
+	  trap 'trap "" INT TERM; kill -TERM $$q $$d 2>/dev/null; i=0; \
+	    while [ $$i -lt $(STOP_WAIT) ] && { kill -0 $$q || kill -0 $$d; } 2>/dev/null; do \
+	      sleep 0.5; i=$$((i + 1)); done; \
+	    for s in $$(pgrep -P $$q); do pkill -KILL -P $$s; done; pkill -KILL -P $$q; \
+	    kill -KILL $$q $$d 2>/dev/null; exit 0' INT TERM; \
+	  wait
 
 check: venv-dev
 	$(BIN)/ruff check .

@@ -7,18 +7,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from operations.config import portfolio_configure
+from operations.schedules import schedules_sync
 from operations.update import run_update
 from portfolio.feeds import BundledProvider
 from portfolio.models import Portfolio, PriceBar
 from portfolio.services.config import allocation_spec_read
 from portfolio.services.prices import prices_load
-from risk.alerts import alerts_schedule_ensure
 from risk.services import risk_spec_read
-
-SCHEDULE_NAME = "quantsite: run_update"
 
 
 @dataclass(frozen=True)
@@ -30,11 +27,10 @@ class DemoResult:
     admin_password: str | None
 
 
-def demo_setup(
-    *, holdback_bars: int, admin_user: str, admin_password: str | None, every_minutes: int
-) -> DemoResult:
+def demo_setup(*, holdback_bars: int, admin_user: str, admin_password: str | None) -> DemoResult:
     """Idempotent: each step only does what is missing. ``holdback_bars`` of the bundled
-    history are left for the scheduled updates to replay one at a time."""
+    history are left for the scheduled updates to replay one at a time. The schedules
+    are synced (``operations.schedules``) so the demo runs with a bare ``qcluster``."""
     created = False
     if not Portfolio.objects.filter(is_backtest=False).exists():
         cfg = settings.QUANTSITE_CONFIG_DIR
@@ -49,7 +45,7 @@ def demo_setup(
         bars_added = prices_load(provider=BundledProvider(), strict=True, until=until).bars_added
     result = run_update(trigger="demo_setup", load_prices=False)
     password, admin_created = _admin_ensure(admin_user, admin_password)
-    _schedule_ensure(every_minutes)
+    schedules_sync()
     return DemoResult(created, bars_added, result.dates_applied, admin_created, password)
 
 
@@ -60,19 +56,3 @@ def _admin_ensure(username: str, password: str | None) -> tuple[str | None, bool
     generated = password or secrets.token_urlsafe(12)
     User.objects.create_superuser(username=username, email="", password=generated)
     return (None if password else generated), True
-
-
-def _schedule_ensure(every_minutes: int) -> None:
-    from django_q.models import Schedule
-
-    with transaction.atomic():
-        Schedule.objects.update_or_create(
-            name=SCHEDULE_NAME,
-            defaults={
-                "func": "operations.tasks.run_scheduled_update",
-                "schedule_type": Schedule.MINUTES,
-                "minutes": every_minutes,
-                "repeats": -1,
-            },
-        )
-    alerts_schedule_ensure()

@@ -118,19 +118,44 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# A task is killed after ``timeout`` seconds; the broker hands an unacknowledged task to
+# another worker after ``retry`` seconds. timeout < retry, or a slow update would run
+# twice; timeout above the longest update (a full replay of the bundled history takes a
+# few minutes, hence the 300 s floor). catch_up off: a cluster that was down does not
+# fire every missed update at once when it comes back.
+Q_TIMEOUT = env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=300)
+Q_RETRY = env_int("QUANTSITE_Q_RETRY", Q_TIMEOUT + 60, minimum=301)
+if Q_RETRY <= Q_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"QUANTSITE_Q_RETRY ({Q_RETRY}) must be above QUANTSITE_Q_TIMEOUT ({Q_TIMEOUT})"
+    )
 Q_CLUSTER = {
     "name": "quantsite",
     "workers": env_int("QUANTSITE_Q_WORKERS", 2, minimum=1),
-    "timeout": env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=10),
-    "retry": env_int("QUANTSITE_Q_TIMEOUT", 1800, minimum=10) + 60,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
     "max_attempts": 1,
     "catch_up": False,
     "label": "Task queue",
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["redis"] = REDIS_URL  # the Redis broker keeps the cluster stats in Redis
 else:
     Q_CLUSTER["orm"] = "default"
+    # With the ORM broker django-q2 keeps each cluster's heartbeat (its Stat, refreshed
+    # every guard cycle, expiring after 3 s) in a Django cache. The default LocMem cache
+    # is per process, so the web process (/readyz) could never see the cluster: a file
+    # cache beside the database is shared by every process on the machine, with no
+    # database writes twice a second and no extra service.
+    Q_CLUSTER["cache"] = "qstat"
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "qstat": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "qstat"),
+    },
+}
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -193,6 +218,14 @@ if QUANTSITE_RUN_HEARTBEAT_SECONDS * 3 > QUANTSITE_RUN_STALE_SECONDS:
     raise ImproperlyConfigured(
         "QUANTSITE_RUN_STALE_SECONDS must be at least 3 x QUANTSITE_RUN_HEARTBEAT_SECONDS"
     )
+# /readyz: a worker heartbeat younger than this, and a finished update younger than
+# QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS (default: three schedule intervals + 2 minutes).
+QUANTSITE_READY_WORKER_SECONDS = env_int("QUANTSITE_READY_WORKER_SECONDS", 30, minimum=1)
+QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS = env_int(
+    "QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS",
+    3 * 60 * QUANTSITE_UPDATE_EVERY_MINUTES + 120,
+    minimum=1,
+)
 # A violation found on a bar older than this (a catch-up replay) is recorded, not alerted.
 QUANTSITE_ALERT_MAX_AGE_DAYS = env_int("QUANTSITE_ALERT_MAX_AGE_DAYS", 7, minimum=0)
 # Scale out (README "Scaling out"): the per-strategy signals and sizing of a book with at

@@ -4,6 +4,9 @@ import os
 import tempfile
 
 os.environ.setdefault("QUANTSITE_DATA_DIR", tempfile.mkdtemp(prefix="quantsite-test-"))
+# No heartbeat thread: its own connection to the shared in-memory test database would
+# find the tables locked by the test's transaction (the subprocess tests run it for real).
+os.environ.setdefault("QUANTSITE_RUN_HEARTBEAT_SECONDS", "0")
 
 from quantsite.settings import *  # noqa: E402,F403
 

@@ -1,10 +1,15 @@
-"""Root URLs: admin, login/logout, the dashboard, the REST API."""
+"""Root URLs: health, admin, login/logout, the dashboard, the REST API."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from operations import views as operations_views
+
 urlpatterns = [
+    path("healthz", operations_views.healthz, name="healthz"),
+    path("readyz", operations_views.readyz, name="readyz"),
+    path("api/status/", operations_views.api_status, name="api-status"),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",

@@ -193,9 +193,11 @@ def config(request):
     return _render(request, "config", config_page)
 
 
-@login_required
 def status(request):
-    """The small JSON the live pages poll or refetch: the last applied date."""
+    """The small JSON the live pages poll or refetch: the last applied date. Anonymous
+    callers get a 401 JSON answer, not a redirect to the login page."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
     portfolio = selectors.portfolio_live_get()
     if portfolio is None:
         return JsonResponse({"portfolio": None})

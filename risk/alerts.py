@@ -11,7 +11,7 @@ Contract for the risk manager:
 - After commit the hook queues the django-q2 task ``risk.tasks.deliver_alerts`` (always a
   cluster here: the ORM broker embedded, Redis in production; with ``Q_CLUSTER["sync"]``
   it runs inline). The hook is robust: a broker error is logged, never raised, and the
-  every-minute schedule (``alerts_schedule_ensure``) delivers the rows anyway. If the
+  every-minute schedule (declared in ``operations.schedules``) delivers the rows anyway. If the
   transaction rolls back the deliveries vanish with the violations.
 - ``alerts_deliver`` claims due rows in a short transaction, sends with the database
   released (a slow webhook holds no lock and delays no update), in parallel threads with
@@ -131,23 +131,6 @@ def alert_deliveries_retry(*, deliveries: QuerySet, now: datetime | None = None)
     if count:
         _deliver_on_commit()
     return count
-
-
-def alerts_schedule_ensure() -> bool:
-    """Create or refresh the every-minute delivery schedule; True when created."""
-    from django_q.models import Schedule
-
-    with transaction.atomic():
-        _, created = Schedule.objects.update_or_create(
-            name=SCHEDULE_NAME,
-            defaults={
-                "func": TASK,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": 1,
-                "repeats": -1,
-            },
-        )
-    return created
 
 
 def _queue_delivery() -> None:

@@ -176,3 +176,28 @@ def test_a_dead_queued_run_does_not_block_update_now(
     assert response.status_code == 202 and response.json()["run"] != old.pk
     old.refresh_from_db()
     assert old.status == "failed" and old.error.startswith("worker died: stale heartbeat")
+
+
+def test_the_reaper_fails_dead_and_stale_runs_and_leaves_live_ones(settings):
+    from portfolio.services.runs import runs_reap
+
+    now, host = timezone.now(), socket.gethostname()
+    stale = now - timedelta(seconds=settings.QUANTSITE_RUN_STALE_SECONDS + 5)
+    dead = UpdateRun.objects.create(status="running", pid=2**22 + 7, host=host, heartbeat_at=now)
+    hung = UpdateRun.objects.create(
+        status="running", pid=os.getpid(), host=host, heartbeat_at=stale
+    )
+    alive = UpdateRun.objects.create(status="running", pid=os.getpid(), host=host, heartbeat_at=now)
+    elsewhere = UpdateRun.objects.create(
+        status="running", pid=2**22 + 7, host="another-host", heartbeat_at=now
+    )
+    assert sorted(runs_reap()) == sorted([dead.pk, hung.pk])
+    states = dict(UpdateRun.objects.values_list("pk", "status"))
+    assert states == {
+        dead.pk: "failed",
+        hung.pk: "failed",
+        alive.pk: "running",
+        elsewhere.pk: "running",
+    }
+    hung.refresh_from_db()
+    assert hung.error.startswith("worker died: stale heartbeat (last ") and hung.finished_at

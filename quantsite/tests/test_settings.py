@@ -52,3 +52,47 @@ def test_every_model_is_registered_in_the_admin():
         if not admin.site.is_registered(m)
     ]
     assert missing == []
+
+
+def _settings_with(monkeypatch, tmp_path, **env) -> dict:
+    import runpy
+
+    monkeypatch.setenv("QUANTSITE_DATA_DIR", str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    from pathlib import Path
+
+    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "settings.py"))
+
+
+def test_the_task_timeout_is_below_retry_and_catch_up_is_off(monkeypatch, tmp_path):
+    from django.conf import settings
+
+    q = settings.Q_CLUSTER
+    assert q["timeout"] < q["retry"] and q["catch_up"] is False and q["max_attempts"] == 1
+    assert q["timeout"] >= 300  # above the longest update (a full bundled replay)
+    q = _settings_with(monkeypatch, tmp_path, QUANTSITE_Q_TIMEOUT="3600")["Q_CLUSTER"]
+    assert (q["timeout"], q["retry"]) == (3600, 3660)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"QUANTSITE_Q_TIMEOUT": "900", "QUANTSITE_Q_RETRY": "900"}, "must be above"),
+        ({"QUANTSITE_Q_RETRY": "600"}, "must be above"),
+        ({"QUANTSITE_Q_TIMEOUT": "20"}, ">= 300"),
+    ],
+)
+def test_an_override_cannot_put_the_timeout_at_or_above_retry(monkeypatch, tmp_path, env, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        _settings_with(monkeypatch, tmp_path, **env)
+
+
+def test_the_heartbeat_must_fit_several_times_in_the_stale_window(monkeypatch, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="3 x QUANTSITE_RUN_HEARTBEAT_SECONDS"):
+        _settings_with(
+            monkeypatch,
+            tmp_path,
+            QUANTSITE_RUN_HEARTBEAT_SECONDS="60",
+            QUANTSITE_RUN_STALE_SECONDS="120",
+        )

@@ -565,15 +565,6 @@ def test_the_task_delivers_and_reports(cast, server):
     assert deliver_alerts() == "alerts: 1 sent, 0 failed of 1"
 
 
-def test_the_delivery_schedule_is_created_once(db):
-    from django_q.models import Schedule
-
-    assert alerts.alerts_schedule_ensure() is True
-    assert alerts.alerts_schedule_ensure() is False
-    (schedule,) = Schedule.objects.filter(func="risk.tasks.deliver_alerts")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
-
-
 # --- admin --------------------------------------------------------------------------------
 
 

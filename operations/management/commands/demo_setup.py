@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from operations.demo import demo_setup
@@ -33,7 +32,6 @@ class Command(BaseCommand):
                 holdback_bars=holdback,
                 admin_user=admin,
                 admin_password=os.environ.get("DJANGO_SUPERUSER_PASSWORD") or None,
-                every_minutes=settings.QUANTSITE_UPDATE_EVERY_MINUTES,
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None
