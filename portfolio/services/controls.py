@@ -60,6 +60,8 @@ def config_change_record(
         actor=origin.actor[:150],
         source=origin.source,
         client_ip=origin.ip,
+        # the bar it takes effect after (the recent-activity feed dates it by the next bar)
+        applies_after=portfolio.last_applied_date if portfolio is not None else None,
         object_type=type(obj).__name__,
         object_repr=str(getattr(obj, "name", obj))[:200],
         field=field,
