@@ -38,7 +38,7 @@ def _default(obj):
 def plotly_figure(figure: dict | None, name: str, css_class: str = "chart"):
     """A chart container, its figure as JSON for dashboard.js, and its caption."""
     if not figure:
-        return format_html('<p class="muted">No data for this chart yet.</p>')
+        return mark_safe('<p class="muted">No data for this chart yet.</p>')
     caption = figure.get("caption") or ""
     return format_html(
         '<div class="{}" id="chart-{}" data-figure="fig-{}"></div>'
