@@ -20,6 +20,19 @@ def admin_origin(request) -> Origin:
     )
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """A configuration model whose admin saves (change form and list_editable) record
+    their audit rows, before and after, through the same helper as the page."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda o: o.portfolio,
+            origin=admin_origin(request),
+        )
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """History written by the update path: viewable, never editable by hand."""
 
@@ -235,7 +248,7 @@ class StrategyForm(forms.ModelForm):
 
 
 @admin.register(models.Strategy)
-class StrategyAdmin(admin.ModelAdmin):
+class StrategyAdmin(AuditedAdmin):
     """The risk app adds its operator actions (resume a risk pause) to this admin."""
 
     form = StrategyForm
@@ -248,14 +261,6 @@ class StrategyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # retire (pause) instead: a strategy's history is kept
-
-    def save_model(self, request, obj, form, change) -> None:
-        config_form_save(
-            obj=obj,
-            fields=list(form.changed_data),
-            portfolio_of=lambda s: s.portfolio,
-            origin=admin_origin(request),
-        )
 
     list_display = ["name", "portfolio", "signal_type", "target_allocation", "status"]
     list_filter = ["portfolio", "status", "signal_type"]

@@ -10,7 +10,6 @@ from portfolio import admin as portfolio_admin
 from portfolio.admin import admin_origin
 from portfolio.engine.errors import ConfigError
 from portfolio.models import Strategy
-from portfolio.services.controls import config_form_save
 from risk import alerts, models, services
 from risk.engine.limits_config import limit_check
 
@@ -49,7 +48,7 @@ class RiskLimitForm(forms.ModelForm):
 
 
 @admin.register(models.RiskLimit)
-class RiskLimitAdmin(admin.ModelAdmin):
+class RiskLimitAdmin(portfolio_admin.AuditedAdmin):
     form = RiskLimitForm
     list_display = [
         "name",
@@ -64,14 +63,6 @@ class RiskLimitAdmin(admin.ModelAdmin):
     ]
     list_filter = ["portfolio", "scope", "severity", "action", "enabled"]
     list_editable = ["enabled"]
-
-    def save_model(self, request, obj, form, change) -> None:
-        config_form_save(
-            obj=obj,
-            fields=list(form.changed_data),
-            portfolio_of=lambda limit: limit.portfolio,
-            origin=admin_origin(request),
-        )
 
 
 @admin.action(description="Acknowledge (with a note)")
@@ -131,18 +122,10 @@ class ViolationAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AlertChannel)
-class AlertChannelAdmin(admin.ModelAdmin):
+class AlertChannelAdmin(portfolio_admin.AuditedAdmin):
     list_display = ["name", "kind", "portfolio", "enabled", "min_severity"]
     list_filter = ["kind", "enabled"]
     actions = ["send_test_alert"]
-
-    def save_model(self, request, obj, form, change) -> None:
-        config_form_save(
-            obj=obj,
-            fields=list(form.changed_data),
-            portfolio_of=lambda channel: channel.portfolio,
-            origin=admin_origin(request),
-        )
 
     @admin.action(description="Send test alert")
     def send_test_alert(self, request, queryset) -> None:
