@@ -15,9 +15,7 @@ from portfolio.services.controls import Origin, config_form_save, strategy_value
 
 def admin_origin(request) -> Origin:
     """Who saves in the admin, for the audit trail."""
-    return Origin(
-        actor=request.user.get_username(), source="admin", ip=request.META.get("REMOTE_ADDR")
-    )
+    return Origin.of_request(request, source="admin")
 
 
 class AuditedAdmin(admin.ModelAdmin):

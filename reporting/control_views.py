@@ -38,9 +38,7 @@ from risk.services import (
 
 
 def _origin(request: HttpRequest) -> Origin:
-    return Origin(
-        actor=request.user.get_username(), source="page", ip=request.META.get("REMOTE_ADDR")
-    )
+    return Origin.of_request(request, source="page")
 
 
 def _json(request: HttpRequest, key: str) -> dict:

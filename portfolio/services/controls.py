@@ -38,6 +38,13 @@ class Origin:
     source: str
     ip: str | None = None
 
+    @classmethod
+    def of_request(cls, request, *, source: str) -> Origin:
+        """The logged-in user of ``request`` on surface ``source`` (page, admin, api)."""
+        return cls(
+            actor=request.user.get_username(), source=source, ip=request.META.get("REMOTE_ADDR")
+        )
+
 
 def _plain(value: Any) -> Any:
     """A JSON-storable value (Decimals as floats, rows as their id) for the audit row."""
