@@ -362,6 +362,7 @@ class Trade(models.Model):
         REBALANCE = "rebalance", "Rebalance"
         RISK_ACTION = "risk_action", "Risk action"
         MANUAL = "manual", "Manual"
+        RETIRE = "retire", "Retirement"
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="trades")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
@@ -480,6 +481,7 @@ class RebalanceEvent(models.Model):
         THRESHOLD = "threshold", "Drift threshold"
         MANUAL = "manual", "Manual"
         RISK_BREACH = "risk_breach", "Risk breach"
+        RETIRE = "retire", "Retired strategy wound down"
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="rebalances")
     date = models.DateField()

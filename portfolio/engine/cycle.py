@@ -3,9 +3,11 @@
 For each bar date t, in order, with close-only data:
 
 1. mark every book to the close of t (a ticker without a bar at t keeps its last close);
-2. portfolio rebalance if a trigger fires at t (``rebalance``: manual, periodic or drift
-   threshold): the allocation method sets new allocations and capital moves between the
-   *active* books at close t (paused books keep their capital);
+2. a retired book still holding anything is wound down at close t (its positions closed,
+   its cash handed to the active books: ``rebalance.retire_books``); then a portfolio
+   rebalance if a trigger fires at t (``rebalance``: manual, periodic or drift threshold):
+   the allocation method sets new allocations and capital moves between the *active*
+   books at close t (paused books keep their capital);
 3. orders decided at t-1 fill at close t for every active strategy whose frequency makes t
    a trading day, sized with the equity after step 2 and scaled by the risk manager's
    multipliers (``PortfolioState.risk_scale`` x ``StrategyState.risk_scale``, 1 normally);
@@ -46,7 +48,7 @@ import pandas as pd
 
 from portfolio.engine.book import Fill
 from portfolio.engine.calendar import bar_numbers, is_period_start
-from portfolio.engine.rebalance import rebalance, trigger_due
+from portfolio.engine.rebalance import rebalance, retire_books, trigger_due
 from portfolio.engine.state import (
     DayContext,
     ManualRequest,
@@ -188,6 +190,8 @@ def _apply_day(
     if prev is None:
         ctx.rebalances.append(_fund_initial(state, ctx.flows))
     else:
+        if (wound_down := retire_books(state, ctx)) is not None:
+            ctx.rebalances.append(wound_down)
         trigger = trigger_due(state, ctx, bar_number)
         if trigger is not None:
             rebalance(state, ctx, trigger)

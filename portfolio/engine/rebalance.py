@@ -195,6 +195,68 @@ def _distribute(active, deltas, pool, equities, execution, ctx) -> None:
             _trade_all(s, buys, ctx)
 
 
+RETIRE_REASON = "retire"
+
+
+def retire_books(state: PortfolioState, ctx: DayContext) -> RebalanceRecord | None:
+    """Wind down every retired book that still holds something (step 2, before any
+    rebalance): close each position that has a close today (fills with reason
+    ``retire``), then hand all of its cash to the active books pro rata to their
+    allocations (``a_i / sum(a_active)``; a flow, so no return is counted on it). A
+    position without a bar today is closed at the next bar that has one; with no active
+    book to receive it, the cash waits in the retired book. Conservation as for every
+    rebalance: total equity changes by minus the costs of the closing fills only. One
+    ``RebalanceRecord`` (trigger ``retire``) when anything moved, else None."""
+    retired = [s for s in state.strategies if s.retired and (s.book.holdings or s.book.cash)]
+    if not retired:
+        return None
+    marks = ctx.marks
+    equities = {s.name: s.book.equity(marks) for s in state.strategies}
+    total = math.fsum(equities.values())
+    before = {n: (e / total if total else 0.0) for n, e in equities.items()}
+    n_fills_before, cost_before = len(ctx.fills), _cost(ctx)
+    receivers = [s for s in state.strategies if s.active and s.allocation > 0]
+    weight = math.fsum(s.allocation for s in receivers)
+    pool = 0.0
+    for s in retired:
+        closes = {t: -h.quantity for t, h in s.book.holdings.items()}
+        held = len(ctx.fills)
+        _trade_all(s, closes, ctx)
+        for i in range(held, len(ctx.fills)):
+            name, f = ctx.fills[i]
+            ctx.fills[i] = (name, replace(f, reason=RETIRE_REASON))
+        if weight > 0 and s.book.cash != 0:
+            give, s.book.cash = s.book.cash, 0.0
+            ctx.flows[s.name] -= give
+            pool += give
+    for s in receivers:
+        amount = pool * s.allocation / weight if weight > 0 else 0.0
+        s.book.cash += amount
+        ctx.flows[s.name] += amount
+    if pool == 0.0 and len(ctx.fills) == n_fills_before:
+        return None
+    after_total = math.fsum(s.book.equity(marks) for s in state.strategies)
+    after = {
+        s.name: (s.book.equity(marks) / after_total if after_total else 0.0)
+        for s in state.strategies
+    }
+    allocations = {s.name: s.allocation for s in state.strategies}
+    return RebalanceRecord(
+        "retire",
+        before,
+        after,
+        pool,
+        len(ctx.fills) - n_fills_before,
+        _cost(ctx) - cost_before,
+        method="liquidate",
+        allocations_before=allocations,
+        allocations_after=allocations,
+        notes={
+            s.name: "retired: positions closed, cash handed to the active books" for s in retired
+        },
+    )
+
+
 def _composition(book: Book, marks, equity: float) -> dict[str, float]:
     if not equity > 0:
         return {}

@@ -43,6 +43,9 @@ class StrategyState:
     # "rejected", the stored reviews of the decisions not yet resolved).
     approval_required: bool = False
     reviews: dict[date, str] = field(default_factory=dict)
+    # Retired by an operator: never active again; its book is wound down at the next bar
+    # (``rebalance.retire_books``) and its history kept.
+    retired: bool = False
 
     @property
     def static(self) -> float:

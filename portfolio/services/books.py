@@ -113,6 +113,7 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
                 last_equity=s.last_equity,
                 approval_required=s.approval_required,
                 reviews=reviews[s.id],
+                retired=s.retired_at is not None,
             )
         )
     params = portfolio_allocation_params(portfolio, [s.name for s in strategies])

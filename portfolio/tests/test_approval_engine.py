@@ -146,3 +146,54 @@ def test_the_outcome_does_not_depend_on_how_the_bars_are_chunked(split):
     assert [(d.fills, d.order_outcomes, d.order_decisions) for d in parts] == [
         (d.fills, d.order_outcomes, d.order_decisions) for d in whole
     ]
+
+
+# --- retirement: the book is wound down at the next bar -----------------------------------
+
+
+def test_a_retired_book_is_closed_and_its_cash_handed_to_the_active_books_at_the_next_bar():
+    state = PortfolioState(
+        initial_capital=1000.0,
+        leverage_target=1.0,
+        rebalance_frequency="monthly",
+        strategies=[
+            StrategyState("old", 0.5, True, "daily", EX, Book()),
+            StrategyState("a", 0.3, True, "daily", EX, Book()),
+            StrategyState("b", 0.2, True, "daily", EX, Book()),
+        ],
+    )
+    targets = {n: FLIP for n in ("old", "a", "b")}
+    apply_dates(state, CLOSES, targets, DATES[:3])
+    old = state.strategies[0]
+    assert old.book.holdings
+    old.retired, old.active, old.allocation = True, False, 0.0  # what the service stores
+    state.strategies[1].allocation, state.strategies[2].allocation = 0.6, 0.4
+    marks = CLOSES.iloc[3].to_dict()
+    before = sum(s.book.equity(marks) for s in state.strategies)
+    (day,) = apply_dates(state, CLOSES, targets, DATES[3:4])
+    mine = [f for n, f in day.fills if n == "old"]
+    assert mine and {f.reason for f in mine} == {"retire"}
+    assert old.book.holdings == {} and old.book.cash == 0.0
+    (wound,) = [r for r in day.rebalances if r.trigger == "retire"]
+    cost = sum(f.cost for f in mine)
+    assert wound.cost == pytest.approx(cost) and wound.trades_count == len(mine)
+    # conservation: the books' total equity moved only by the closing fills' costs (and
+    # the active books' own signal fills, whose costs are counted too)
+    others = sum(f.cost for n, f in day.fills if n != "old")
+    after = sum(s.book.equity(marks) for s in state.strategies)
+    assert after == pytest.approx(before - cost - others, rel=1e-12)
+    # all the cash went to the active books 60/40 (their allocations) at the close
+    moved, t0 = wound.capital_moved, before
+    assert moved > 0 and wound.weights_after["old"] == 0.0
+    t1 = t0 - cost
+    for name, share in (("a", 0.6), ("b", 0.4)):
+        assert wound.weights_after[name] * t1 == pytest.approx(
+            wound.weights_before[name] * t0 + share * moved, rel=1e-12
+        )
+    # the retired book ends the bar empty
+    (old_day,) = [d for d in day.strategies if d.name == "old"]
+    assert old_day.equity == 0.0
+    # later bars: nothing more to wind down, and the retired book never trades again
+    later = apply_dates(state, CLOSES, targets, DATES[4:])
+    assert not any(n == "old" for d in later for n, _ in d.fills)
+    assert not any(r.trigger == "retire" for d in later for r in d.rebalances)

@@ -96,6 +96,8 @@ def _rebalance_item(e: RebalanceEvent) -> dict:
         cause = f"requested by {who}{more} ({e.request_source or 'unknown surface'})"
     elif e.trigger == RebalanceEvent.Trigger.RISK_BREACH:
         cause = "risk manager"
+    elif e.trigger == RebalanceEvent.Trigger.RETIRE:
+        cause = "an operator retired " + ", ".join(sorted(e.notes)) if e.notes else "retirement"
     else:
         cause = f"{e.get_trigger_display().lower()} rule"
     return _item(e.date, "rebalance", "rebalance", text, cause)

@@ -294,20 +294,31 @@ def test_a_strategy_added_on_the_page_joins_with_no_capital_until_funded(staff):
 
 def test_retiring_a_strategy_keeps_its_history_and_it_cannot_be_resumed(staff):
     portfolio = _configure()
-    run_update(as_of=date(1990, 3, 30), load_prices=False)
-    s = portfolio.strategies.get(name="momentum_60")
+    run_update(as_of=date(1990, 5, 31), load_prices=False)
+    s = portfolio.strategies.get(name="mean_reversion_20")
     trades = Trade.objects.filter(strategy=s).count()
+    assert trades and s.positions.exists()
     html = staff.get("/config/").content.decode()
-    assert 'id="retire-momentum_60"' in html
-    form = html.split('id="retire-momentum_60"')[0].rsplit("<form", 1)[1]
+    assert 'id="retire-mean_reversion_20"' in html
+    form = html.split('id="retire-mean_reversion_20"')[0].rsplit("<form", 1)[1]
     import re
 
     data = dict(re.findall(r'name="(allocation_[^"]+)" value="([^"]+)"', form))
     response = _post(staff, portfolio, "retire", strategy=s.pk, **data)
-    assert "momentum_60 retired" in " ".join(_messages(response))
+    assert "mean_reversion_20 retired" in " ".join(_messages(response))
     s.refresh_from_db()
     assert (s.status, float(s.target_allocation)) == ("paused", 0.0) and s.retired_at
     assert Trade.objects.filter(strategy=s).count() == trades
+    # the next bar winds the book down: positions closed, cash to the others; then nothing
+    run_update(as_of=date(1990, 6, 1), load_prices=False)
+    s.refresh_from_db()
+    closing = Trade.objects.filter(strategy=s, date=date(1990, 6, 1))
+    assert closing.exists() and set(closing.values_list("reason", flat=True)) == {"retire"}
+    assert not s.positions.exists() and s.cash == 0.0
+    event = portfolio.rebalances.get(date=date(1990, 6, 1), trigger="retire")
+    assert event.capital_moved > 0 and event.weights_after["mean_reversion_20"] == 0.0
+    run_update(as_of=date(1990, 6, 29), load_prices=False)
+    assert Trade.objects.filter(strategy=s).count() == trades + closing.count()
     total = sum(float(x.target_allocation) for x in portfolio.strategies.all())
     assert total == pytest.approx(float(portfolio.leverage_target), abs=1e-6)
     _post(staff, portfolio, "resume", strategy=s.pk)

@@ -417,6 +417,9 @@ def _recover(state, ctx, risk, rule, target) -> str:
             continue
         del risk.paused_by[name]
         s = _strategy(state, name)
+        if s.retired:  # an operator retired it meanwhile: it never trades again
+            messages.append(f"{name} stays retired")
+            continue
         s.active = True
         s.risk_scale = 0.0
         risk.strategy_ramps[name] = list(steps)

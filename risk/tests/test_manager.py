@@ -137,6 +137,31 @@ def test_a_strategy_drawdown_pauses_it_and_it_resumes_in_steps_after_recovery():
     assert a.risk_scale == 1.0 and "A" not in risk.strategy_ramps
 
 
+def test_a_strategy_retired_while_the_risk_manager_pauses_it_is_never_resumed():
+    state = _state(Book(0.0, {"X": Holding(10, 100.0, D0)}), Book(1000.0, {}))
+    a = state.strategies[0]
+    limit = rule(
+        scope="strategy",
+        metric="drawdown",
+        direction="min",
+        threshold=-0.10,
+        severity="medium",
+        action="pause_strategy",
+        cooldown_bars=1,
+        recovery_steps=(1.0,),
+    )
+    risk = RiskState()
+    a.nav, a.peak_nav = 0.88, 1.0
+    risk_step(state, _ctx({"X": 88.0}), risk, [limit], {}, NO_RETURNS)
+    assert not a.active
+    a.retired = True  # an operator retires it while the pause is open
+    day = D0 + timedelta(days=1)
+    ctx = _ctx({"X": 88.0}, day)
+    _, events = risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
+    assert [(e.kind, e.message) for e in events] == [("resolved", "A stays retired")]
+    assert not a.active and ctx.fills == [] and "A" not in risk.paused_by
+
+
 def _path_state():
     return PortfolioState(
         10000.0,
