@@ -1,0 +1,213 @@
+"""REST commands (staff only): each is a thin edge over the same service as the
+configuration page and the admin, records the same audit rows (source ``api``) and
+answers with the resulting state.
+
+* ``POST /api/strategies/<id>/pause/`` and ``.../resume/``;
+* ``POST /api/portfolios/<id>/allocations/`` ``{"allocations": {name: weight}}`` (the
+  whole set must sum to the leverage target; names not given keep theirs);
+* ``POST /api/limits/<id>/`` ``{"threshold": x, "enabled": bool}``;
+* ``POST /api/violations/<id>/acknowledge/`` ``{"note": "..."}``.
+
+A refused value answers 400 ``{"detail": "<field>: <rule>", "field", "rule"}`` and
+changes nothing. Every command accepts an ``Idempotency-Key`` header (drf-idempotency,
+database backend): the same key with the same request replays the first answer without
+running the command again; the same key with another request is a 422.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.shortcuts import get_object_or_404
+from drf_idempotency import idempotent
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portfolio.api.views import StrategySerializer
+from portfolio.engine.errors import ConfigError
+from portfolio.models import Portfolio, Strategy
+from portfolio.services.controls import Origin, strategy_allocations_set, strategy_pause
+from risk.models import RiskLimit, Violation
+from risk.services import strategy_resume
+from risk.services.controls import risk_limit_update, violation_acknowledge
+
+
+class RefusedSerializer(serializers.Serializer):
+    """A refused command: nothing changed."""
+
+    detail = serializers.CharField()
+    field = serializers.CharField()
+    rule = serializers.CharField()
+
+
+def refused(exc: ConfigError) -> Response:
+    return Response(
+        {"detail": f"{exc.where}: {exc.rule}", "field": exc.where, "rule": exc.rule},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def idempotent_command(handler):
+    """``drf_idempotency.idempotent`` on a DRF handler: the response is finalized (its
+    renderer chosen) before the package stores it for replay, which it renders."""
+
+    @idempotent()
+    @wraps(handler)
+    def run(self, request, *args, **kwargs):
+        response = handler(self, request, *args, **kwargs)
+        return self.finalize_response(request, response, *args, **kwargs)
+
+    return run
+
+
+class CommandApi(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @staticmethod
+    def origin(request) -> Origin:
+        return Origin.of_request(request, source="api")
+
+
+class StrategyCommandResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when it was already in that state.")
+    strategy = StrategySerializer()
+
+
+class StrategyPauseApi(CommandApi):
+    """Pause a strategy: no orders from the next bar (its holdings are kept)."""
+
+    @idempotent_command
+    def post(self, request, pk: int):
+        strategy = get_object_or_404(Strategy, pk=pk)
+        changed = strategy_pause(strategy=strategy, origin=self.origin(request))
+        strategy.refresh_from_db()
+        return Response({"changed": changed, "strategy": StrategySerializer(strategy).data})
+
+
+class StrategyResumeApi(CommandApi):
+    """Resume a paused strategy from the next bar (a risk pause is overridden, its
+    violation stays open); a retired strategy is never resumed (``changed`` false)."""
+
+    @idempotent_command
+    def post(self, request, pk: int):
+        strategy = get_object_or_404(Strategy, pk=pk)
+        o = self.origin(request)
+        changed = strategy_resume(strategy=strategy, actor=o.actor, source=o.source, ip=o.ip)
+        strategy.refresh_from_db()
+        return Response({"changed": changed, "strategy": StrategySerializer(strategy).data})
+
+
+class AllocationsInputSerializer(serializers.Serializer):
+    allocations = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
+
+
+class AllocationsResultSerializer(serializers.Serializer):
+    changed = serializers.ListField(child=serializers.CharField())
+    strategies = StrategySerializer(many=True)
+
+
+class PortfolioAllocationsApi(CommandApi):
+    """Set the static target allocations as one set (from the next rebalance)."""
+
+    @idempotent_command
+    def post(self, request, pk: int):
+        portfolio = get_object_or_404(Portfolio, pk=pk)
+        data = AllocationsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            changed = strategy_allocations_set(
+                portfolio=portfolio,
+                allocations=data.validated_data["allocations"],
+                origin=self.origin(request),
+            )
+        except ConfigError as exc:
+            return refused(exc)
+        strategies = portfolio.strategies.order_by("position_order", "id")
+        return Response(
+            {"changed": changed, "strategies": StrategySerializer(strategies, many=True).data}
+        )
+
+
+class LimitSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RiskLimit
+        fields = [
+            "id",
+            "portfolio",
+            "name",
+            "scope",
+            "metric",
+            "threshold",
+            "severity",
+            "action",
+            "enabled",
+        ]
+        read_only_fields = fields
+
+
+class LimitInputSerializer(serializers.Serializer):
+    threshold = serializers.FloatField(required=False)
+    enabled = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("give threshold and/or enabled")
+        return attrs
+
+
+class LimitResultSerializer(serializers.Serializer):
+    changed = serializers.ListField(child=serializers.CharField())
+    limit = LimitSerializer()
+
+
+class RiskLimitEditApi(CommandApi):
+    """Edit a limit's threshold or enabled flag, checked by the risk YAML's rules."""
+
+    @idempotent_command
+    def post(self, request, pk: int):
+        limit = get_object_or_404(RiskLimit, pk=pk)
+        data = LimitInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            changed = risk_limit_update(
+                limit=limit, values=dict(data.validated_data), origin=self.origin(request)
+            )
+        except ConfigError as exc:
+            return refused(exc)
+        limit.refresh_from_db()
+        return Response({"changed": changed, "limit": LimitSerializer(limit).data})
+
+
+class AcknowledgeInputSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000)
+
+
+class AcknowledgedSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Violation
+        fields = ["id", "date", "status", "acknowledged_at", "acknowledged_by", "acknowledged_note"]
+        read_only_fields = fields
+
+
+class AcknowledgeResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when it was acknowledged already.")
+    violation = AcknowledgedSerializer()
+
+
+class ViolationAcknowledgeApi(CommandApi):
+    """Acknowledge a violation with a note (its status stays the risk manager's)."""
+
+    @idempotent_command
+    def post(self, request, pk: int):
+        violation = get_object_or_404(Violation, pk=pk)
+        data = AcknowledgeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            changed = violation_acknowledge(
+                violation=violation, note=data.validated_data["note"], origin=self.origin(request)
+            )
+        except ConfigError as exc:
+            return refused(exc)
+        violation.refresh_from_db()
+        return Response({"changed": changed, "violation": AcknowledgedSerializer(violation).data})
