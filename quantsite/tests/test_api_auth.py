@@ -286,3 +286,15 @@ def test_the_api_token_command_refuses_bad_input_and_changes_nothing(user, args,
     with pytest.raises(CommandError, match=message):
         call_command("api_token", *args, stdout=StringIO(), stderr=StringIO())
     assert AuthToken.objects.count() == 1
+
+
+def test_the_admin_creates_a_token_shows_it_once_and_stores_the_digest(admin_client, user):
+    response = admin_client.post(
+        "/admin/knox/authtoken/add/", {"user": user.pk, "expiry_0": "", "expiry_1": ""}, follow=True
+    )
+    shown = [str(m) for m in response.context["messages"] if str(m).startswith("TOKEN ")]
+    assert len(shown) == 1
+    token = shown[0].removeprefix("TOKEN ")
+    row = AuthToken.objects.get(user=user)
+    assert row.digest == hashlib.sha512(token.encode()).hexdigest()
+    assert _token_client(token).get("/api/portfolios/").status_code == 200
