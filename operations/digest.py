@@ -2,8 +2,9 @@
 
 ``portfolio_tables`` reads every row the update path writes for one portfolio (snapshots
 with their risk fields, trades in execution order, positions, the books' and the
-portfolio's carried state, rebalance events, violations with their action and resolution,
-the risk book, the risk manager's audit rows and the alert outbox) as plain tuples in a
+portfolio's carried state, rebalance events, the orders held for approval with their
+review and outcome, violations with their action and resolution, the risk book, the risk
+manager's audit rows and the alert outbox) as plain tuples in a
 canonical order, with database ids replaced by natural keys (strategy names, tickers,
 limit names, a violation's limit/target/date) and wall-clock timestamps left out, since
 neither says anything about the book. ``portfolio_digest`` hashes them: floats by their
@@ -20,6 +21,7 @@ from datetime import date
 
 from portfolio.models import (
     ConfigChange,
+    PendingOrder,
     Portfolio,
     PortfolioSnapshot,
     Position,
@@ -38,6 +40,7 @@ _SKIP = {
     "opened_at",
     "resolved_at",
     "created_at",
+    "reviewed_at",
     "at",
 }
 
@@ -96,6 +99,13 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
         "trade": _rows(
             Trade.objects.filter(strategy__portfolio=portfolio).order_by("date", "id"),
             ["strategy__name", "instrument__ticker", *stored_fields(Trade)],
+        ),
+        # trade approval: every held decision, its review and its outcome
+        "pending_order": _rows(
+            PendingOrder.objects.filter(strategy__portfolio=portfolio).order_by(
+                "decided_on", "strategy__name"
+            ),
+            ["strategy__name", *stored_fields(PendingOrder)],
         ),
         "position": _rows(
             Position.objects.filter(strategy__portfolio=portfolio).order_by(

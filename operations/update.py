@@ -40,6 +40,7 @@ from portfolio.services.books import (
     chunk_rows,
     chunk_save,
     pending_dates,
+    reviews_unchanged,
     state_load,
 )
 from portfolio.services.live import state_version_bump
@@ -50,6 +51,7 @@ from risk.services import risk_session_open
 
 log = logging.getLogger(__name__)
 UPDATE_LOCK = "update"
+REVIEW_ATTEMPTS = 3  # a chunk is computed again at most this often for a landed review
 
 
 @dataclass(frozen=True)
@@ -170,21 +172,35 @@ def portfolio_apply(
     instruments = dict(Instrument.objects.values_list("ticker", "id"))
     for k in range(0, len(dates), chunk):
         part = dates[k : k + chunk]
-        t1 = time.perf_counter()
-        state = state_load(portfolio, strategies)
-        risk = risk_session_open(portfolio, strategies, dates[-1])
-        risk.state_apply(state)
-        results = apply_dates(state, frame, targets, part, risk_hook=risk.hook)
-        t2 = time.perf_counter()
-        rows = chunk_rows(portfolio, strategies, results, instruments)
-        risk.decorate(rows.portfolio_rows, rows.strategy_rows)
-        with transaction.atomic():
-            chunk_save(portfolio, strategies, state, rows, instruments)
-            risk.persist(state)
-            last = results[-1].date
-            version = state_version_bump(portfolio=portfolio, as_of=last)
-            transaction.on_commit(lambda last=last, v=version: notify_update(portfolio.pk, last, v))
-        engine_s += t2 - t1
+        for attempt in range(1, REVIEW_ATTEMPTS + 1):
+            t1 = time.perf_counter()
+            state = state_load(portfolio, strategies)
+            reviews = {
+                s.id: dict(st.reviews) for s, st in zip(strategies, state.strategies, strict=True)
+            }
+            gated = any(st.approval_required or st.reviews for st in state.strategies)
+            risk = risk_session_open(portfolio, strategies, dates[-1])
+            risk.state_apply(state)
+            results = apply_dates(state, frame, targets, part, risk_hook=risk.hook)
+            t2 = time.perf_counter()
+            rows = chunk_rows(portfolio, strategies, results, instruments)
+            risk.decorate(rows.portfolio_rows, rows.strategy_rows)
+            engine_s += t2 - t1
+            with transaction.atomic():
+                # An operator's review that landed while the chunk was computed: compute
+                # it again with the review, as a run started after it would.
+                if gated and not reviews_unchanged(portfolio, strategies, reviews):
+                    if attempt == REVIEW_ATTEMPTS:
+                        raise RuntimeError("order reviews kept changing during the update")
+                    continue
+                chunk_save(portfolio, strategies, state, rows, instruments)
+                risk.persist(state)
+                last = results[-1].date
+                version = state_version_bump(portfolio=portfolio, as_of=last)
+                transaction.on_commit(
+                    lambda last=last, v=version: notify_update(portfolio.pk, last, v)
+                )
+            break
         write_s += time.perf_counter() - t2
         if on_chunk is not None:
             on_chunk()

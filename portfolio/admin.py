@@ -227,6 +227,7 @@ class StrategyForm(forms.ModelForm):
             "commission_bps",
             "slippage_bps",
             "trade_band",
+            "approval_required",
             "position_order",
         ]
 
@@ -314,6 +315,49 @@ class PortfolioSnapshotAdmin(HistoryAdmin):
     list_display = ["portfolio", "date", "equity", "cash", "leverage", "drawdown"]
     list_filter = ["portfolio"]
     date_hierarchy = "date"
+
+
+def _orders_review(modeladmin, request, queryset, decision: str) -> None:
+    from portfolio.services.approvals import order_review
+
+    for order in queryset:
+        try:
+            order_review(order_id=order.pk, decision=decision, origin=admin_origin(request))
+        except ConfigError as exc:
+            modeladmin.message_user(
+                request, f"Refused, nothing changed: {exc.where}: {exc.rule}", messages.ERROR
+            )
+        else:
+            modeladmin.message_user(request, f"{order}: {decision}d", messages.SUCCESS)
+
+
+@admin.action(description="Approve: fill at the next bar")
+def orders_approve(modeladmin, request, queryset):
+    _orders_review(modeladmin, request, queryset, "approve")
+
+
+@admin.action(description="Reject: never fill")
+def orders_reject(modeladmin, request, queryset):
+    _orders_review(modeladmin, request, queryset, "reject")
+
+
+@admin.register(models.PendingOrder)
+class PendingOrderAdmin(HistoryAdmin):
+    """Trade approval: written by the update path; a person's only actions are approve
+    and reject (through the same service as the strategy page, audited)."""
+
+    actions = [orders_approve, orders_reject]
+    list_display = [
+        "strategy",
+        "decided_on",
+        "status",
+        "resolved_on",
+        "fills_count",
+        "cause",
+        "reviewed_by",
+    ]
+    list_filter = ["status", "strategy__portfolio", "strategy"]
+    date_hierarchy = "decided_on"
 
 
 @admin.register(models.RebalanceEvent)

@@ -230,6 +230,11 @@ class Strategy(models.Model):
         blank=True,
         help_text="Retired by an operator: paused for good, allocation 0, history kept.",
     )
+    approval_required = models.BooleanField(
+        default=False,
+        help_text="Trade approval: the signal's orders wait for a staff approval and expire "
+        "if not approved before the next bar (rebalance and risk fills are not gated).",
+    )
     commission_bps = models.DecimalField(
         max_digits=10,
         decimal_places=4,
@@ -281,6 +286,48 @@ class Strategy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PendingOrder(models.Model):
+    """The signal orders an approval-gated strategy decided at the close of ``decided_on``
+    (``Strategy.approval_required``; the engine's ``OrderDecision``): the target weights and
+    the orders they would make at that close. They wait for a staff review (approve or
+    reject, ``reviewed_*``) and are resolved by the update path at the next bar
+    (``resolved_on``): filled, rejected, or expired when not approved in time or no longer
+    tradable (``cause``). ``orders``: ``[{"ticker", "side", "quantity", "price"}]`` at the
+    decision's close, sells first; the fill is sized again at the next close."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting approval"
+        APPROVED = "approved", "Approved (fills at the next bar)"
+        REJECTED = "rejected", "Rejected"
+        FILLED = "filled", "Filled"
+        EXPIRED = "expired", "Expired"
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="orders")
+    decided_on = models.DateField()
+    targets = models.JSONField(default=dict, blank=True)
+    orders = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    resolved_on = models.DateField(null=True, blank=True)
+    cause = models.CharField(max_length=200, blank=True)
+    fills_count = models.PositiveIntegerField(default=0)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_on", "strategy"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["strategy", "decided_on"], name="pending_order_unique_decision"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "decided_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} orders of {self.decided_on} ({self.status})"
 
 
 class Position(models.Model):

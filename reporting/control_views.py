@@ -98,6 +98,19 @@ def _strategy_config(request, portfolio) -> str:
     return f"{s.name}: {', '.join(changed) or 'nothing'} changed (from the next bar)"
 
 
+def _approval(request, portfolio) -> str:
+    s = _strategy(portfolio, request)
+    required = request.POST.get("required", "") == "1"
+    changed = strategy_update(
+        strategy=s, values={"approval_required": required}, origin=_origin(request)
+    )
+    if not changed:
+        return f"{s.name}: trade approval was already {'on' if required else 'off'}"
+    if required:
+        return f"{s.name}: signal orders wait for an approval from the next bar's decision"
+    return f"{s.name}: trade approval off; a held decision fills at the next bar"
+
+
 def _add(request, portfolio) -> str:
     s = strategy_add(
         portfolio=portfolio,
@@ -182,6 +195,7 @@ CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
     "add": _add,
     "retire": _retire,
     "strategy": _strategy_config,
+    "approval": _approval,
     "limit": _limit,
     "rebalancing": _rebalancing,
     "channel": _channel,

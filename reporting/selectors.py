@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 
 from portfolio.models import (
     ConfigChange,
+    PendingOrder,
     Portfolio,
     PortfolioSnapshot,
     Position,
@@ -544,3 +545,9 @@ def note_map(*, strategy: Strategy) -> dict[tuple, dict]:
         if tag:
             note["tags"].append(tag)
     return notes
+
+
+def order_list(*, strategy: Strategy, limit: int) -> list[PendingOrder]:
+    """The strategy's latest decisions held for approval (trade approval), newest first:
+    the one awaiting a review, if any, and the outcomes of the earlier ones."""
+    return list(PendingOrder.objects.filter(strategy=strategy).order_by("-decided_on")[:limit])

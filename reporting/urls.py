@@ -10,6 +10,11 @@ urlpatterns = [
     path("strategy/", views.strategy_first, name="strategy-first"),
     path("strategy/<str:name>/", views.strategy, name="strategy"),
     path("strategy/<str:name>/notes/", views.strategy_note, name="strategy-note"),
+    path(
+        "strategy/<str:name>/orders/<int:pk>/review/",
+        views.strategy_order_review,
+        name="strategy-order-review",
+    ),
     path("config/", views.config, name="config"),
     path(
         "config/<int:pk>/<slug:control>/",

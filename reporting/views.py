@@ -7,6 +7,7 @@ the header's selector: ``?portfolio=<id>`` shows it and remembers it for the ses
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
@@ -14,7 +15,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from portfolio.models import Strategy
+from portfolio.engine.errors import ConfigError
+from portfolio.models import PendingOrder, Strategy
+from portfolio.services.approvals import order_review
+from portfolio.services.controls import Origin
 from portfolio.services.live import state_version_of
 from reporting import exports, selectors
 from reporting.fragments import page_main, page_parts
@@ -174,6 +178,32 @@ def strategy_note(request, name: str):
     page = request.POST.get("page", "")
     query = f"?page={page}" if page.isdigit() else ""
     return redirect(f"{request.path.rsplit('notes/', 1)[0]}{query}{anchor}")
+
+
+@staff_member_required
+@require_POST
+def strategy_order_review(request, name: str, pk: int):
+    """Staff approve or reject (``decision``) the orders awaiting a review on the strategy
+    page (trade approval), with an optional note; back to the strategy page."""
+    try:
+        portfolio = _shown(request)
+    except _BadChoice as exc:
+        return HttpResponseBadRequest(str(exc))
+    s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
+    get_object_or_404(PendingOrder, strategy=s, pk=pk)
+    try:
+        order = order_review(
+            order_id=pk,
+            decision=request.POST.get("decision", ""),
+            origin=Origin.of_request(request, source="page"),
+            note=request.POST.get("note", ""),
+        )
+    except ConfigError as exc:
+        messages.error(request, f"Refused, nothing changed: {exc.where}: {exc.rule}")
+    else:
+        verb = "approved: they fill" if order.status == "approved" else "rejected: nothing fills"
+        messages.success(request, f"orders of {order.decided_on} {verb} at the next bar")
+    return redirect(f"{request.path.rsplit('orders/', 1)[0]}#orders")
 
 
 @login_required

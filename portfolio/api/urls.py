@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from portfolio.api import views
+from portfolio.api import orders, views
 
 router = DefaultRouter()
 router.register("portfolios", views.PortfolioViewSet)
@@ -9,6 +9,7 @@ router.register("strategies", views.StrategyViewSet)
 router.register("trades", views.TradeViewSet)
 router.register("positions", views.PositionViewSet)
 router.register("rebalances", views.RebalanceEventViewSet)
+router.register("orders", orders.PendingOrderViewSet)
 
 app_name = "api"
 urlpatterns = [

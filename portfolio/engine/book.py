@@ -177,6 +177,18 @@ class Book:
         """Trade toward ``weights`` (fractions of ``equity``, default the book's equity at
         ``closes``). Tickers without a close today are left as they are. Sells fill before
         buys so cash is freed first."""
+        orders = self.orders_to(weights, closes, ex, equity)
+        return [self.trade(t, d, c, day, ex, reason) for t, d, c in orders]
+
+    def orders_to(
+        self,
+        weights: Mapping[str, float],
+        closes: Mapping[str, float],
+        ex: Execution,
+        equity: float | None = None,
+    ) -> list[tuple[str, float, float]]:
+        """The orders ``rebalance_to`` would fill, as ``(ticker, signed quantity, close)``
+        in fill order, without trading (the trade band applied as it describes)."""
         if equity is None:
             equity = self.equity(closes)
         orders: list[tuple[str, float, float]] = []
@@ -213,7 +225,7 @@ class Book:
             orders.append((ticker, delta, close))
             gross_after -= value
         orders.sort(key=lambda o: (o[1] > 0, o[0]))  # sells (False) first, then by ticker
-        return [self.trade(t, d, c, day, ex, reason) for t, d, c in orders]
+        return orders
 
     def raise_cash(
         self, amount: float, closes: Mapping[str, float], day: date, ex: Execution, reason: str

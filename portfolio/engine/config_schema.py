@@ -27,6 +27,8 @@ Schema (keys not listed are refused, so a typo never passes silently)::
       - name: str (unique)   allocation: number >= 0   signal_type: registered name
         parameters: mapping (checked by the signal)    risk_config: mapping
         status: active | paused     commission_bps, slippage_bps, trade_band: overrides
+        approval_required: bool     default false (trade approval: the signal's orders
+                                    wait for a staff approval until the next bar)
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class StrategySpec:
     trade_band: float | None
     signal: Signal
     risk: RiskConfig
+    approval_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ _STRATEGY = {
     "commission_bps",
     "slippage_bps",
     "trade_band",
+    "approval_required",
 }
 ALLOCATION_METHODS = METHODS
 _WINDOW = {"lookback", "min_history"}
@@ -328,4 +332,5 @@ def _parse_strategy(c: ConfigChecker, row: Any, i: int) -> StrategySpec:
         trade_band=optional("trade_band", minimum=0, maximum=1, exclusive_max=True),
         signal=signal,
         risk=risk,
+        approval_required=c.boolean(d, "approval_required", path, False),
     )

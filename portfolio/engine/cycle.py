@@ -13,6 +13,15 @@ For each bar date t, in order, with close-only data:
    ``rebalance.rebalance(state, ctx, "risk_breach")``;
 5. every strategy records its targets decided with data through close t, to fill later.
 
+Trade approval (optional per strategy, ``StrategyState.approval_required``): at step 5 an
+active gated strategy whose targets would trade holds them for an operator
+(``OrderDecision``); at step 3 of the next bar they fill only if an operator approved them
+in between (``StrategyState.reviews``), and otherwise expire. Every held decision gets one
+``OrderOutcome`` (filled, rejected or expired, with its cause). Only the signal's orders
+are gated: rebalance and risk-manager fills never wait for a person. In a run that applies
+several bars, every decision but the last expires, since nobody could have approved it in
+time; the reviews are stored, so a replay that reads them trades exactly as the live path.
+
 Inputs: ``closes`` a DataFrame (DatetimeIndex ascending, one float column per ticker, NaN
 where there is no bar) covering at least the dates to apply, history included; ``targets``
 maps a strategy name to a frame of target weights of the same shape (row t decided at
@@ -41,6 +50,8 @@ from portfolio.engine.rebalance import rebalance, trigger_due
 from portfolio.engine.state import (
     DayContext,
     ManualRequest,
+    OrderDecision,
+    OrderOutcome,
     PortfolioState,
     RebalanceRecord,
     StrategyState,
@@ -50,6 +61,8 @@ __all__ = [
     "DayContext",
     "DayResult",
     "ManualRequest",
+    "OrderDecision",
+    "OrderOutcome",
     "PortfolioState",
     "RebalanceRecord",
     "StrategyState",
@@ -101,6 +114,8 @@ class DayResult:
     fills: list[tuple[str, Fill]] = field(default_factory=list)
     rebalances: list[RebalanceRecord] = field(default_factory=list)
     exposure_scale: float = 1.0  # T in force during the day (the one the return earned)
+    order_decisions: list[OrderDecision] = field(default_factory=list)  # held for approval
+    order_outcomes: list[OrderOutcome] = field(default_factory=list)  # of earlier decisions
 
     @property
     def rebalance(self) -> RebalanceRecord | None:
@@ -178,21 +193,87 @@ def _apply_day(
             rebalance(state, ctx, trigger)
     scale = state.exposure_scale * state.risk_scale
     for s in state.strategies:
-        if not s.active or s.pending is None:
+        if s.pending is None:
             continue
-        if is_period_start(s.frequency, day, prev):
+        trading_day = is_period_start(s.frequency, day, prev)
+        if not _order_cleared(s, ctx, trading_day):
+            s.pending = None  # nor may the risk manager's ramp (step 4) trade toward them
+            continue
+        if s.active and trading_day:
             scaled = {t: w * scale * s.risk_scale for t, w in s.pending.items()}
             for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
                 ctx.fills.append((s.name, f))
     if risk_hook is not None:
         risk_hook(state, ctx)
-    for s in state.strategies:
-        s.pending, s.pending_date = decisions.get(s.name, {}), day
+    ctx.order_outcomes[:] = [_outcome_counted(o, ctx.fills) for o in ctx.order_outcomes]
+    decided = _decide(state, ctx, decisions)
     state.last_date = day
     strategy_days, portfolio_day = _snapshot(state, ctx.marks, ctx.flows, held, prev)
     return DayResult(
-        day, strategy_days, portfolio_day, ctx.fills, ctx.rebalances, exposure_scale=scale_used
+        day,
+        strategy_days,
+        portfolio_day,
+        ctx.fills,
+        ctx.rebalances,
+        exposure_scale=scale_used,
+        order_decisions=decided,
+        order_outcomes=list(ctx.order_outcomes),
     )
+
+
+def _order_cleared(s: StrategyState, ctx: DayContext, trading_day: bool) -> bool:
+    """Step 3's approval gate (DESIGN "Trade approval"). ``s.reviews`` holds the stored
+    review of every decision held for approval; a decision without one was not held
+    (ungated, or decided while the strategy was paused). Records the decision's outcome
+    in ``ctx.order_outcomes`` and says whether its signal orders may fill now."""
+    review = s.reviews.pop(s.pending_date, None)
+    if review is None and not s.approval_required:
+        return True
+    if review == "rejected":
+        status, cause, cleared = "rejected", "rejected by an operator", False
+    elif review is None:
+        status, cause, cleared = "expired", "not held for approval (decided before)", False
+    elif review == "approved" or not s.approval_required:
+        cleared = s.active and trading_day
+        status = "filled" if cleared else "expired"
+        cause = (
+            ("approved" if review == "approved" else "approval no longer required")
+            if cleared
+            else ("strategy paused" if not s.active else "not a trading day of the strategy")
+        )
+    else:
+        status, cause, cleared = "expired", "not approved before the next bar", False
+    ctx.order_outcomes.append(OrderOutcome(s.name, s.pending_date, ctx.day, status, cause))
+    return cleared
+
+
+def _outcome_counted(o: OrderOutcome, fills) -> OrderOutcome:
+    if o.status != "filled":
+        return o
+    n = sum(1 for name, f in fills if name == o.name and f.reason == "signal")
+    return OrderOutcome(o.name, o.decided_on, o.day, o.status, o.cause, n)
+
+
+def _decide(state: PortfolioState, ctx: DayContext, decisions) -> list[OrderDecision]:
+    """Step 5: every strategy records the targets decided at this close, to fill at the
+    next. An active approval-gated strategy whose targets would trade holds them for an
+    operator (an ``OrderDecision``, orders sized at this close as step 3 would size them
+    now); one whose targets would not trade has nothing to approve and fills nothing."""
+    held = []
+    scale = state.exposure_scale * state.risk_scale
+    for s in state.strategies:
+        targets = decisions.get(s.name, {})
+        s.pending, s.pending_date = targets, ctx.day
+        if not (s.approval_required and s.active):
+            continue
+        scaled = {t: w * scale * s.risk_scale for t, w in targets.items()}
+        orders = s.book.orders_to(scaled, ctx.today, s.execution)
+        if not orders:
+            s.pending = None
+            continue
+        s.reviews.setdefault(ctx.day, "pending")
+        held.append(OrderDecision(s.name, ctx.day, dict(targets), tuple(orders)))
+    return held
 
 
 def exposure_held(multiplier: float, gross: float, equity: float, active: bool) -> float:

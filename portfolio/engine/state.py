@@ -38,6 +38,11 @@ class StrategyState:
     static_allocation: float | None = None  # the configured weight (None: ``allocation``)
     history_days: int = 0  # days since the book's first non-zero return
     risk_scale: float = 1.0  # the risk manager's multiplier on this book's exposure
+    # Trade approval: the signal orders decided at a close fill at the next one only when
+    # an operator approved them in between (``reviews``: decided-on date -> "approved" |
+    # "rejected", the stored reviews of the decisions not yet resolved).
+    approval_required: bool = False
+    reviews: dict[date, str] = field(default_factory=dict)
 
     @property
     def static(self) -> float:
@@ -109,6 +114,33 @@ class RebalanceRecord:
     request_keys: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class OrderDecision:
+    """The signal orders an approval-gated strategy decided at the close of ``decided_on``
+    and that now wait for an operator: its target weights and the orders they would make
+    if filled at that close (``(ticker, signed quantity, close)``, fill order; the fill at
+    the next close is sized again from that close, as every signal fill is)."""
+
+    name: str
+    decided_on: date
+    targets: dict[str, float]
+    orders: tuple[tuple[str, float, float], ...]
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """What became of an approval-gated decision at the next bar ``day``: ``filled``
+    (approved and traded, ``fills`` fills), ``rejected``, or ``expired`` (not approved
+    before the bar, or approved but not tradable then: ``cause``)."""
+
+    name: str
+    decided_on: date
+    day: date
+    status: str  # filled | rejected | expired
+    cause: str
+    fills: int = 0
+
+
 @dataclass
 class DayContext:
     """One bar being applied: its closes (NaN: no bar), marks (last close), the cash each
@@ -120,3 +152,4 @@ class DayContext:
     flows: dict[str, float]
     fills: list[tuple[str, Fill]] = field(default_factory=list)
     rebalances: list[RebalanceRecord] = field(default_factory=list)
+    order_outcomes: list[OrderOutcome] = field(default_factory=list)

@@ -21,10 +21,18 @@ from portfolio.engine.allocation import AllocationParams
 from portfolio.engine.book import Book, Execution, Holding
 from portfolio.engine.checks import ConfigChecker
 from portfolio.engine.config_schema import parse_allocation_params
-from portfolio.engine.cycle import DayResult, ManualRequest, PortfolioState, StrategyState
+from portfolio.engine.cycle import (
+    DayResult,
+    ManualRequest,
+    OrderDecision,
+    OrderOutcome,
+    PortfolioState,
+    StrategyState,
+)
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import risk_config_from_dict, size_targets
 from portfolio.models import (
+    PendingOrder,
     Portfolio,
     PortfolioSnapshot,
     Position,
@@ -78,6 +86,7 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
         positions[p.strategy_id][p.instrument.ticker] = Holding(
             p.quantity, p.avg_entry_price, p.entry_date
         )
+    reviews = order_reviews(strategies)
     states = []
     for s in strategies:
         signal = signal_from_config(s.signal_type, s.parameters, where=f"strategy {s.name}")
@@ -102,6 +111,8 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
                 nav=s.nav,
                 peak_nav=s.peak_nav,
                 last_equity=s.last_equity,
+                approval_required=s.approval_required,
+                reviews=reviews[s.id],
             )
         )
     params = portfolio_allocation_params(portfolio, [s.name for s in strategies])
@@ -123,6 +134,37 @@ def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioSta
     if params.method != "static":
         _history_load(portfolio, strategies, state)
     return state
+
+
+_REVIEWS = {
+    PendingOrder.Status.PENDING: "pending",
+    PendingOrder.Status.APPROVED: "approved",
+    PendingOrder.Status.REJECTED: "rejected",
+}
+
+
+def order_reviews(strategies: list[Strategy]) -> dict[int, dict[date, str]]:
+    """The engine's ``StrategyState.reviews`` per strategy id: the stored review of every
+    held decision not resolved yet (pending, approved or rejected), by decided-on date."""
+    out: dict[int, dict[date, str]] = {s.id: {} for s in strategies}
+    rows = PendingOrder.objects.filter(
+        strategy__in=strategies, status__in=list(_REVIEWS), resolved_on__isnull=True
+    ).values_list("strategy_id", "decided_on", "status")
+    for sid, decided_on, status in rows.order_by("strategy_id", "decided_on"):
+        out[sid][decided_on] = _REVIEWS[status]
+    return out
+
+
+def reviews_unchanged(
+    portfolio: Portfolio, strategies: list[Strategy], used: dict[int, dict[date, str]]
+) -> bool:
+    """Inside the chunk's transaction: whether the reviews the engine applied (``used``,
+    as ``order_reviews`` gave them at the chunk's start) are still the stored ones. The
+    portfolio row is locked first; a review (``portfolio.services.approvals``) locks it
+    too, so a review lands either before this check (and the chunk is computed again) or
+    after the commit (and finds its decision resolved)."""
+    Portfolio.objects.select_for_update().filter(pk=portfolio.pk).values_list("pk").first()
+    return order_reviews(strategies) == used
 
 
 def portfolio_allocation_params(portfolio: Portfolio, names: list[str]) -> AllocationParams:
@@ -208,6 +250,8 @@ class ChunkRows:
     strategy_rows: list[StrategySnapshot] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)
     rebalances: list[RebalanceEvent] = field(default_factory=list)
+    order_decisions: list[tuple[int, OrderDecision]] = field(default_factory=list)
+    order_outcomes: list[tuple[int, OrderOutcome]] = field(default_factory=list)
 
 
 def chunk_rows(
@@ -295,7 +339,50 @@ def chunk_rows(
             )
             event._request_keys = rb.request_keys
             out.rebalances.append(event)
+        out.order_decisions.extend((by_name[d.name].id, d) for d in r.order_decisions)
+        out.order_outcomes.extend((by_name[o.name].id, o) for o in r.order_outcomes)
     return out
+
+
+def _orders_save(strategies: list[Strategy], rows: ChunkRows) -> None:
+    """Write the chunk's held decisions and the outcomes of earlier ones: one
+    ``PendingOrder`` per (strategy, decided-on date), created at the decision (or found,
+    when its review was stored first) and resolved at the next bar."""
+    decided = {(sid, d.decided_on): d for sid, d in rows.order_decisions}
+    outcomes = {(sid, o.decided_on): o for sid, o in rows.order_outcomes}
+    keys = sorted(set(decided) | set(outcomes))
+    if not keys:
+        return
+    days = [k[1] for k in keys]
+    existing = {
+        (o.strategy_id, o.decided_on): o
+        for o in PendingOrder.objects.filter(
+            strategy__in=strategies, decided_on__gte=min(days), decided_on__lte=max(days)
+        )
+    }
+    new, changed = [], []
+    for key in keys:
+        row = existing.get(key)
+        if row is None:
+            row = PendingOrder(strategy_id=key[0], decided_on=key[1])
+            new.append(row)
+        else:
+            changed.append(row)
+        if (d := decided.get(key)) is not None:
+            row.targets = d.targets
+            row.orders = [
+                {"ticker": t, "side": "buy" if q > 0 else "sell", "quantity": abs(q), "price": c}
+                for t, q, c in d.orders
+            ]
+        if (o := outcomes.get(key)) is not None:
+            row.status, row.resolved_on = o.status, o.day
+            row.cause, row.fills_count = o.cause, o.fills
+    PendingOrder.objects.bulk_create(new, batch_size=1000)
+    PendingOrder.objects.bulk_update(
+        changed,
+        ["targets", "orders", "status", "resolved_on", "cause", "fills_count"],
+        batch_size=500,
+    )
 
 
 def chunk_save(
@@ -312,6 +399,7 @@ def chunk_save(
     Trade.objects.bulk_create(rows.trades, batch_size=2000)
     RebalanceEvent.objects.bulk_create(rows.rebalances, batch_size=500)
     _requests_mark_applied(portfolio, rows.rebalances)
+    _orders_save(strategies, rows)
     _state_save(portfolio, strategies, state, instruments)
 
 

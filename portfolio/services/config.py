@@ -134,6 +134,7 @@ def _strategies_configure(portfolio, spec, source, changes, actor) -> None:
             "commission_bps": s.commission_bps,
             "slippage_bps": s.slippage_bps,
             "trade_band": s.trade_band,
+            "approval_required": s.approval_required,
             "position_order": order,
         }
         for field, value in values.items():

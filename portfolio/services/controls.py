@@ -96,7 +96,8 @@ def config_save(*, obj, values: dict[str, Any], portfolio: Portfolio | None, ori
 def strategy_values_check(*, strategy: Strategy, values: dict[str, Any]) -> None:
     """Raise ``ConfigError`` when an edit of ``strategy`` breaks a rule of the YAML:
     parameters by the signal's own checks, risk_config by the sizing rules, status one of
-    the two, and the static allocations still summing to the leverage target."""
+    the two, approval_required a bool, and the static allocations still summing to the
+    leverage target."""
     where = f"strategy {strategy.name}"
     signal_type = values.get("signal_type", strategy.signal_type)
     if "parameters" in values or "signal_type" in values:
@@ -106,6 +107,8 @@ def strategy_values_check(*, strategy: Strategy, values: dict[str, Any]) -> None
         signal_from_config(signal_type, params, where=where)
     if "risk_config" in values:
         risk_config_from_dict(values["risk_config"] or {}, where=f"{where}.risk_config")
+    if "approval_required" in values and not isinstance(values["approval_required"], bool):
+        raise ConfigError(f"{where}.approval_required", "must be true or false")
     if "status" in values and values["status"] not in Strategy.Status.values:
         raise ConfigError(f"{where}.status", "must be active or paused")
     if strategy.retired_at is not None and values.get("status") == Strategy.Status.ACTIVE:

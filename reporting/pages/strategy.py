@@ -15,6 +15,7 @@ from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_ra
 
 TRADES_PER_PAGE = 100
 VIOLATIONS_SHOWN = 50
+ORDERS_SHOWN = 10
 
 # What each statistic is (performance.py's docstrings, in a line each).
 STAT_DEFINITIONS = {
@@ -55,6 +56,7 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         ),
         "figures": {},
     }
+    context.update(_orders(portfolio, strategy))
     notes = selectors.note_map(strategy=strategy)
     context.update(_trade_page(strategy, len(fills), page))
     for t in context["trades"]:
@@ -87,6 +89,24 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         p["note"] = notes.get(("position", p["ticker"]))
     context["trade_risk"] = _trade_risk(fills, as_of)
     return context
+
+
+def _orders(portfolio: Portfolio, strategy: Strategy) -> dict:
+    """Trade approval: the decision awaiting a review (decided at the last applied bar,
+    still pending or approved) with its orders valued at that close, and the history."""
+    orders = selectors.order_list(strategy=strategy, limit=ORDERS_SHOWN)
+    awaiting = next(
+        (
+            o
+            for o in orders
+            if o.decided_on == portfolio.last_applied_date and o.resolved_on is None
+        ),
+        None,
+    )
+    if awaiting is not None:
+        for line in awaiting.orders:
+            line["value"] = line["quantity"] * line["price"]
+    return {"orders": orders, "awaiting": awaiting}
 
 
 MAE_TRADES = 500  # the most recent round trips whose adverse excursion is measured

@@ -37,11 +37,12 @@ pytestmark = pytest.mark.django_db
 # live portfolio, then the page's selectors (each history is one values_list into pandas).
 # Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies). The config
 # page's 11: its 7 selectors now include the audit trail and the unacknowledged violations.
+# The strategy page's 15: its trade-approval history is one more.
 QUERIES = {
     "/": 15,
     "/risk/": 12,
     "/performance/": 9,
-    "/strategy/mean_reversion_20/": 14,
+    "/strategy/mean_reversion_20/": 15,
     "/config/": 11,
 }
 # The same pages as JSON for the live update in place (?format=json: the same assembler
