@@ -13,6 +13,7 @@ from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -77,6 +78,4 @@ class AutoSchema(openapi.AutoSchema):
         return responses
 
     def _needs_auth(self) -> bool:
-        from rest_framework.permissions import AllowAny
-
         return not all(isinstance(p, AllowAny) for p in self.view.get_permissions())
