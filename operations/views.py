@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
 from operations.health import readiness_check
 
@@ -30,11 +34,19 @@ def readyz(request):
     return JsonResponse(body, status=code)
 
 
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ready", "not ready"])
+    reason = serializers.CharField(required=False, help_text="Only when not ready.")
+    checks = serializers.DictField(
+        child=serializers.CharField(),
+        help_text='Each check ("database", "worker", ...): "ok" or why not.',
+    )
+
+
 @never_cache
-@require_GET
+@extend_schema(responses={200: ReadinessSerializer, 503: ReadinessSerializer})
+@api_view(["GET"])
 def api_status(request):
-    """/readyz's JSON for logged-in users (401 JSON otherwise)."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    """/readyz's JSON for signed-in users (any API authentication; 401 JSON otherwise)."""
     body, code = readiness_payload()
-    return JsonResponse(body, status=code)
+    return Response(body, status=code)

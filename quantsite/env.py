@@ -7,6 +7,7 @@ malformed value instead of guessing, in the style of healthchecks' ``envbool``/`
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -55,3 +56,16 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r}: expected one of {', '.join(choices)}")
     return value
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate, ``<requests>/<period>``: a positive integer and one of
+    second, minute, hour, day (DRF reads only the first letter: ``100/min``, ``5/s``)."""
+    value = os.environ.get(name, default).strip()
+    match = re.fullmatch(r"([0-9]+)/([smhd][a-z]*)", value)
+    if match is None or int(match[1]) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected <requests>/<period>, requests >= 1 and period one of"
+            " second, minute, hour, day (e.g. 100/minute)"
+        )
+    return f"{int(match[1])}/{match[2]}"

@@ -7,12 +7,13 @@ channels-redis layer).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from quantsite.env import env_bool, env_choice, env_int, env_list, env_str
+from quantsite.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_idempotency",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "channels",
     "portfolio",
@@ -174,15 +178,78 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 WHITENOISE_USE_FINDERS = True
 
+# --- REST API: auth, throttles, schema (README "API") ------------------------------------
+# Token first: an anonymous caller gets 401 with ``WWW-Authenticate: Token``. Session auth
+# (the logged-in browser) enforces CSRF on unsafe methods. HTTP Basic is off: a password
+# never travels with every request. A token is a knox token, stored as its SHA-512 digest.
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 200,
+    "DEFAULT_SCHEMA_CLASS": "quantsite.api.schema.AutoSchema",
+    # Anonymous callers per client IP, signed-in users per user, token logins per IP.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "quantsite.api.throttles.AnonThrottle",
+        "quantsite.api.throttles.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("QUANTSITE_API_THROTTLE_ANON", "60/minute"),
+        "user": env_rate("QUANTSITE_API_THROTTLE_USER", "1200/minute"),
+        "token_login": env_rate("QUANTSITE_API_THROTTLE_LOGIN", "10/minute"),
+    },
+    # Behind a reverse proxy the client address is the last X-Forwarded-For hop it added.
+    "NUM_PROXIES": env_int("QUANTSITE_API_NUM_PROXIES", 0, minimum=0) or None,
 }
+# A token lives QUANTSITE_API_TOKEN_TTL_DAYS days (0: until revoked).
+QUANTSITE_API_TOKEN_TTL_DAYS = env_int("QUANTSITE_API_TOKEN_TTL_DAYS", 90, minimum=0)
+REST_KNOX = {
+    "TOKEN_TTL": (
+        timedelta(days=QUANTSITE_API_TOKEN_TTL_DAYS) if QUANTSITE_API_TOKEN_TTL_DAYS else None
+    ),
+    "TOKEN_PREFIX": "qs_",  # recognisable by secret scanners
+    "AUTH_HEADER_PREFIX": "Token",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Quantsite API",
+    "DESCRIPTION": (
+        "Read the paper-trading book and run its controls. Authenticate with a token "
+        "(`Authorization: Token <token>`, see `POST /api/tokens/`) or the dashboard's session "
+        "(CSRF header on unsafe methods). Reads need any signed-in user; commands need a "
+        'staff user. Errors: `{"detail": ...}`, or for 400 the offending field or '
+        "parameter mapped to its messages."
+    ),
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {
+        "RebalanceMethodEnum": "portfolio.models.Portfolio.RebalanceMethod",
+        "AllocationMethodEnum": "portfolio.models.Portfolio.AllocationMethod",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Throttle counters: Redis when there is one (shared by every web process), else this
+# process's memory (the embedded single daphne).
+if REDIS_URL:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "quantsite-throttle",
+    }
+else:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "throttle",
+    }
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")

@@ -7,6 +7,10 @@ os.environ.setdefault("QUANTSITE_DATA_DIR", tempfile.mkdtemp(prefix="quantsite-t
 # No heartbeat thread: its own connection to the shared in-memory test database would
 # find the tables locked by the test's transaction (the subprocess tests run it for real).
 os.environ.setdefault("QUANTSITE_RUN_HEARTBEAT_SECONDS", "0")
+# The suite makes thousands of API requests from one address and a handful of users: no
+# accidental 429 (test_api_auth checks the 429 itself with a tiny rate).
+for _scope in ("ANON", "USER", "LOGIN"):
+    os.environ.setdefault(f"QUANTSITE_API_THROTTLE_{_scope}", "1000000/minute")
 
 from quantsite.settings import *  # noqa: E402,F403
 

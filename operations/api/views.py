@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,11 +41,25 @@ class UpdateRunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = UpdateRunSerializer
 
 
+class UpdateQueuedSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+
+
+class UpdateConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    run = serializers.IntegerField(allow_null=True)
+
+
 class UpdateNowApi(APIView):
     """Staff only. 202 with the queued run; 409 with the run in flight, queuing nothing."""
 
     permission_classes = [permissions.IsAdminUser]
 
+    @extend_schema(
+        request=None, responses={202: UpdateQueuedSerializer, 409: UpdateConflictSerializer}
+    )
     def post(self, request):
         result = update_enqueue(trigger="manual")
         run_id = result.run.pk if result.run else None

@@ -4,6 +4,7 @@ the same service as the strategy page and the admin (``portfolio.services.approv
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from portfolio import models
 from portfolio.engine.errors import ConfigError
 from portfolio.services.approvals import order_review
 from portfolio.services.controls import Origin
+from quantsite.api.schema import ErrorSerializer
 
 
 class PendingOrderSerializer(serializers.ModelSerializer):
@@ -42,6 +44,18 @@ class OrderReviewSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
+_REVIEW_SCHEMA = extend_schema(
+    request=OrderReviewSerializer, responses={200: PendingOrderSerializer, 409: ErrorSerializer}
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=models.PendingOrder.Status.values, required=False)
+        ]
+    )
+)
 class PendingOrderViewSet(viewsets.ReadOnlyModelViewSet):
     """Decisions of approval-gated strategies, newest first; ``?status=pending`` lists
     those awaiting a review. A review answers 200 with the order, or 409 with the reason
@@ -78,11 +92,13 @@ class PendingOrderViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"detail": f"{exc.where}: {exc.rule}"}, status=status.HTTP_409_CONFLICT)
         return Response(PendingOrderSerializer(order).data)
 
+    @_REVIEW_SCHEMA
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def approve(self, request, pk=None):
         """Approve: the orders fill at the next bar."""
         return self._review(request, pk, "approve")
 
+    @_REVIEW_SCHEMA
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def reject(self, request, pk=None):
         """Reject: the orders never fill."""

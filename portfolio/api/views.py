@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -165,6 +166,11 @@ class PortfolioRebalanceApi(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
+    @extend_schema(
+        request=RebalanceInputSerializer,
+        responses={202: RebalanceRequestSerializer, 200: RebalanceRequestSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
     def post(self, request, pk: int):
         portfolio = get_object_or_404(models.Portfolio, pk=pk)
         data = RebalanceInputSerializer(data=request.data)

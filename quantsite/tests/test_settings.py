@@ -96,3 +96,34 @@ def test_the_heartbeat_must_fit_several_times_in_the_stale_window(monkeypatch, t
             QUANTSITE_RUN_HEARTBEAT_SECONDS="60",
             QUANTSITE_RUN_STALE_SECONDS="120",
         )
+
+
+def test_a_throttle_rate_must_be_requests_per_period(monkeypatch):
+    from quantsite.env import env_rate
+
+    for bad in ("100", "0/minute", "ten/minute", "100/week", "5/m/x", "-1/s"):
+        monkeypatch.setenv("QS_RATE", bad)
+        with pytest.raises(ImproperlyConfigured, match=r"QS_RATE=.*<requests>/<period>"):
+            env_rate("QS_RATE", "1/s")
+    monkeypatch.setenv("QS_RATE", " 30/min ")
+    assert env_rate("QS_RATE", "1/s") == "30/min"
+    monkeypatch.delenv("QS_RATE")
+    assert env_rate("QS_RATE", "60/minute") == "60/minute"
+
+
+def test_the_api_throttle_rates_and_token_lifetime_come_from_the_environment(monkeypatch, tmp_path):
+    conf = _settings_with(
+        monkeypatch,
+        tmp_path,
+        QUANTSITE_API_THROTTLE_ANON="5/second",
+        QUANTSITE_API_THROTTLE_USER="100/hour",
+        QUANTSITE_API_THROTTLE_LOGIN="3/minute",
+        QUANTSITE_API_TOKEN_TTL_DAYS="0",
+    )
+    rates = conf["REST_FRAMEWORK"]["DEFAULT_THROTTLE_RATES"]
+    assert rates == {"anon": "5/second", "user": "100/hour", "token_login": "3/minute"}
+    assert conf["REST_KNOX"]["TOKEN_TTL"] is None  # 0: until revoked
+    auth = conf["REST_FRAMEWORK"]["DEFAULT_AUTHENTICATION_CLASSES"]
+    assert not any("Basic" in name for name in auth)
+    with pytest.raises(ImproperlyConfigured, match="QUANTSITE_API_THROTTLE_USER='lots'"):
+        _settings_with(monkeypatch, tmp_path, QUANTSITE_API_THROTTLE_USER="lots")

@@ -324,7 +324,7 @@ def test_the_api_lists_strategies_for_a_logged_in_user(logged_in, client):
     data = logged_in.get("/api/strategies/").json()
     assert data["count"] == 5
     client.logout()
-    assert client.get("/api/strategies/").status_code == 403
+    assert client.get("/api/strategies/").status_code == 401
 
 
 def test_the_pages_link_their_tables_as_csv_and_excel(logged_in):

@@ -1,0 +1,1 @@
+"""Cross-cutting REST plumbing: throttles, the schema generator, the error shapes."""

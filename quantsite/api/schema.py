@@ -1,0 +1,81 @@
+"""The OpenAPI schema: every operation documents its error shapes.
+
+``AutoSchema`` (``DEFAULT_SCHEMA_CLASS``) adds to each operation the errors any endpoint
+can answer, unless the view declared that status itself: 400 (a bad body or query
+parameter, ``ValidationError``), 401 (no or bad credentials), 403 (not allowed, or the
+session's CSRF check failed), 404 (for paths with an id), 429 (throttled, with
+``Retry-After``). Views declare the rest (409, 503) with ``extend_schema``.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error except a validation error: ``{"detail": "..."}``."""
+
+    detail = serializers.CharField(help_text="What went wrong, in one sentence.")
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """A 400: each offending field or query parameter (or ``detail``/``non_field_errors``)
+    mapped to its messages."""
+
+
+class ValidationErrorSchema(OpenApiSerializerExtension):
+    target_class = ValidationErrorSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        messages = {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object"},
+            ]
+        }
+        return {
+            "type": "object",
+            "description": "Each offending field or query parameter mapped to its messages.",
+            "additionalProperties": messages,
+            "example": {"ticker": ["unknown ticker 'XYZ'"]},
+        }
+
+
+_ERRORS = {
+    "400": (ValidationErrorSerializer, "Bad request: a malformed body or query parameter."),
+    "401": (ErrorSerializer, "No credentials, or an invalid, expired or revoked token."),
+    "403": (ErrorSerializer, "Not allowed (staff only, or the session's CSRF check failed)."),
+    "404": (ErrorSerializer, "No such object."),
+    "429": (ErrorSerializer, "Throttled: retry after the `Retry-After` header's seconds."),
+}
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        for code, (serializer, description) in _ERRORS.items():
+            if code in responses or (code == "404" and "{" not in self.path):
+                continue
+            if code in ("401", "403") and not self._needs_auth():
+                continue
+            responses[code] = self._get_response_for_code(
+                OpenApiResponse(response=serializer, description=description), code
+            )
+            if code == "429":
+                responses[code]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds until the next request is allowed.",
+                        "schema": {"type": "integer"},
+                    }
+                }
+        return responses
+
+    def _needs_auth(self) -> bool:
+        return not all(isinstance(p, AllowAny) for p in self.view.get_permissions())
