@@ -16,10 +16,8 @@ running the command again; the same key with another request is a 422.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.shortcuts import get_object_or_404
-from drf_idempotency import idempotent
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +26,8 @@ from portfolio.api.views import StrategySerializer
 from portfolio.engine.errors import ConfigError
 from portfolio.models import Portfolio, Strategy
 from portfolio.services.controls import Origin, strategy_allocations_set, strategy_pause
+from quantsite.api.idempotency import IDEMPOTENCY_KEY, idempotent_command
+from quantsite.api.schema import ErrorSerializer
 from risk.models import RiskLimit, Violation
 from risk.services import strategy_resume
 from risk.services.controls import risk_limit_update, violation_acknowledge
@@ -41,24 +41,26 @@ class RefusedSerializer(serializers.Serializer):
     rule = serializers.CharField()
 
 
+def command_schema(request, result):
+    """The OpenAPI description every command shares (its body, its answer, a refusal, a
+    reused ``Idempotency-Key``)."""
+    return extend_schema(
+        request=request,
+        responses={
+            200: result,
+            400: RefusedSerializer,
+            409: ErrorSerializer,
+            422: ErrorSerializer,
+        },
+        parameters=[IDEMPOTENCY_KEY],
+    )
+
+
 def refused(exc: ConfigError) -> Response:
     return Response(
         {"detail": f"{exc.where}: {exc.rule}", "field": exc.where, "rule": exc.rule},
         status=status.HTTP_400_BAD_REQUEST,
     )
-
-
-def idempotent_command(handler):
-    """``drf_idempotency.idempotent`` on a DRF handler: the response is finalized (its
-    renderer chosen) before the package stores it for replay, which it renders."""
-
-    @idempotent()
-    @wraps(handler)
-    def run(self, request, *args, **kwargs):
-        response = handler(self, request, *args, **kwargs)
-        return self.finalize_response(request, response, *args, **kwargs)
-
-    return run
 
 
 class CommandApi(APIView):
@@ -77,6 +79,7 @@ class StrategyCommandResultSerializer(serializers.Serializer):
 class StrategyPauseApi(CommandApi):
     """Pause a strategy: no orders from the next bar (its holdings are kept)."""
 
+    @command_schema(None, StrategyCommandResultSerializer)
     @idempotent_command
     def post(self, request, pk: int):
         strategy = get_object_or_404(Strategy, pk=pk)
@@ -89,6 +92,7 @@ class StrategyResumeApi(CommandApi):
     """Resume a paused strategy from the next bar (a risk pause is overridden, its
     violation stays open); a retired strategy is never resumed (``changed`` false)."""
 
+    @command_schema(None, StrategyCommandResultSerializer)
     @idempotent_command
     def post(self, request, pk: int):
         strategy = get_object_or_404(Strategy, pk=pk)
@@ -110,6 +114,7 @@ class AllocationsResultSerializer(serializers.Serializer):
 class PortfolioAllocationsApi(CommandApi):
     """Set the static target allocations as one set (from the next rebalance)."""
 
+    @command_schema(AllocationsInputSerializer, AllocationsResultSerializer)
     @idempotent_command
     def post(self, request, pk: int):
         portfolio = get_object_or_404(Portfolio, pk=pk)
@@ -164,6 +169,7 @@ class LimitResultSerializer(serializers.Serializer):
 class RiskLimitEditApi(CommandApi):
     """Edit a limit's threshold or enabled flag, checked by the risk YAML's rules."""
 
+    @command_schema(LimitInputSerializer, LimitResultSerializer)
     @idempotent_command
     def post(self, request, pk: int):
         limit = get_object_or_404(RiskLimit, pk=pk)
@@ -198,6 +204,7 @@ class AcknowledgeResultSerializer(serializers.Serializer):
 class ViolationAcknowledgeApi(CommandApi):
     """Acknowledge a violation with a note (its status stays the risk manager's)."""
 
+    @command_schema(AcknowledgeInputSerializer, AcknowledgeResultSerializer)
     @idempotent_command
     def post(self, request, pk: int):
         violation = get_object_or_404(Violation, pk=pk)

@@ -321,8 +321,13 @@ def test_the_api_lists_the_orders_and_staff_review_them(logged_in, user, awaitin
     assert awaiting.status == "pending"
     user.is_staff = True
     user.save()
-    done = logged_in.post(url, {"note": "via api"}, content_type="application/json")
+    key = {"Idempotency-Key": "approve-1"}
+    done = logged_in.post(url, {"note": "via api"}, content_type="application/json", headers=key)
     assert done.status_code == 200 and done.json()["status"] == "approved"
+    # a retry with the same key replays the answer instead of a 409 "already reviewed"
+    retry = logged_in.post(url, {"note": "via api"}, content_type="application/json", headers=key)
+    assert retry.status_code == 200 and retry["Idempotent-Replayed"] == "true"
+    assert retry.json() == done.json()
     assert ConfigChange.objects.get(field=f"orders of {awaiting.decided_on}").source == "api"
     again = logged_in.post(
         f"/api/orders/{awaiting.pk}/reject/", {}, content_type="application/json"

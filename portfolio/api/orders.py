@@ -13,6 +13,7 @@ from portfolio import models
 from portfolio.engine.errors import ConfigError
 from portfolio.services.approvals import order_review
 from portfolio.services.controls import Origin
+from quantsite.api.idempotency import IDEMPOTENCY_KEY, idempotent_command
 from quantsite.api.schema import ErrorSerializer
 
 
@@ -45,7 +46,9 @@ class OrderReviewSerializer(serializers.Serializer):
 
 
 _REVIEW_SCHEMA = extend_schema(
-    request=OrderReviewSerializer, responses={200: PendingOrderSerializer, 409: ErrorSerializer}
+    request=OrderReviewSerializer,
+    responses={200: PendingOrderSerializer, 409: ErrorSerializer, 422: ErrorSerializer},
+    parameters=[IDEMPOTENCY_KEY],
 )
 
 
@@ -94,12 +97,14 @@ class PendingOrderViewSet(viewsets.ReadOnlyModelViewSet):
 
     @_REVIEW_SCHEMA
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @idempotent_command
     def approve(self, request, pk=None):
         """Approve: the orders fill at the next bar."""
         return self._review(request, pk, "approve")
 
     @_REVIEW_SCHEMA
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    @idempotent_command
     def reject(self, request, pk=None):
         """Reject: the orders never fill."""
         return self._review(request, pk, "reject")
