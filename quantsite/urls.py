@@ -3,7 +3,9 @@ OpenAPI schema at /api/schema/ and docs page at /api/docs/)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from operations import views as operations_views
@@ -29,3 +31,12 @@ urlpatterns = [
     path("api/", include("portfolio.api.urls")),
     path("", include("reporting.urls")),
 ]
+
+
+def handler404(request, exception):
+    """A path under /api/ that matches no route (an unknown one, or an id the route's
+    converter refuses, such as -1) answers JSON like every other API error; the rest of
+    the site keeps Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -8,7 +8,7 @@ answers with the resulting state.
 * ``POST /api/limits/<id>/`` ``{"threshold": x, "enabled": bool}``;
 * ``POST /api/violations/<id>/acknowledge/`` ``{"note": "..."}``.
 
-A refused value answers 400 ``{"detail": "<field>: <rule>", "field", "rule"}`` and
+A refused value answers 400 ``{"<field>": ["<rule>"]}`` (the API's one error shape) and
 changes nothing. Every command accepts an ``Idempotency-Key`` header (drf-idempotency,
 database backend): the same key with the same request replays the first answer without
 running the command again; the same key with another request is a 422.
@@ -33,34 +33,20 @@ from risk.services import strategy_resume
 from risk.services.controls import risk_limit_update, violation_acknowledge
 
 
-class RefusedSerializer(serializers.Serializer):
-    """A refused command: nothing changed."""
-
-    detail = serializers.CharField()
-    field = serializers.CharField()
-    rule = serializers.CharField()
-
-
 def command_schema(request, result):
     """The OpenAPI description every command shares (its body, its answer, a refusal, a
     reused ``Idempotency-Key``)."""
     return extend_schema(
         request=request,
-        responses={
-            200: result,
-            400: RefusedSerializer,
-            409: ErrorSerializer,
-            422: ErrorSerializer,
-        },
+        responses={200: result, 409: ErrorSerializer, 422: ErrorSerializer},
         parameters=[IDEMPOTENCY_KEY],
     )
 
 
 def refused(exc: ConfigError) -> Response:
-    return Response(
-        {"detail": f"{exc.where}: {exc.rule}", "field": exc.where, "rule": exc.rule},
-        status=status.HTTP_400_BAD_REQUEST,
-    )
+    """A value the rules refuse: 400 in the API's one error shape (the field mapped to
+    its messages), nothing changed."""
+    return Response({exc.where: [exc.rule]}, status=status.HTTP_400_BAD_REQUEST)
 
 
 class CommandApi(APIView):

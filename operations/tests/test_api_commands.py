@@ -1,6 +1,7 @@
 """The REST commands: staff only, the same services and audit rows as the page (source
 ``api``), the resulting state in the answer, a refused value changes nothing, and an
-``Idempotency-Key`` replays the first answer instead of acting twice."""
+``Idempotency-Key`` replays the first answer instead of acting twice; an unknown path or
+id under /api/ is a JSON 404."""
 
 from __future__ import annotations
 
@@ -96,12 +97,12 @@ def test_allocations_are_set_as_one_set_and_a_bad_sum_changes_nothing(staff, por
     before = list(Strategy.objects.order_by("pk").values_list("target_allocation", flat=True))
     bad = _post(staff, url, {"allocations": {"momentum_60": 0.95}})
     assert bad.status_code == 400
-    assert bad.json()["field"] == "allocations" and "sum" in bad.json()["rule"]
+    assert list(bad.json()) == ["allocations"] and "sum" in bad.json()["allocations"][0]
     assert (
         list(Strategy.objects.order_by("pk").values_list("target_allocation", flat=True)) == before
     )
     unknown = _post(staff, url, {"allocations": {"nope": 0.2}})
-    assert unknown.status_code == 400 and unknown.json()["field"] == "allocations.nope"
+    assert unknown.status_code == 400 and list(unknown.json()) == ["allocations.nope"]
     ok = _post(staff, url, {"allocations": {"momentum_60": 0.25, "momentum_120": 0.20}})
     assert ok.status_code == 200 and sorted(ok.json()["changed"]) == ["momentum_120", "momentum_60"]
     assert {r["name"]: float(r["target_allocation"]) for r in ok.json()["strategies"]}[
@@ -116,7 +117,7 @@ def test_a_limit_edit_is_checked_by_the_yaml_rules(staff, portfolio):
     url = f"/api/limits/{limit.pk}/"
     assert _post(staff, url, {}).status_code == 400
     bad = _post(staff, url, {"threshold": -1})
-    assert bad.status_code == 400 and bad.json()["field"].startswith("limit max_leverage.")
+    assert bad.status_code == 400 and list(bad.json())[0].startswith("limit max_leverage.")
     limit.refresh_from_db()
     old = limit.threshold
     assert old != -1
@@ -138,3 +139,10 @@ def test_a_violation_is_acknowledged_with_a_note(staff, portfolio):
     v.refresh_from_db()
     assert v.acknowledged_note == "seen, expected after the crash"
     assert RiskLimit.objects.filter(pk=v.limit_id).exists()
+
+
+def test_an_unknown_path_or_a_refused_id_under_api_is_a_json_404(staff):
+    for url in ("/api/limits/-5/", "/api/nothing-here/", "/api/strategies/abc/pause/"):
+        response = staff.get(url)
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}, url
+    assert "text/html" in staff.get("/no-such-page/")["Content-Type"]

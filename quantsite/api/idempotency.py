@@ -12,9 +12,10 @@ from drf_spectacular.utils import OpenApiParameter
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "pattern": "^[A-Za-z0-9._~:-]+$", "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
-    description="Optional: a retry with the same key and body replays the first answer.",
+    description="Optional: a retry with the same key and body replays the first answer "
+    "(letters, digits and -._~: only, at most 255; otherwise 400).",
 )
 
 
