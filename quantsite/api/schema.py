@@ -3,7 +3,8 @@
 ``AutoSchema`` (``DEFAULT_SCHEMA_CLASS``) adds to each operation the errors any endpoint
 can answer, unless the view declared that status itself: 400 (a bad body or query
 parameter, ``ValidationError``), 401 (no or bad credentials), 403 (not allowed, or the
-session's CSRF check failed), 404 (for paths with an id), 429 (throttled, with
+session's CSRF check failed), 404 (for paths with an id), 415 (a body of a type the
+endpoint does not parse, on POST, PUT and PATCH), 429 (throttled, with
 ``Retry-After``). Views declare the rest (409, 503) with ``extend_schema``.
 """
 
@@ -51,6 +52,7 @@ _ERRORS = {
     "401": (ErrorSerializer, "No credentials, or an invalid, expired or revoked token."),
     "403": (ErrorSerializer, "Not allowed (staff only, or the session's CSRF check failed)."),
     "404": (ErrorSerializer, "No such object."),
+    "415": (ErrorSerializer, "The body's Content-Type is not one the endpoint parses."),
     "429": (ErrorSerializer, "Throttled: retry after the `Retry-After` header's seconds."),
 }
 
@@ -64,6 +66,8 @@ class AutoSchema(openapi.AutoSchema):
             if code in responses or (code == "404" and "{" not in self.path):
                 continue
             if code in ("401", "403") and not self._needs_auth():
+                continue
+            if code == "415" and self.method not in ("POST", "PUT", "PATCH"):
                 continue
             responses[code] = self._get_response_for_code(
                 OpenApiResponse(response=serializer, description=description), code
