@@ -18,6 +18,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("operations.api.urls")),
+    # before portfolio's: /api/positions/netted/ must not be read as a position id
+    path("api/", include("reporting.api.urls")),
+    path("api/", include("risk.api.urls")),
     path("api/", include("portfolio.api.urls")),
     path("", include("reporting.urls")),
 ]

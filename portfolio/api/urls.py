@@ -9,6 +9,7 @@ router.register("strategies", views.StrategyViewSet)
 router.register("trades", views.TradeViewSet)
 router.register("positions", views.PositionViewSet)
 router.register("rebalances", views.RebalanceEventViewSet)
+router.register("audit", views.ConfigChangeViewSet)
 
 app_name = "api"
 urlpatterns = [
