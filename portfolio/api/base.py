@@ -26,6 +26,7 @@ from rest_framework_csv.renderers import CSVRenderer
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 200
 ALWAYS_KNOWN = frozenset({"format", "ordering"})
+ISO_DATE = ["%Y-%m-%d"]  # only ISO: 01/02/2020 is ambiguous, so it is a 400
 
 
 class CountedCursorPagination(pagination.CursorPagination):
@@ -155,8 +156,12 @@ class DateRangeFilterSet(filters.FilterSet):
     """``start`` / ``end`` (ISO dates, inclusive) over the subclass's ``date_field``."""
 
     date_field = "date"
-    start = filters.DateFilter(method="filter_start", help_text="On or after (ISO, inclusive).")
-    end = filters.DateFilter(method="filter_end", help_text="On or before (ISO, inclusive).")
+    start = filters.DateFilter(
+        method="filter_start", input_formats=ISO_DATE, help_text="On or after (YYYY-MM-DD)."
+    )
+    end = filters.DateFilter(
+        method="filter_end", input_formats=ISO_DATE, help_text="On or before (YYYY-MM-DD)."
+    )
 
     def _date_lookup(self, op: str) -> str:
         field = self.date_field
