@@ -583,5 +583,8 @@ def curve_decimated(*, queryset: QuerySet, points: int, by: str | None = None) -
         if by is None
         else frame.pivot(index="date", columns=by, values="equity")
     ).sort_index()
+    series = 1 if by is None else wide.shape[1]
+    if points < 2 + 2 * series:
+        raise ValueError(f"must be >= {2 + 2 * series} for {series} series (2 + 2 x series)")
     kept = decimate(wide.astype(float), points)
     return queryset.filter(date__in=list(kept.index))

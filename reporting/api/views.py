@@ -3,43 +3,15 @@ are, and positions netted by ticker across books."""
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
-from rest_framework import exceptions, generics, serializers
+from django.http import Http404
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 
-from portfolio.api.base import ReadViewSet, StrictQueryParamsFilter
+from portfolio.api.base import ReadViewSet
 from portfolio.models import Portfolio, PortfolioSnapshot, StrategySnapshot
 from reporting import selectors
 from reporting.api import filters
 from reporting.engine.netting import net_by_ticker
-
-MAX_POINTS = 5000
-
-
-class PointsMixin:
-    """``?points=N`` (integer, 2 + 2 x series <= N <= 5000): only the dates the charts'
-    decimation keeps (``selectors.curve_decimated``); absent, every date."""
-
-    extra_query_params = ("points",)
-    decimate_by: str | None = None
-
-    def filter_queryset(self, queryset):
-        queryset = super().filter_queryset(queryset)
-        raw = self.request.query_params.get("points")
-        if raw is None:
-            return queryset
-        try:
-            points = int(raw)
-        except ValueError:
-            points = 0
-        if not 4 <= points <= MAX_POINTS:
-            raise exceptions.ValidationError(
-                {"points": [f"must be an integer between 4 and {MAX_POINTS}"]}
-            )
-        try:
-            return selectors.curve_decimated(queryset=queryset, points=points, by=self.decimate_by)
-        except ValueError as exc:
-            raise exceptions.ValidationError({"points": [str(exc)]}) from None
 
 
 class PortfolioCurveSerializer(serializers.ModelSerializer):
@@ -58,7 +30,7 @@ class PortfolioCurveSerializer(serializers.ModelSerializer):
         ]
 
 
-class PortfolioCurveViewSet(PointsMixin, ReadViewSet):
+class PortfolioCurveViewSet(ReadViewSet):
     """The portfolio equity curve, oldest first. Filters ``portfolio`` (default: the live
     one), ``start``/``end`` (inclusive); ``points`` decimates keeping the extremes."""
 
@@ -90,7 +62,7 @@ class StrategyCurveSerializer(serializers.ModelSerializer):
         ]
 
 
-class StrategyCurveViewSet(PointsMixin, ReadViewSet):
+class StrategyCurveViewSet(ReadViewSet):
     """Per-strategy equity curves, by date then strategy. Filters ``portfolio`` (default:
     the live one), ``strategy`` (name or id), ``start``/``end``; ``points`` keeps the
     dates the decimation of the dates x strategies equity frame keeps (every strategy's
@@ -99,7 +71,6 @@ class StrategyCurveViewSet(PointsMixin, ReadViewSet):
     queryset = selectors.strategy_curve_list()
     serializer_class = StrategyCurveSerializer
     filterset_class = filters.StrategyCurveFilter
-    decimate_by = "strategy_id"
     ordering = ("date", "strategy_id", "id")
     ordering_fields = ("date", "id")
 
@@ -126,32 +97,23 @@ class NettedPositionSerializer(serializers.Serializer):
     books = NettedBookSerializer(many=True)
 
 
-class NettedQuerySerializer(serializers.Serializer):
-    portfolio = serializers.IntegerField(
-        required=False, min_value=1, help_text="Portfolio id (default: the live portfolio)."
-    )
-
-
-class NettedPositionApi(generics.GenericAPIView):
+class NettedPositionApi(generics.ListAPIView):
     """``GET /api/positions/netted/``: the portfolio's open positions netted by ticker,
-    largest |net| first, each with the books behind it (4 queries whatever the size)."""
+    largest |net| first, each with the books behind it (4 queries whatever the size).
+    ``portfolio``: its id (default: the live portfolio)."""
 
     serializer_class = NettedPositionSerializer
-    filter_backends = [StrictQueryParamsFilter]
+    filter_backends = ReadViewSet.filter_backends[:2]  # strict parameters, django-filter
+    filterset_class = filters.NettedPortfolioFilter
     renderer_classes = ReadViewSet.renderer_classes
     pagination_class = None
-    extra_query_params = ("portfolio",)
+    queryset = Portfolio.objects.order_by("id")
 
-    def get_queryset(self):
-        return Portfolio.objects.none()
-
-    def get(self, request):
-        self.filter_queryset(self.get_queryset())
-        query = NettedQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        pk = query.validated_data.get("portfolio")
-        portfolio = get_object_or_404(Portfolio, pk=pk) if pk else selectors.portfolio_live_get()
+    def list(self, request, *args, **kwargs):
+        portfolio = self.filter_queryset(self.get_queryset()).first()
         if portfolio is None:
+            if "portfolio" in request.query_params:
+                raise Http404("no such portfolio")
             return Response([])
         positions = selectors.position_frame(portfolio=portfolio, as_of=portfolio.last_applied_date)
         rows = []
@@ -174,7 +136,7 @@ class NettedPositionApi(generics.GenericAPIView):
                     ],
                 }
             )
-        return Response(NettedPositionSerializer(rows, many=True).data)
+        return Response(self.get_serializer(rows, many=True).data)
 
 
 def _finite(x: float) -> float | None:

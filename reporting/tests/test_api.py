@@ -78,6 +78,7 @@ def test_strategy_curves_filter_by_book_and_decimate_every_book_together(logged_
 @pytest.mark.parametrize(
     ("query", "named"),
     [("points=3", "points"), ("points=ten", "points"), ("points=9999", "points"),
+     ("points=4.5", "points"),
      ("from=2020-01-01", "from"), ("start=01/02/2020", "start"), ("portfolio=x", "portfolio")],
 )  # fmt: skip
 def test_a_bad_curve_query_is_a_400_naming_the_parameter(logged_in, query, named):
