@@ -187,6 +187,9 @@ REST_FRAMEWORK = {
         "drf_orjson_renderer.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # numbers as numbers: Decimal money and weights (initial_capital, target_allocation)
+    # are written as JSON numbers (the nearest double), not strings
+    "COERCE_DECIMAL_TO_STRING": False,
 }
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

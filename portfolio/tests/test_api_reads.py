@@ -216,3 +216,11 @@ def test_list_query_counts_do_not_grow_with_the_rows(
     )
     with django_assert_num_queries(4):  # session, user, count, page
         assert logged_in.get(url + "?ordering=id").status_code == 200
+
+
+def test_decimal_fields_are_json_numbers(logged_in):
+    cast = cast_build()
+    row = logged_in.get(f"/api/portfolios/{cast.portfolio.pk}/").json()
+    assert row["initial_capital"] == 1_000_000 and isinstance(row["initial_capital"], float)
+    strategy = logged_in.get(f"/api/strategies/{cast.momo.pk}/").json()
+    assert strategy["target_allocation"] == 0.5
