@@ -131,3 +131,33 @@ def cast_build(*, days: int = 10, trades: int = 10, name: str = "Live") -> Cast:
         ]
     )
     return cast
+
+
+def books_add(cast: Cast, n: int) -> list[Strategy]:
+    """``n`` more books in the cast's portfolio, each with one snapshot on the last day
+    and one AAPL position (bulk-created: for the query-count tests)."""
+    books = Strategy.objects.bulk_create(
+        Strategy(
+            portfolio=cast.portfolio,
+            name=f"book{i:04d}",
+            signal_type="momentum",
+            target_allocation=0,
+            position_order=10 + i,
+        )
+        for i in range(n)
+    )
+    aapl = Instrument.objects.get(ticker="AAPL")
+    last = cast.day(cast.days - 1)
+    StrategySnapshot.objects.bulk_create(
+        StrategySnapshot(
+            strategy=s, date=last, equity=1.0, cash=1.0, long_exposure=0.0, short_exposure=0.0,
+            leverage=0.0, weight=0.0, daily_return=0.0, drawdown=0.0, positions_count=1,
+            realized_pnl=0.0, unrealized_pnl=0.0,
+        )
+        for s in books
+    )  # fmt: skip
+    Position.objects.bulk_create(
+        Position(strategy=s, instrument=aapl, quantity=1, avg_entry_price=1, entry_date=START)
+        for s in books
+    )
+    return books

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from portfolio.models import ConfigChange, RebalanceEvent, Strategy, Trade
-from portfolio.tests.api_data import cast_build
+from portfolio.tests.api_data import books_add, cast_build
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +224,14 @@ def test_decimal_fields_are_json_numbers(logged_in):
     assert row["initial_capital"] == 1_000_000 and isinstance(row["initial_capital"], float)
     strategy = logged_in.get(f"/api/strategies/{cast.momo.pk}/").json()
     assert strategy["target_allocation"] == 0.5
+
+
+@pytest.mark.parametrize("books", [10, 1000])
+def test_strategy_stats_take_the_same_queries_for_10_and_1000_books(
+    logged_in, django_assert_num_queries, books
+):
+    books_add(cast_build(days=3), books)
+    with django_assert_num_queries(4):  # session, user, count, page (stats as subqueries)
+        body = logged_in.get("/api/strategies/?limit=1000").json()
+    assert body["count"] == books + 2
+    assert all(r["as_of"] == "2020-01-03" for r in body["results"])

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from portfolio.models import Portfolio, PriceBar
-from portfolio.tests.api_data import START, cast_build, equity_at
+from portfolio.tests.api_data import START, books_add, cast_build, equity_at
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +145,14 @@ def test_query_counts_do_not_grow_with_the_rows(
     cast_build(days=n, trades=0)
     with django_assert_num_queries(queries):
         assert logged_in.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("books", [10, 1000])
+def test_netting_takes_the_same_queries_for_10_and_1000_books(
+    logged_in, django_assert_num_queries, books
+):
+    books_add(cast_build(days=3), books)
+    with django_assert_num_queries(4):  # session, user, portfolio, positions
+        netted = logged_in.get("/api/positions/netted/").json()
+    aapl = next(r for r in netted if r["ticker"] == "AAPL")
+    assert aapl["net_quantity"] == 6.0 + books and len(aapl["books"]) == books + 2
