@@ -235,3 +235,10 @@ def test_strategy_stats_take_the_same_queries_for_10_and_1000_books(
         body = logged_in.get("/api/strategies/?limit=1000").json()
     assert body["count"] == books + 2
     assert all(r["as_of"] == "2020-01-03" for r in body["results"])
+
+
+@pytest.mark.parametrize("url", [*READS, "/api/trades/?format=api&side=buy"])
+def test_the_browsable_api_renders_every_list(logged_in, url):
+    cast_build()
+    response = logged_in.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and b"<form" in response.content

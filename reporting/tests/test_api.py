@@ -156,3 +156,12 @@ def test_netting_takes_the_same_queries_for_10_and_1000_books(
         netted = logged_in.get("/api/positions/netted/").json()
     aapl = next(r for r in netted if r["ticker"] == "AAPL")
     assert aapl["net_quantity"] == 6.0 + books and len(aapl["books"]) == books + 2
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/equity/portfolio/?points=8", "/api/equity/strategies/", "/api/positions/netted/"]
+)
+def test_the_browsable_api_renders_the_curves_and_the_netting(logged_in, url):
+    cast_build()
+    response = logged_in.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and b"<form" in response.content
