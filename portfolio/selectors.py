@@ -6,12 +6,31 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from portfolio.models import (
+    ConfigChange,
     Instrument,
     Portfolio,
+    Position,
     PriceBar,
+    RebalanceEvent,
+    Strategy,
+    StrategySnapshot,
+    Trade,
+    UpdateRun,
 )
+
+# Annotation -> StrategySnapshot column of a strategy's latest snapshot (strategy_stats_list).
+LATEST_SNAPSHOT_STATS = {
+    "as_of": "date",
+    "equity": "equity",
+    "daily_return": "daily_return",
+    "drawdown": "drawdown",
+    "weight": "weight",
+    "leverage": "leverage",
+    "allocation": "allocation",
+}
 
 
 def price_frame(*, end: date | None = None) -> pd.DataFrame:
@@ -81,3 +100,51 @@ def unit_returns_tail(
         ).values_list("date", "strategy_id", "unit_return")
     }
     return dates, [[units.get((d, sid), 0.0) for sid in strategy_ids] for d in dates]
+
+
+def strategy_stats_list() -> QuerySet[Strategy]:
+    """Every strategy with its current stats, in display order (lazy: 1 query when read,
+    whatever the number of strategies or snapshots). Annotations from the strategy's
+    latest StrategySnapshot (``LATEST_SNAPSHOT_STATS``; NULL before its first bar):
+    ``as_of`` (its date), ``equity``, ``daily_return`` (simple, vs. the prior bar),
+    ``drawdown`` (equity / running peak - 1, <= 0), ``weight`` (equity / portfolio
+    equity), ``leverage`` (gross exposure / equity), ``allocation`` (in force at that
+    close). The flow-free total return is ``Strategy.nav - 1`` (nav = prod(1 + r) of the
+    daily returns since inception), read off the row itself."""
+    latest = StrategySnapshot.objects.filter(strategy=OuterRef("pk")).order_by("-date")
+    return Strategy.objects.annotate(
+        **{
+            name: Subquery(latest.values(column)[:1])
+            for name, column in LATEST_SNAPSHOT_STATS.items()
+        }
+    ).order_by("portfolio_id", "position_order", "id")
+
+
+def trade_list() -> QuerySet[Trade]:
+    """Every fill with its strategy and instrument joined, newest first (lazy, 1 query)."""
+    return Trade.objects.select_related("strategy", "instrument").order_by("-date", "-id")
+
+
+def position_list() -> QuerySet[Position]:
+    """Every open position (per book) with strategy and instrument joined (lazy, 1 query)."""
+    return Position.objects.select_related("strategy", "instrument").order_by("id")
+
+
+def rebalance_event_list() -> QuerySet[RebalanceEvent]:
+    """Every rebalance event, newest first (lazy, 1 query)."""
+    return RebalanceEvent.objects.order_by("-date", "-id")
+
+
+def config_change_list() -> QuerySet[ConfigChange]:
+    """The audit trail of configuration changes, newest first (lazy, 1 query)."""
+    return ConfigChange.objects.order_by("-at", "-id")
+
+
+def portfolio_list() -> QuerySet[Portfolio]:
+    """Every portfolio, by id (lazy, 1 query)."""
+    return Portfolio.objects.order_by("id")
+
+
+def update_run_list() -> QuerySet[UpdateRun]:
+    """Every update run, newest first (lazy, 1 query)."""
+    return UpdateRun.objects.order_by("-started_at", "-id")

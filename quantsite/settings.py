@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "django_q",
     "channels",
     "portfolio",
@@ -203,6 +204,14 @@ REST_FRAMEWORK = {
     },
     # Behind a reverse proxy the client address is the last X-Forwarded-For hop it added.
     "NUM_PROXIES": env_int("QUANTSITE_API_NUM_PROXIES", 0, minimum=0) or None,
+    # JSON through orjson (NaN -> null); list endpoints add ?format=csv (portfolio/api/base.py)
+    "DEFAULT_RENDERER_CLASSES": [
+        "drf_orjson_renderer.renderers.ORJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # numbers as numbers: Decimal money and weights (initial_capital, target_allocation)
+    # are written as JSON numbers (the nearest double), not strings
+    "COERCE_DECIMAL_TO_STRING": False,
 }
 # A token lives QUANTSITE_API_TOKEN_TTL_DAYS days (0: until revoked).
 QUANTSITE_API_TOKEN_TTL_DAYS = env_int("QUANTSITE_API_TOKEN_TTL_DAYS", 90, minimum=0)

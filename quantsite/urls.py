@@ -28,6 +28,9 @@ urlpatterns = [
     path("api/tokens/login/", tokens.TokenLoginApi.as_view(), name="api-token-login"),
     path("api/tokens/<str:token_key>/", tokens.TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/", include("operations.api.urls")),
+    # before portfolio's: /api/positions/netted/ must not be read as a position id
+    path("api/", include("reporting.api.urls")),
+    path("api/", include("risk.api.urls")),
     path("api/", include("portfolio.api.urls")),
     path("", include("reporting.urls")),
 ]

@@ -13,7 +13,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Sum, When
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 
 from portfolio.models import (
@@ -30,6 +30,7 @@ from portfolio.models import (
     Trade,
     UpdateRun,
 )
+from reporting.engine.downsample import decimate
 from risk.models import AlertChannel, RiskLimit, Violation
 
 BENCHMARK_TICKER = "SP500"
@@ -551,3 +552,46 @@ def order_list(*, strategy: Strategy, limit: int) -> list[PendingOrder]:
     """The strategy's latest decisions held for approval (trade approval), newest first:
     the one awaiting a review, if any, and the outcomes of the earlier ones."""
     return list(PendingOrder.objects.filter(strategy=strategy).order_by("-decided_on")[:limit])
+
+
+def live_portfolio_id_subquery() -> Subquery:
+    """The live portfolio's id (``portfolio_live_get``'s rule: the first non-backtest
+    one) as a subquery, so defaulting to it costs no query of its own."""
+    live = Portfolio.objects.filter(is_backtest=False).order_by("id").values("id")[:1]
+    return Subquery(live)
+
+
+def portfolio_curve_list() -> QuerySet[PortfolioSnapshot]:
+    """Portfolio snapshots oldest first: the equity curve rows (lazy, 1 query)."""
+    return PortfolioSnapshot.objects.order_by("date", "id")
+
+
+def strategy_curve_list() -> QuerySet[StrategySnapshot]:
+    """Strategy snapshots with their strategy joined, by date then strategy (lazy)."""
+    return StrategySnapshot.objects.select_related("strategy").order_by("date", "strategy_id")
+
+
+def curve_decimated(*, queryset: QuerySet, points: int, by: str | None = None) -> QuerySet:
+    """The rows of ``queryset`` that the charts' decimation keeps (1 query, then lazy).
+
+    The equity values are read as a dates x series frame (one series, or one per ``by``
+    value, e.g. ``strategy_id``) and passed to ``reporting.engine.downsample.decimate``
+    with ``max_points=points``: each bucket's first, last, minimum and maximum survive, so
+    the first and last dates and every series' extremes are always kept. The rows on
+    the kept dates are returned (all series of a kept date). Raises ValueError when
+    ``points`` < 2 + 2 x (number of series)."""
+    columns = ["date", "equity"] if by is None else ["date", by, "equity"]
+    rows = list(queryset.order_by().values_list(*columns))
+    if not rows:
+        return queryset
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    wide = (
+        frame.set_index("date")["equity"]
+        if by is None
+        else frame.pivot(index="date", columns=by, values="equity")
+    ).sort_index()
+    series = 1 if by is None else wide.shape[1]
+    if points < 2 + 2 * series:
+        raise ValueError(f"must be >= {2 + 2 * series} for {series} series (2 + 2 x series)")
+    kept = decimate(wide.astype(float), points)
+    return queryset.filter(date__in=list(kept.index))

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
-from portfolio.models import Portfolio
-from risk.models import Violation
+from django.db.models import QuerySet
+
+from portfolio.models import Portfolio, PortfolioSnapshot
+from risk.models import AlertDelivery, Violation
+
+# Every risk measure the risk manager stores on a PortfolioSnapshot (formulas in
+# risk/engine/metrics.py), with the close's exposure figures they are read against.
+RISK_SNAPSHOT_FIELDS = (
+    "id",
+    "portfolio_id",
+    "date",
+    "equity",
+    "gross_exposure",
+    "net_exposure",
+    "leverage",
+    "drawdown",
+    "volatility",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+    "diversification_ratio",
+    "max_correlation",
+    "concentration_top5",
+    "exposure_scale",
+    "risk",
+)
 
 # Output key -> ORM path of one violation as the exports and the backtest summary give it.
 VIOLATION_FIELDS = {
@@ -32,3 +57,22 @@ def violation_records(*, portfolio: Portfolio) -> list[dict]:
         .values_list(*VIOLATION_FIELDS.values())
     )
     return [dict(zip(VIOLATION_FIELDS, row, strict=True)) for row in rows]
+
+
+def violation_list() -> QuerySet[Violation]:
+    """Every violation with its limit, strategy and instrument joined, newest first (lazy,
+    1 query)."""
+    return Violation.objects.select_related("limit", "strategy", "instrument").order_by(
+        "-date", "-id"
+    )
+
+
+def risk_snapshot_list() -> QuerySet[PortfolioSnapshot]:
+    """The portfolio snapshots' risk columns (``RISK_SNAPSHOT_FIELDS`` only), newest
+    first (lazy, 1 query)."""
+    return PortfolioSnapshot.objects.only(*RISK_SNAPSHOT_FIELDS).order_by("-date", "-id")
+
+
+def alert_delivery_list() -> QuerySet[AlertDelivery]:
+    """The alert outbox with its channel joined, newest first (lazy, 1 query)."""
+    return AlertDelivery.objects.select_related("channel").order_by("-created_at", "-id")

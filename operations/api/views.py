@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
+=======
+from django_filters import rest_framework as filters
+from rest_framework import permissions, serializers, status
+>>>>>>> api-reads
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from operations.runs import update_enqueue
+from portfolio.api.base import DateRangeFilterSet, ReadViewSet
 from portfolio.models import UpdateRun
+from portfolio.selectors import update_run_list
 
 
 class UpdateRunSerializer(serializers.ModelSerializer):
@@ -34,11 +41,26 @@ class UpdateRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class UpdateRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every update run, newest first (any logged-in user)."""
+class UpdateRunFilter(DateRangeFilterSet):
+    date_field = "started_at"
+    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    status = filters.ChoiceFilter(choices=UpdateRun.Status.choices)
+    trigger = filters.CharFilter(help_text="command, manual, schedule, ...")
 
-    queryset = UpdateRun.objects.order_by("-started_at", "-id")
+    class Meta:
+        model = UpdateRun
+        fields = ["portfolio", "status", "trigger", "start", "end"]
+
+
+class UpdateRunViewSet(ReadViewSet):
+    """Every update run, newest first (any logged-in user). Filters ``portfolio``,
+    ``status``, ``trigger``, ``start``/``end`` (date started, UTC, inclusive)."""
+
+    queryset = update_run_list()
     serializer_class = UpdateRunSerializer
+    filterset_class = UpdateRunFilter
+    ordering = ("-started_at", "-id")
+    ordering_fields = ("started_at", "id")
 
 
 class UpdateQueuedSerializer(serializers.Serializer):

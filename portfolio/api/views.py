@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+<<<<<<< HEAD
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
+=======
+from rest_framework import permissions, serializers, status
+>>>>>>> api-reads
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio import models
+from portfolio import models, selectors
+from portfolio.api import filters
+from portfolio.api.base import CappedLimitOffsetPagination, ReadViewSet
 from portfolio.engine.errors import ConfigError
 from portfolio.services.rebalance import rebalance_request
 
@@ -38,6 +44,22 @@ class PortfolioSerializer(serializers.ModelSerializer):
 
 
 class StrategySerializer(serializers.ModelSerializer):
+    """A strategy and its current stats (``selectors.strategy_stats_list`` gives their
+    definitions); the stats are null before the strategy's first snapshot."""
+
+    as_of = serializers.DateField(read_only=True, allow_null=True)
+    equity = serializers.FloatField(read_only=True, allow_null=True)
+    total_return = serializers.SerializerMethodField()
+    daily_return = serializers.FloatField(read_only=True, allow_null=True)
+    drawdown = serializers.FloatField(read_only=True, allow_null=True)
+    weight = serializers.FloatField(read_only=True, allow_null=True)
+    leverage = serializers.FloatField(read_only=True, allow_null=True)
+    allocation = serializers.FloatField(read_only=True, allow_null=True)
+
+    def get_total_return(self, obj) -> float | None:
+        """Flow-free total return since inception: nav - 1 (null before the first bar)."""
+        return None if getattr(obj, "as_of", None) is None else obj.nav - 1.0
+
     class Meta:
         model = models.Strategy
         fields = [
@@ -53,6 +75,14 @@ class StrategySerializer(serializers.ModelSerializer):
             "risk_config",
             "cash",
             "realized_pnl",
+            "as_of",
+            "equity",
+            "total_return",
+            "daily_return",
+            "drawdown",
+            "weight",
+            "leverage",
+            "allocation",
         ]
 
 
@@ -86,26 +116,50 @@ class PositionSerializer(serializers.ModelSerializer):
         fields = ["id", "strategy", "ticker", "quantity", "avg_entry_price", "entry_date"]
 
 
-class PortfolioViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = models.Portfolio.objects.all()
+class PortfolioViewSet(ReadViewSet):
+    """Portfolios and their configuration. Filter ``is_backtest``."""
+
+    queryset = selectors.portfolio_list()
     serializer_class = PortfolioSerializer
+    filterset_class = filters.PortfolioFilter
+    pagination_class = CappedLimitOffsetPagination
+    ordering = ("id",)
+    ordering_fields = ("id", "name")
 
 
-class StrategyViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = models.Strategy.objects.all()
+class StrategyViewSet(ReadViewSet):
+    """Strategies with their current stats (one query per page). Filters ``portfolio``,
+    ``status``, ``signal_type``."""
+
+    queryset = selectors.strategy_stats_list()
     serializer_class = StrategySerializer
+    filterset_class = filters.StrategyFilter
+    pagination_class = CappedLimitOffsetPagination
+    ordering = ("portfolio_id", "position_order", "id")
+    ordering_fields = ("id", "name", "position_order", "portfolio_id", "equity", "drawdown")
 
 
-class TradeViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = models.Trade.objects.select_related("strategy", "instrument").order_by(
-        "-date", "-id"
-    )
+class TradeViewSet(ReadViewSet):
+    """Every fill, newest first. Filters ``portfolio``, ``strategy`` (name or id),
+    ``ticker``, ``side``, ``reason``, ``start``/``end`` (fill date, inclusive)."""
+
+    queryset = selectors.trade_list()
     serializer_class = TradeSerializer
+    filterset_class = filters.TradeFilter
+    ordering = ("-date", "-id")
+    ordering_fields = ("date", "id", "quantity", "price", "value", "cost", "realized_pnl")
 
 
-class PositionViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = models.Position.objects.select_related("strategy", "instrument")
+class PositionViewSet(ReadViewSet):
+    """Open positions per book (``/api/positions/netted/`` nets them by ticker). Filters
+    ``portfolio``, ``strategy`` (name or id), ``ticker``."""
+
+    queryset = selectors.position_list()
     serializer_class = PositionSerializer
+    filterset_class = filters.PositionFilter
+    pagination_class = CappedLimitOffsetPagination
+    ordering = ("id",)
+    ordering_fields = ("id", "quantity", "avg_entry_price", "entry_date")
 
 
 class RebalanceEventSerializer(serializers.ModelSerializer):
@@ -131,9 +185,48 @@ class RebalanceEventSerializer(serializers.ModelSerializer):
         ]
 
 
-class RebalanceEventViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = models.RebalanceEvent.objects.order_by("-date", "-id")
+class RebalanceEventViewSet(ReadViewSet):
+    """Rebalance events, newest first. Filters ``portfolio``, ``trigger``, ``start``/``end``."""
+
+    queryset = selectors.rebalance_event_list()
     serializer_class = RebalanceEventSerializer
+    filterset_class = filters.RebalanceEventFilter
+    pagination_class = CappedLimitOffsetPagination
+    ordering = ("-date", "-id")
+    ordering_fields = ("date", "id", "capital_moved", "cost")
+
+
+class ConfigChangeSerializer(serializers.ModelSerializer):
+    portfolio = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = models.ConfigChange
+        fields = [
+            "id",
+            "at",
+            "portfolio",
+            "actor",
+            "source",
+            "object_type",
+            "object_repr",
+            "field",
+            "before",
+            "after",
+            "bar_date",
+            "applies_after",
+            "client_ip",
+        ]
+
+
+class ConfigChangeViewSet(ReadViewSet):
+    """The audit trail, newest first. Filters ``portfolio``, ``source``, ``object_type``,
+    ``field``, ``actor``, ``start``/``end`` (date of ``at``, UTC, inclusive)."""
+
+    queryset = selectors.config_change_list()
+    serializer_class = ConfigChangeSerializer
+    filterset_class = filters.ConfigChangeFilter
+    ordering = ("-at", "-id")
+    ordering_fields = ("at", "id")
 
 
 class RebalanceRequestSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ import pandas as pd
 
 from portfolio.models import Portfolio, Strategy
 from reporting import charts, selectors
+from reporting.engine.netting import net_by_ticker
 from reporting.engine.performance import performance_stats
 from reporting.pages.activity import ACTIVITY_ITEMS, activity_items
 from reporting.pages.common import History, finite, history_load, in_force_allocation
@@ -118,19 +119,14 @@ def _equity_figure(history: History) -> dict:
 
 
 def _top_positions(positions: pd.DataFrame, equity: float) -> list[dict]:
-    """Positions netted by ticker across books: net = sum of signed values, gross = sum of
-    |values|, P&L = sum of unrealized P&L; the 10 largest |net| / equity."""
+    """Positions netted by ticker across books (``net_by_ticker``: net = sum of signed
+    values, gross = sum of |values|, pnl = sum of unrealized P&L); the 10 largest |net|,
+    with weight = net / equity."""
     if positions.empty:
         return []
-    by_ticker = positions.groupby("ticker").agg(
-        net=("value", "sum"),
-        gross=("value", lambda v: v.abs().sum()),
-        pnl=("unrealized_pnl", "sum"),
-        books=("strategy", "nunique"),
-    )
-    by_ticker["weight"] = by_ticker["net"] / equity
-    top = by_ticker.reindex(by_ticker["net"].abs().sort_values(ascending=False).index)
-    return [{"ticker": t, **row} for t, row in top.head(TOP_POSITIONS).iterrows()]
+    top = net_by_ticker(positions).head(TOP_POSITIONS).rename(columns={"unrealized_pnl": "pnl"})
+    top["weight"] = top["net"] / equity
+    return [{"ticker": t, **row} for t, row in top.iterrows()]
 
 
 def _sector_figure(positions: pd.DataFrame) -> dict:

@@ -1,0 +1,12 @@
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from risk.api import views
+
+router = SimpleRouter()
+router.register("violations", views.ViolationViewSet, basename="violation")
+router.register("risk/snapshots", views.RiskSnapshotViewSet, basename="risk-snapshot")
+router.register("alert-deliveries", views.AlertDeliveryViewSet, basename="alert-delivery")
+
+app_name = "risk-api"
+urlpatterns = [path("", include(router.urls))]
