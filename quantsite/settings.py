@@ -189,7 +189,8 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # capped: a limit beyond 1000 is served 1000 rows (an unbounded one overflowed SQLite)
+    "DEFAULT_PAGINATION_CLASS": "quantsite.api.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 200,
     "DEFAULT_SCHEMA_CLASS": "quantsite.api.schema.AutoSchema",
     # Anonymous callers per client IP, signed-in users per user, token logins per IP.
@@ -241,6 +242,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RebalanceMethodEnum": "portfolio.models.Portfolio.RebalanceMethod",
         "AllocationMethodEnum": "portfolio.models.Portfolio.AllocationMethod",
+        "StrategyStatusEnum": "portfolio.models.Strategy.Status",
+        "PendingOrderStatusEnum": "portfolio.models.PendingOrder.Status",
+        "RebalanceRequestStatusEnum": "portfolio.models.RebalanceRequest.Status",
+        "UpdateRunStatusEnum": "portfolio.models.UpdateRun.Status",
+        "ViolationStatusEnum": "risk.models.Violation.Status",
+        "AlertDeliveryStatusEnum": "risk.models.AlertDelivery.Status",
+        "RiskActionEnum": "risk.models.Action",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
-=======
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
->>>>>>> api-reads
 from rest_framework.response import Response
 from rest_framework.views import APIView
 

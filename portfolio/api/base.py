@@ -23,8 +23,12 @@ from rest_framework.filters import BaseFilterBackend, OrderingFilter
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework_csv.renderers import CSVRenderer
 
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 200
+from quantsite.api.pagination import (  # noqa: F401 (re-exported for the apps' views)
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CappedLimitOffsetPagination,
+)
+
 ALWAYS_KNOWN = frozenset({"format", "ordering"})
 ISO_DATE = ["%Y-%m-%d"]  # only ISO: 01/02/2020 is ambiguous, so it is a 400
 
@@ -57,14 +61,6 @@ class CountedCursorPagination(pagination.CursorPagination):
             **shape["properties"],
         }
         return shape
-
-
-class CappedLimitOffsetPagination(pagination.LimitOffsetPagination):
-    """Offset pagination for the short lists (portfolios, strategies, positions,
-    rebalances): ``limit`` defaults to 200, capped at 1000."""
-
-    default_limit = DEFAULT_PAGE_SIZE
-    max_limit = MAX_PAGE_SIZE
 
 
 class StrictOrderingFilter(OrderingFilter):

@@ -69,3 +69,16 @@ class ConfigChangeFilter(DateRangeFilterSet):
     class Meta:
         model = models.ConfigChange
         fields = ["portfolio", "source", "object_type", "field", "actor", "start", "end"]
+
+
+class PendingOrderFilter(DateRangeFilterSet):
+    """Trade approval: ``start``/``end`` on the decision's date."""
+
+    date_field = "decided_on"
+    portfolio = filters.NumberFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
+    strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
+    status = filters.ChoiceFilter(choices=models.PendingOrder.Status.choices)
+
+    class Meta:
+        model = models.PendingOrder
+        fields = ["portfolio", "strategy", "status", "start", "end"]

@@ -4,12 +4,14 @@ the same service as the strategy page and the admin (``portfolio.services.approv
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import permissions, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portfolio import models
+from portfolio.api.base import ReadViewSet
+from portfolio.api.filters import PendingOrderFilter
 from portfolio.engine.errors import ConfigError
 from portfolio.services.approvals import order_review
 from portfolio.services.controls import Origin
@@ -52,33 +54,17 @@ _REVIEW_SCHEMA = extend_schema(
 )
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("status", enum=models.PendingOrder.Status.values, required=False)
-        ]
-    )
-)
-class PendingOrderViewSet(viewsets.ReadOnlyModelViewSet):
-    """Decisions of approval-gated strategies, newest first; ``?status=pending`` lists
-    those awaiting a review. A review answers 200 with the order, or 409 with the reason
+class PendingOrderViewSet(ReadViewSet):
+    """Decisions of approval-gated strategies, newest first. Filters ``portfolio``,
+    ``strategy`` (name or id), ``status`` (``pending``: awaiting a review), ``start``/
+    ``end`` (decision date). A review answers 200 with the order, or 409 with the reason
     when the order no longer awaits one (reviewed already, or expired at the next bar)."""
 
-    queryset = models.PendingOrder.objects.select_related("strategy").order_by(
-        "-decided_on", "strategy__name"
-    )
+    queryset = models.PendingOrder.objects.select_related("strategy")
     serializer_class = PendingOrderSerializer
-
-    def get_queryset(self):
-        qs = super().get_queryset()
-        wanted = self.request.query_params.get("status")
-        if wanted:
-            if wanted not in models.PendingOrder.Status.values:
-                raise serializers.ValidationError(
-                    {"status": [f"must be one of {', '.join(models.PendingOrder.Status.values)}"]}
-                )
-            qs = qs.filter(status=wanted)
-        return qs
+    filterset_class = PendingOrderFilter
+    ordering = ("-decided_on", "-id")
+    ordering_fields = ("decided_on", "id")
 
     def _review(self, request, pk, decision: str) -> Response:
         data = OrderReviewSerializer(data=request.data)

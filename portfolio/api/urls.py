@@ -9,11 +9,8 @@ router.register("strategies", views.StrategyViewSet)
 router.register("trades", views.TradeViewSet)
 router.register("positions", views.PositionViewSet)
 router.register("rebalances", views.RebalanceEventViewSet)
-<<<<<<< HEAD
 router.register("orders", orders.PendingOrderViewSet)
-=======
 router.register("audit", views.ConfigChangeViewSet)
->>>>>>> api-reads
 
 app_name = "api"
 urlpatterns = [

@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-<<<<<<< HEAD
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, serializers, status, viewsets
-=======
 from rest_framework import permissions, serializers, status
->>>>>>> api-reads
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
