@@ -21,7 +21,7 @@ import schemathesis
 import schemathesis.checks
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, Phase
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 
@@ -69,21 +69,7 @@ def test_every_operation_answers_within_its_schema(demo, staff_token):
         if (operation.method.upper(), operation.path) in SKIPPED:
             continue
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
-            excluded = _excluded(operation)
-
-            @hypothesis_settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @schemathesis_given(strategy)
-            def run(case, excluded=excluded):
-                case.call_and_validate(headers=auth, excluded_checks=excluded)
-
+            run = _fuzzer(operation.as_strategy(generation_mode=mode), auth, _excluded(operation))
             try:
                 run()
             except Unsatisfiable:
@@ -93,6 +79,25 @@ def test_every_operation_answers_within_its_schema(demo, staff_token):
             checked += 1
     assert checked > 30, checked  # every read and command of the API was exercised
     assert not failures, "\n\n".join(failures)
+
+
+def _fuzzer(strategy, auth: dict, excluded: list):
+    """One operation's bounded, reproducible hypothesis run (derandomized, no example
+    database): every generated case is called and validated."""
+
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case):
+        case.call_and_validate(headers=auth, excluded_checks=excluded)
+
+    return run
 
 
 def _excluded(operation) -> list:
@@ -106,9 +111,3 @@ def _excluded(operation) -> list:
     if operation.path == "/api/status/":
         out.append(schemathesis.checks.not_a_server_error)
     return out
-
-
-def schemathesis_given(strategy):
-    from hypothesis import given
-
-    return given(case=strategy)
