@@ -43,11 +43,14 @@ def demo(prices_restored, transactional_db):
     from portfolio.feeds import BundledProvider
     from portfolio.services.config import allocation_spec_read
     from portfolio.services.prices import prices_load
+    from risk.services import risk_spec_read
 
     prices_load(provider=BundledProvider(), strict=True, until=AS_OF)  # no-op if present
     config = Path(settings.BASE_DIR) / "config"
     portfolio_configure(
-        spec=allocation_spec_read(config / "strategy_allocation.yaml"), source="client-test"
+        spec=allocation_spec_read(config / "strategy_allocation.yaml"),
+        risk=risk_spec_read(config / "risk_limits.yaml"),
+        source="client-test",
     )
     run_update(as_of=AS_OF, load_prices=False)
 
@@ -96,11 +99,12 @@ def _every_page(operation, page_class, **params) -> list:
 
 
 @pytest.mark.slow
-def test_a_generated_client_reads_portfolios_strategies_and_trades(
+def test_a_generated_client_reads_the_demo_as_the_database_holds_it(
     demo, live_server, generated, django_user_model
 ):
     from operations.tokens import api_token_create
-    from portfolio.models import Portfolio, Strategy, Trade
+    from portfolio.models import Portfolio, PortfolioSnapshot, Strategy, Trade
+    from risk.models import Violation
 
     user = django_user_model.objects.create_user("notebook", password="not-a-real-password-1")
     api = generated.AuthenticatedClient(
@@ -121,7 +125,7 @@ def test_a_generated_client_reads_portfolios_strategies_and_trades(
     assert sorted((s.id, s.name, s.cash, s.status.value) for s in strategies) == sorted(
         Strategy.objects.values_list("id", "name", "cash", "status")
     )
-    trades = _every_page(trades_list, models.PaginatedTradeList, client=api, limit=50)
+    trades = _every_page(trades_list, models.PaginatedTradeList, client=api, page_size=50)
     expected = Trade.objects.values_list(
         "id", "strategy__name", "instrument__ticker", "date", "side", "quantity", "price"
     )
@@ -129,3 +133,26 @@ def test_a_generated_client_reads_portfolios_strategies_and_trades(
     assert sorted(
         (t.id, t.strategy, t.ticker, t.date, t.side.value, t.quantity, t.price) for t in trades
     ) == sorted(expected)
+
+    # the equity curve, whole and decimated, and the violations of the demo
+    equity_list = importlib.import_module(f"{endpoints.__name__}.equity.equity_portfolio_list")
+    violations_list = importlib.import_module(f"{endpoints.__name__}.violations.violations_list")
+    curve_class = next(
+        getattr(models, n)
+        for n in dir(models)
+        if n.startswith("Paginated") and "Curve" in n and "Portfolio" in n
+    )
+    curve = _every_page(equity_list, curve_class, client=api, page_size=100)
+    snapshots = list(PortfolioSnapshot.objects.order_by("date").values_list("date", "equity"))
+    assert len(snapshots) > 60
+    assert [(c.date, c.equity) for c in curve] == snapshots  # every double exactly
+    few = _every_page(equity_list, curve_class, client=api, points=20)
+    assert len(few) <= 20 and few[0].date == snapshots[0][0] and few[-1].date == snapshots[-1][0]
+    violations = _every_page(
+        violations_list, models.PaginatedViolationList, client=api, page_size=1
+    )
+    expected = list(Violation.objects.values_list("id", "limit__name", "date", "value", "status"))
+    assert len(expected) >= 2, len(expected)  # the risk limits fired: one page each
+    assert sorted((v.id, v.limit, v.date, v.value, v.status.value) for v in violations) == sorted(
+        expected
+    )
