@@ -159,11 +159,19 @@
 
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
-  function showNotice(bar) {
+  // A version with a new bar date: that bar's activity. The same date again: an
+  // operator changed the configuration (a pause, a limit, a rebalance request).
+  function showNotice(page, shownAsOf) {
     var notice = document.getElementById("live-notice");
-    if (!notice || !bar) return;
-    notice.textContent = bar.date + ": " + plural(bar.trades, "trade") + ", " +
-      plural(bar.violations, "violation");
+    if (!notice) return;
+    var bar = page.bar;
+    if (bar && page.as_of !== shownAsOf) {
+      notice.textContent = bar.date + ": " + plural(bar.trades, "trade") + ", " +
+        plural(bar.violations, "violation");
+    } else {
+      notice.textContent = "Configuration changed" +
+        (page.as_of ? " (still as of " + page.as_of + ")" : "");
+    }
     notice.hidden = false;
   }
 
@@ -172,6 +180,7 @@
     var status = document.getElementById("live-status");
     if (!id || !window.WebSocket) return;
     var version = parseInt(document.body.dataset.version || "0", 10);
+    var shownAsOf = document.body.dataset.asOf || null;
     var wanted = version, fetching = false, delay = 1000;
     function setStatus(text) { if (status) status.textContent = text; }
     function getPage(whole) {
@@ -194,7 +203,8 @@
             }
             version = page.version;
             document.body.dataset.version = String(version);
-            showNotice(page.bar);
+            showNotice(page, shownAsOf);
+            shownAsOf = page.as_of;
             setStatus("live, " + (page.as_of || "no bar yet"));
           }
         })
@@ -213,7 +223,7 @@
       socket.onmessage = function (message) {
         var event = JSON.parse(message.data);
         if (event.type !== "snapshot.update") return;
-        setStatus("updating to " + event.date);
+        setStatus(event.date ? "updating to " + event.date : "updating");
         wanted = Math.max(wanted, event.version);
         refresh();
       };
