@@ -153,9 +153,7 @@ def rebalance_next_bar(modeladmin, request, queryset):
     from portfolio.services.rebalance import rebalance_request
 
     for portfolio in queryset:
-        result = rebalance_request(
-            portfolio=portfolio, requested_by=request.user.get_username(), source="admin"
-        )
+        result = rebalance_request(portfolio=portfolio, origin=admin_origin(request))
         modeladmin.message_user(
             request,
             f"{portfolio}: rebalance request {result.request.request_key} will apply at the "

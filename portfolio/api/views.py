@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from portfolio import models
 from portfolio.engine.errors import ConfigError
+from portfolio.services.controls import Origin
 from portfolio.services.rebalance import rebalance_request
 
 
@@ -175,8 +176,7 @@ class PortfolioRebalanceApi(APIView):
                 portfolio=portfolio,
                 request_key=key,
                 method=data.validated_data.get("method", ""),
-                requested_by=request.user.get_username(),
-                source="api",
+                origin=Origin.of_request(request, source="api"),
             )
         except ConfigError as exc:
             return Response({exc.where: [exc.rule]}, status=status.HTTP_400_BAD_REQUEST)

@@ -24,6 +24,7 @@ from portfolio.models import ConfigChange, Portfolio, StateVersion, Strategy
 from portfolio.services.config import allocation_spec_read
 from portfolio.services.controls import Origin, strategy_allocations_set, strategy_update
 from portfolio.services.live import state_touch, state_version_bump
+from portfolio.services.rebalance import rebalance_request
 from reporting import live
 from reporting.routing import websocket_urlpatterns
 from risk.services import strategy_resume
@@ -153,6 +154,7 @@ def test_a_first_touch_takes_the_last_applied_bar(django_capture_on_commit_callb
 
 def test_operator_changes_leave_the_live_equals_replay_digest_alone(portfolio):
     before = portfolio_tables(portfolio)
+    rebalance_request(portfolio=portfolio, origin=ALICE)
     state_touch(portfolio)
     assert portfolio_tables(portfolio) == before
 
