@@ -56,28 +56,42 @@
     return isNaN(value) ? -Infinity : value;
   }
 
+  // The sort the user chose per table (keyed by the table's id): a live update that
+  // replaces the table (a fragment, or the whole <main>) sorts the fresh one the same way.
+  var sortChosen = {};
+
+  function sortBy(table, index, descending) {
+    var headers = table.tHead ? table.tHead.rows[0].cells : [];
+    var th = headers[index];
+    var body = table.tBodies[0];
+    if (!th || !body) return;
+    var numeric = th.dataset.type === "num";
+    Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (r1, r2) {
+      var k1 = cellKey(r1, index, numeric), k2 = cellKey(r2, index, numeric);
+      var order = k1 < k2 ? -1 : k1 > k2 ? 1 : 0;
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+
   function makeSortable(table) {
     var headers = table.tHead ? table.tHead.rows[0].cells : [];
     Array.prototype.forEach.call(headers, function (th, index) {
       th.classList.add("sort");
       th.setAttribute("tabindex", "0");
       var sort = function () {
-        var numeric = th.dataset.type === "num";
         var descending = th.getAttribute("aria-sort") !== "descending";
-        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", descending ? "descending" : "ascending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (r1, r2) {
-          var k1 = cellKey(r1, index, numeric), k2 = cellKey(r2, index, numeric);
-          var order = k1 < k2 ? -1 : k1 > k2 ? 1 : 0;
-          return descending ? -order : order;
-        });
-        rows.forEach(function (row) { body.appendChild(row); });
+        if (table.id) sortChosen[table.id] = { index: index, descending: descending };
+        sortBy(table, index, descending);
       };
       th.addEventListener("click", sort);
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
     });
+    var chosen = table.id && sortChosen[table.id];
+    if (chosen) sortBy(table, chosen.index, chosen.descending);
   }
 
   function linkRows() {
