@@ -104,17 +104,23 @@ def web_only(data_dir: Path, port: int, **extra):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The served demo and one Chromium for the module's tests."""
+def chromium():
+    """One headless Chromium for the module (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, chromium):
+    """The served demo (SQLite, in-memory channel layer) and the browser."""
     with web_only(tmp_path_factory.mktemp("config-browser"), PORT) as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                yield url, browser
-            finally:
-                browser.close()
+        yield url, chromium
 
 
 def _watched(page):
@@ -253,11 +259,10 @@ def test_a_sorted_table_keeps_its_sort_when_a_live_update_replaces_it(site):
     or not os.environ.get("REDIS_URL"),
     reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL",
 )
-def test_an_operator_change_reaches_the_open_overview_on_postgresql_with_redis(tmp_path):
+def test_an_operator_change_reaches_the_open_overview_on_postgresql_with_redis(tmp_path, chromium):
     """The same push on PostgreSQL with channels-redis (a database of its own)."""
     import psycopg
     import redis
-    from playwright.sync_api import sync_playwright
 
     own = os.environ["DATABASE_URL"]
     server = own.rsplit("/", 1)[0]
@@ -266,18 +271,14 @@ def test_an_operator_change_reaches_the_open_overview_on_postgresql_with_redis(t
         admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     try:
-        with (
-            web_only(
-                tmp_path / "pg",
-                PORT + 1,
-                DATABASE_URL=f"{server}/{PG_DATABASE}",
-                REDIS_URL=os.environ["REDIS_URL"],
-            ) as url,
-            sync_playwright() as p,
-        ):
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with web_only(
+            tmp_path / "pg",
+            PORT + 1,
+            DATABASE_URL=f"{server}/{PG_DATABASE}",
+            REDIS_URL=os.environ["REDIS_URL"],
+        ) as url:
+            context, overview = _logged_in((url, chromium), ADMIN)
             try:
-                context, overview = _logged_in((url, browser), ADMIN)
                 overview.wait_for_function(
                     "document.getElementById('live-status').textContent.startsWith('live')"
                 )
@@ -289,8 +290,9 @@ def test_an_operator_change_reaches_the_open_overview_on_postgresql_with_redis(t
                 assert notice.inner_text().startswith("Configuration changed")
                 row = overview.locator("#strategy-table tbody tr", has_text=name)
                 assert "paused" in row.first.inner_text()
+                assert overview.errors == [] and config.errors == []
             finally:
-                browser.close()
+                context.close()
     finally:
         with psycopg.connect(own, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
