@@ -117,11 +117,31 @@ class PortfolioForm(forms.ModelForm):
         return data
 
 
+RETIRED_STATUS = [(models.Strategy.Status.PAUSED, "paused (retired)")]
+
+
 class StrategyInlineFormSet(forms.BaseInlineFormSet):
-    """Target allocations must still sum to the leverage target after the edit."""
+    """Target allocations must still sum to the leverage target after the edit, and each
+    row's status passes the strategy form's rule (``strategy_values_check``: a retired
+    strategy stays paused). A retired strategy's row offers only "paused" and keeps its
+    allocation (read-only)."""
+
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if form.instance.pk is not None and form.instance.retired_at is not None:
+            form.fields["status"].widget.choices = RETIRED_STATUS
+            form.fields["target_allocation"].disabled = True
 
     def clean(self):
         super().clean()
+        for f in self.forms:
+            if f.cleaned_data and "status" in f.changed_data:
+                try:
+                    strategy_values_check(
+                        strategy=f.instance, values={"status": f.cleaned_data["status"]}
+                    )
+                except ConfigError as exc:
+                    f.add_error("status", f"{exc.where}: {exc.rule}")
         allocations = [
             float(f.cleaned_data.get("target_allocation") or 0)
             for f in self.forms
@@ -153,9 +173,7 @@ def rebalance_next_bar(modeladmin, request, queryset):
     from portfolio.services.rebalance import rebalance_request
 
     for portfolio in queryset:
-        result = rebalance_request(
-            portfolio=portfolio, requested_by=request.user.get_username(), source="admin"
-        )
+        result = rebalance_request(portfolio=portfolio, origin=admin_origin(request))
         modeladmin.message_user(
             request,
             f"{portfolio}: rebalance request {result.request.request_key} will apply at the "
@@ -256,7 +274,12 @@ class StrategyAdmin(AuditedAdmin):
         return False  # strategies come from the YAML (validated there)
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "portfolio", "name"]
+        fields = [*super().get_readonly_fields(request, obj), "portfolio", "name"]
+        if obj is not None and obj.retired_at is not None:
+            # retired for good: paused with allocation 0 (the form's rule refuses
+            # "active" too); its history stays viewable
+            fields += ["status", "target_allocation", "retired_at"]
+        return fields
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # retire (pause) instead: a strategy's history is kept

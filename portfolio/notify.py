@@ -2,7 +2,8 @@
 
 Group ``portfolio.<id>``, event ``snapshot.update`` (STYLE.md channel names), carrying the
 committed state version: ``{"type": "snapshot.update", "portfolio": id, "version": N,
-"date": "YYYY-MM-DD"}``.
+"date": "YYYY-MM-DD"}`` (``date`` the last applied bar, null before the first; an operator
+change sends the same date again with a newer version).
 
 This is the fast path, useful when the channel layer crosses processes (channels-redis
 with ``REDIS_URL``). The guaranteed path is the watcher in each daphne process
@@ -21,7 +22,7 @@ from channels.layers import get_channel_layer
 log = logging.getLogger(__name__)
 
 
-def notify_update(portfolio_id: int, as_of: date, version: int) -> None:
+def notify_update(portfolio_id: int, as_of: date | None, version: int) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -32,7 +33,7 @@ def notify_update(portfolio_id: int, as_of: date, version: int) -> None:
                 "type": "snapshot.update",
                 "portfolio": portfolio_id,
                 "version": version,
-                "date": as_of.isoformat(),
+                "date": as_of.isoformat() if as_of is not None else None,
             },
         )
     except Exception:  # a push that fails must not fail the update that already committed

@@ -168,9 +168,7 @@ def _channel_get(request, portfolio) -> AlertChannel:
 
 
 def _rebalance(request, portfolio) -> str:
-    result = rebalance_request(
-        portfolio=portfolio, requested_by=request.user.get_username(), source="page"
-    )
+    result = rebalance_request(portfolio=portfolio, origin=_origin(request))
     return f"rebalance request {result.request.request_key} applies at the next bar"
 
 

@@ -12,6 +12,7 @@ from django.forms.models import model_to_dict
 from operations.config import portfolio_configure
 from portfolio.models import ConfigChange, Portfolio, Strategy
 from portfolio.services.config import allocation_spec_read
+from portfolio.services.controls import Origin, strategy_retire
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 pytestmark = pytest.mark.django_db
@@ -94,7 +95,9 @@ def test_an_admin_pause_is_audited_with_before_and_after(admin_client, portfolio
     assert row.client_ip == "127.0.0.1" and row.portfolio_id == portfolio.pk
 
 
-def test_a_portfolio_edit_in_the_admin_is_audited(admin_client, portfolio):
+def _portfolio_form(admin_client, portfolio) -> tuple[str, dict, str]:
+    """The portfolio change form as the admin renders it, ready to post back unchanged:
+    (url, data, the strategy inline's prefix)."""
     url = f"/admin/portfolio/portfolio/{portfolio.pk}/change/"
     html = admin_client.get(url)
     form = html.context["adminform"].form
@@ -102,7 +105,6 @@ def test_a_portfolio_edit_in_the_admin_is_audited(admin_client, portfolio):
 
     data["allocation_params"] = json.dumps(data.get("allocation_params") or {})
     data["trade_band"] = portfolio.trade_band
-    data["rebalance_threshold"] = "0.07"
     formset = html.context["inline_admin_formsets"][0].formset
     prefix = formset.prefix
     data.update({f"{prefix}-{k}": v for k, v in formset.management_form.initial.items()})
@@ -114,10 +116,72 @@ def test_a_portfolio_edit_in_the_admin_is_audited(admin_client, portfolio):
     for key in ("whole_shares", "is_backtest"):
         if not data.get(key):
             data.pop(key, None)
+    return url, data, prefix
+
+
+def test_a_portfolio_edit_in_the_admin_is_audited(admin_client, portfolio):
+    url, data, _ = _portfolio_form(admin_client, portfolio)
+    data["rebalance_threshold"] = "0.07"
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     row = ConfigChange.objects.get(source="admin")
     assert (row.field, row.after, row.object_type) == ("rebalance_threshold", 0.07, "Portfolio")
+
+
+def _retire(portfolio, name: str) -> Strategy:
+    """Retire ``name`` through the page's service, its allocation going to momentum_120."""
+    s = portfolio.strategies.get(name=name)
+    others = {n: float(a) for n, a in portfolio.strategies.values_list("name", "target_allocation")}
+    others["momentum_120"] += others.pop(name)
+    strategy_retire(strategy=s, allocations=others, origin=Origin(actor="alice", source="page"))
+    s.refresh_from_db()
+    return s
+
+
+def test_the_inline_refuses_to_set_a_retired_strategy_back_to_active(admin_client, portfolio):
+    retired = _retire(portfolio, "momentum_60")
+    url, data, prefix = _portfolio_form(admin_client, portfolio)
+    row = next(k for k, v in data.items() if k.endswith("-id") and v == retired.pk)
+    data[row.replace("-id", "-status")] = "active"
+    before = _state()
+    response = admin_client.post(url, data)
+    assert response.status_code == 200  # the form again, with its error
+    assert "strategy momentum_60.status: a retired strategy stays paused" in (
+        response.content.decode()
+    )
+    assert _state() == before
+
+
+def test_a_retired_strategys_inline_row_offers_only_paused_and_keeps_its_allocation(
+    admin_client, portfolio
+):
+    retired = _retire(portfolio, "momentum_60")
+    url, data, prefix = _portfolio_form(admin_client, portfolio)
+    formset = admin_client.get(url).context["inline_admin_formsets"][0].formset
+    form = next(f for f in formset.forms if f.instance.pk == retired.pk)
+    assert list(form.fields["status"].widget.choices) == [("paused", "paused (retired)")]
+    assert form.fields["target_allocation"].disabled
+    # a forged allocation for the retired row is ignored: the stored 0 stays
+    row = next(k for k, v in data.items() if k.endswith("-id") and v == retired.pk)
+    data[row.replace("-id", "-target_allocation")] = "0.2"
+    before = _state()
+    assert admin_client.post(url, data).status_code == 302
+    assert _state() == before
+    # and its own change page shows status and allocation read-only
+    page = admin_client.get(f"/admin/portfolio/strategy/{retired.pk}/change/")
+    assert {"status", "target_allocation"}.isdisjoint(page.context["adminform"].form.fields)
+
+
+def test_an_active_strategy_is_still_paused_from_the_inline(admin_client, portfolio):
+    url, data, prefix = _portfolio_form(admin_client, portfolio)
+    s = portfolio.strategies.get(name="momentum_200")
+    row = next(k for k, v in data.items() if k.endswith("-id") and v == s.pk)
+    data[row.replace("-id", "-status")] = "paused"
+    assert admin_client.post(url, data).status_code == 302
+    s.refresh_from_db()
+    assert s.status == "paused"
+    change = ConfigChange.objects.get(source="admin", object_repr="momentum_200")
+    assert (change.field, change.before, change.after) == ("status", "active", "paused")
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from portfolio import models, selectors
 from portfolio.api import filters
 from portfolio.api.base import CappedLimitOffsetPagination, ReadViewSet
 from portfolio.engine.errors import ConfigError
+from portfolio.services.controls import Origin
 from portfolio.services.rebalance import rebalance_request
 
 
@@ -270,8 +271,7 @@ class PortfolioRebalanceApi(APIView):
                 portfolio=portfolio,
                 request_key=key,
                 method=data.validated_data.get("method", ""),
-                requested_by=request.user.get_username(),
-                source="api",
+                origin=Origin.of_request(request, source="api"),
             )
         except ConfigError as exc:
             return Response({exc.where: [exc.rule]}, status=status.HTTP_400_BAD_REQUEST)

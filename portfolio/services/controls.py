@@ -2,6 +2,8 @@
 configuration page, the admin, the API): each validates with the same engine validators as
 the YAML load, changes everything or nothing (one transaction) and records one audit row
 (``ConfigChange``) per changed field with who, from where and the values before and after.
+Each audit row also touches the portfolio's live state version (``state_touch``, once per
+transaction), so the open pages show the change at once.
 
 A bad value raises ``ConfigError`` naming the field and the rule; nothing is written then.
 The update path reads a strategy's status when it loads the book for a run, so a pause or
@@ -26,6 +28,7 @@ from portfolio.engine.errors import ConfigError
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import risk_config_from_dict
 from portfolio.models import ConfigChange, Portfolio, Strategy
+from portfolio.services.live import state_touch
 
 SOURCES = ("page", "admin", "api", "yaml", "risk")
 
@@ -58,10 +61,13 @@ def _plain(value: Any) -> Any:
 def config_change_record(
     *, obj, portfolio: Portfolio | None, field: str, before: Any, after: Any, origin: Origin
 ) -> ConfigChange | None:
-    """One audit row, written only when the value changed."""
+    """One audit row, written only when the value changed; the portfolio's open pages are
+    told after commit (one state version per transaction, not per row)."""
     before, after = _plain(before), _plain(after)
     if before == after:
         return None
+    if portfolio is not None:
+        state_touch(portfolio)
     return ConfigChange.objects.create(
         portfolio=portfolio,
         actor=origin.actor[:150],

@@ -5,7 +5,9 @@ the last bar the portfolio had applied when the request was made (the daily cycl
 2, ``portfolio.engine.rebalance``), so it never trades at a price its maker had already
 seen. Requests waiting together make one rebalance; resubmitting a request with the same
 ``request_key`` (a double click, a retried POST) returns the stored request and changes
-nothing.
+nothing. A new request is also one row of the audit trail (``ConfigChange`` field
+``rebalance_request`` of the portfolio: who, where, the client's IP, after = the request),
+written through the operator controls' helper, so it also moves the live pages.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.db import IntegrityError, transaction
 from portfolio.engine.errors import ConfigError
 from portfolio.engine.state import EXECUTIONS
 from portfolio.models import Portfolio, RebalanceRequest
+from portfolio.services.controls import Origin, config_change_record
 
 KEY_MAX = 100
 
@@ -33,11 +36,12 @@ def rebalance_request(
     portfolio: Portfolio,
     request_key: str | None = None,
     method: str = "",
-    requested_by: str = "",
-    source: str = "api",
+    origin: Origin | None = None,
 ) -> RequestResult:
-    """Record a manual rebalance request for the next bar (idempotent per request_key)."""
-    key = (request_key or "").strip() or f"{source}-{uuid.uuid4()}"
+    """Record a manual rebalance request for the next bar (idempotent per request_key) by
+    ``origin`` (an anonymous API call when None) and its audit row."""
+    origin = origin or Origin(actor="", source="api")
+    key = (request_key or "").strip() or f"{origin.source}-{uuid.uuid4()}"
     if len(key) > KEY_MAX:
         raise ConfigError("request_key", f"must be at most {KEY_MAX} characters")
     if method and method not in EXECUTIONS:
@@ -52,13 +56,29 @@ def rebalance_request(
                 portfolio=portfolio,
                 request_key=key,
                 method=method,
-                requested_by=requested_by,
-                source=source,
+                requested_by=origin.actor[:150],
+                source=origin.source,
                 after_date=portfolio.last_applied_date,
+            )
+            config_change_record(
+                obj=portfolio,
+                portfolio=portfolio,
+                field="rebalance_request",
+                before=None,
+                after={
+                    "request_key": key,
+                    "method": method or "portfolio's",
+                    "after_date": _plain_date(portfolio.last_applied_date),
+                },
+                origin=origin,
             )
     except IntegrityError:  # the same key, submitted concurrently: the other one won
         return _same_request(RebalanceRequest.objects.get(request_key=key), portfolio)
     return RequestResult(created, True)
+
+
+def _plain_date(day) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def _same_request(existing: RebalanceRequest, portfolio: Portfolio) -> RequestResult:

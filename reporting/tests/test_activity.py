@@ -12,6 +12,7 @@ from operations.config import portfolio_configure
 from operations.update import run_update
 from portfolio.models import ConfigChange, PortfolioSnapshot, Strategy, Trade
 from portfolio.services.config import allocation_spec_read
+from portfolio.services.controls import Origin
 from portfolio.services.rebalance import rebalance_request
 from reporting.pages.activity import ACTIVITY_ITEMS, activity_items
 from risk.models import RiskLimit, Violation
@@ -46,7 +47,7 @@ def _operator_pause(portfolio, name: str, actor: str) -> ConfigChange:
 def test_an_operator_pause_and_a_manual_rebalance_are_dated_by_the_bar_they_took_effect():
     portfolio = _live(date(1990, 3, 30))
     _operator_pause(portfolio, "momentum_60", "alice")
-    rebalance_request(portfolio=portfolio, requested_by="bob", source="page")
+    rebalance_request(portfolio=portfolio, origin=Origin(actor="bob", source="page"))
     pending = activity_items(portfolio=portfolio)[0]
     # no bar since the change: it is listed first, to take effect at the next bar
     assert pending["date"] is None and pending["kind_key"] == "status"

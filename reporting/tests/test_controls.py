@@ -324,3 +324,49 @@ def test_retiring_a_strategy_keeps_its_history_and_it_cannot_be_resumed(staff):
     _post(staff, portfolio, "resume", strategy=s.pk)
     s.refresh_from_db()
     assert s.status == "paused"
+
+
+def _request_rows(portfolio):
+    return list(
+        ConfigChange.objects.filter(portfolio=portfolio, field="rebalance_request").values_list(
+            "actor", "source", "client_ip", "object_type", "before", "after"
+        )
+    )
+
+
+def test_a_rebalance_request_is_in_the_audit_trail_from_the_page_the_admin_and_the_api(staff):
+    portfolio = _configure()
+    _post(staff, portfolio, "rebalance")
+    staff.post(
+        "/admin/portfolio/portfolio/",
+        {"action": "rebalance_next_bar", "_selected_action": [portfolio.pk]},
+    )
+    url = f"/api/portfolios/{portfolio.pk}/rebalance/"
+    body = {"request_key": "api-click-1", "method": "proportional"}
+    assert staff.post(url, body, content_type="application/json").status_code == 202
+    assert staff.post(url, body, content_type="application/json").status_code == 200  # again
+    keys = dict(portfolio.rebalance_requests.values_list("source", "request_key"))
+    after = {"method": "portfolio's", "after_date": None}
+    assert _request_rows(portfolio) == [  # newest first; the repeated key added none
+        (
+            "quant",
+            "api",
+            "127.0.0.1",
+            "Portfolio",
+            None,
+            {"request_key": "api-click-1", "method": "proportional", "after_date": None},
+        ),
+        ("quant", "admin", "127.0.0.1", "Portfolio", None, {**after, "request_key": keys["admin"]}),
+        ("quant", "page", "127.0.0.1", "Portfolio", None, {**after, "request_key": keys["page"]}),
+    ]
+    html = staff.get("/config/").content.decode()
+    audit = html.split('id="audit"')[1].split("</table>")[0]
+    assert audit.count("rebalance_request") == 3 and keys["page"] in audit
+
+
+def test_a_refused_rebalance_request_leaves_no_audit_row(staff):
+    portfolio = _configure()
+    url = f"/api/portfolios/{portfolio.pk}/rebalance/"
+    response = staff.post(url, {"request_key": "x" * 101}, content_type="application/json")
+    assert response.status_code == 400
+    assert _request_rows(portfolio) == [] and not portfolio.rebalance_requests.exists()

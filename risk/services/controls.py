@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from portfolio.engine.errors import ConfigError
 from portfolio.services.controls import Origin, config_save
+from portfolio.services.live import state_touch
 from risk.engine.limits_config import SEVERITIES, limit_check
 from risk.models import AlertChannel, RiskLimit, Violation
 
@@ -41,6 +42,7 @@ def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) ->
         violation.acknowledged_by = origin.actor[:150]
         violation.acknowledged_note = note.strip()
         violation.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_note"])
+        state_touch(violation.portfolio)  # the open pages drop it from the unacknowledged
     return True
 
 

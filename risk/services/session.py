@@ -25,6 +25,7 @@ from django.utils import timezone
 from portfolio import selectors
 from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
+from portfolio.services.controls import Origin, config_change_record
 from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
 from risk.models import RiskBook, Violation
@@ -332,16 +333,12 @@ def strategy_resume(
         book.save()
         strategy.status = Strategy.Status.ACTIVE
         strategy.save(update_fields=["status"])
-        ConfigChange.objects.create(
+        config_change_record(
+            obj=strategy,
             portfolio=portfolio,
-            actor=actor,
-            source=source,
-            client_ip=ip,
-            object_type="Strategy",
-            object_repr=strategy.name,
             field="status",
             before=Strategy.Status.PAUSED,
             after=Strategy.Status.ACTIVE,
-            applies_after=portfolio.last_applied_date,
+            origin=Origin(actor=actor, source=source, ip=ip),
         )
     return True

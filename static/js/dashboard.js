@@ -56,28 +56,42 @@
     return isNaN(value) ? -Infinity : value;
   }
 
+  // The sort the user chose per table (keyed by the table's id): a live update that
+  // replaces the table (a fragment, or the whole <main>) sorts the fresh one the same way.
+  var sortChosen = {};
+
+  function sortBy(table, index, descending) {
+    var headers = table.tHead ? table.tHead.rows[0].cells : [];
+    var th = headers[index];
+    var body = table.tBodies[0];
+    if (!th || !body) return;
+    var numeric = th.dataset.type === "num";
+    Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (r1, r2) {
+      var k1 = cellKey(r1, index, numeric), k2 = cellKey(r2, index, numeric);
+      var order = k1 < k2 ? -1 : k1 > k2 ? 1 : 0;
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+
   function makeSortable(table) {
     var headers = table.tHead ? table.tHead.rows[0].cells : [];
     Array.prototype.forEach.call(headers, function (th, index) {
       th.classList.add("sort");
       th.setAttribute("tabindex", "0");
       var sort = function () {
-        var numeric = th.dataset.type === "num";
         var descending = th.getAttribute("aria-sort") !== "descending";
-        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", descending ? "descending" : "ascending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (r1, r2) {
-          var k1 = cellKey(r1, index, numeric), k2 = cellKey(r2, index, numeric);
-          var order = k1 < k2 ? -1 : k1 > k2 ? 1 : 0;
-          return descending ? -order : order;
-        });
-        rows.forEach(function (row) { body.appendChild(row); });
+        if (table.id) sortChosen[table.id] = { index: index, descending: descending };
+        sortBy(table, index, descending);
       };
       th.addEventListener("click", sort);
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
     });
+    var chosen = table.id && sortChosen[table.id];
+    if (chosen) sortBy(table, chosen.index, chosen.descending);
   }
 
   function linkRows() {
@@ -159,11 +173,19 @@
 
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
-  function showNotice(bar) {
+  // A version with a new bar date: that bar's activity. The same date again: an
+  // operator changed the configuration (a pause, a limit, a rebalance request).
+  function showNotice(page, shownAsOf) {
     var notice = document.getElementById("live-notice");
-    if (!notice || !bar) return;
-    notice.textContent = bar.date + ": " + plural(bar.trades, "trade") + ", " +
-      plural(bar.violations, "violation");
+    if (!notice) return;
+    var bar = page.bar;
+    if (bar && page.as_of !== shownAsOf) {
+      notice.textContent = bar.date + ": " + plural(bar.trades, "trade") + ", " +
+        plural(bar.violations, "violation");
+    } else {
+      notice.textContent = "Configuration changed" +
+        (page.as_of ? " (still as of " + page.as_of + ")" : "");
+    }
     notice.hidden = false;
   }
 
@@ -172,6 +194,7 @@
     var status = document.getElementById("live-status");
     if (!id || !window.WebSocket) return;
     var version = parseInt(document.body.dataset.version || "0", 10);
+    var shownAsOf = document.body.dataset.asOf || null;
     var wanted = version, fetching = false, delay = 1000;
     function setStatus(text) { if (status) status.textContent = text; }
     function getPage(whole) {
@@ -194,7 +217,8 @@
             }
             version = page.version;
             document.body.dataset.version = String(version);
-            showNotice(page.bar);
+            showNotice(page, shownAsOf);
+            shownAsOf = page.as_of;
             setStatus("live, " + (page.as_of || "no bar yet"));
           }
         })
@@ -213,7 +237,7 @@
       socket.onmessage = function (message) {
         var event = JSON.parse(message.data);
         if (event.type !== "snapshot.update") return;
-        setStatus("updating to " + event.date);
+        setStatus(event.date ? "updating to " + event.date : "updating");
         wanted = Math.max(wanted, event.version);
         refresh();
       };
