@@ -287,10 +287,8 @@ def test_approval_is_switched_on_the_configuration_page_and_audited(staff, bars)
         "quant",
         "page",
     )
-    assert (
-        'id="approval-momentum_60">Stop requiring approval'
-        in staff.get("/config/").content.decode()
-    )
+    html = staff.get("/config/").content.decode()
+    assert 'id="approval-momentum_60" title="Stop requiring approval">Turn off' in html
 
 
 def test_the_admin_approves_through_the_same_service(staff, awaiting):
