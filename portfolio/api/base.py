@@ -88,7 +88,9 @@ class CountedCursorPagination(pagination.CursorPagination):
             return None
         match = CURSOR.fullmatch(raw)
         if not raw or match is None:
-            raise exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            )
         offset = min(int(match["o"] or match["o2"] or 0), self.offset_cutoff)
         position = None
         if match["p"] is not None:
@@ -125,7 +127,9 @@ class CountedCursorPagination(pagination.CursorPagination):
                 parameter["schema"] = {"type": "string", "pattern": CURSOR_PATTERN}
             elif parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
-                parameter["description"] = f"Rows per page (default {self.page_size}, at most {self.max_page_size})."
+                parameter["description"] = (
+                    f"Rows per page (default {self.page_size}, at most {self.max_page_size})."
+                )
         return parameters
 
     def get_paginated_response(self, data):
@@ -173,7 +177,11 @@ class StrictOrderingFilter(OrderingFilter):
                 "description": f"Sort by these fields (`-`: descending); default `{default}`.",
                 "style": "form",
                 "explode": False,
-                "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": terms}},
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "enum": terms},
+                },
             }
         ]
 

@@ -19,7 +19,10 @@ class CappedLimitOffsetPagination(pagination.LimitOffsetPagination):
     max_limit = MAX_PAGE_SIZE
 
     def get_schema_operation_parameters(self, view):
-        bounds = {self.limit_query_param: {"minimum": 1}, self.offset_query_param: {"minimum": 0, "maximum": MAX_ID}}
+        bounds = {
+            self.limit_query_param: {"minimum": 1},
+            self.offset_query_param: {"minimum": 0, "maximum": MAX_ID},
+        }
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"] = {**parameter["schema"], **bounds.get(parameter["name"], {})}

@@ -3,8 +3,9 @@
 ``AutoSchema`` (``DEFAULT_SCHEMA_CLASS``) adds to each operation the errors any endpoint
 can answer, unless the view declared that status itself: 400 (a bad body or query
 parameter, ``ValidationError``), 401 (no or bad credentials), 403 (not allowed, or the
-session's CSRF check failed), 404 (for paths with an id, and cursor-paginated lists), 415 (a body of a type the
-endpoint does not parse, on POST, PUT and PATCH), 429 (throttled, with
+session's CSRF check failed), 404 (for paths with an id, and cursor-paginated lists,
+whose cursor names a row), 415 (a body of a type the endpoint does not parse, on POST,
+PUT and PATCH), 429 (throttled, with
 ``Retry-After``). Views declare the rest (409, 503) with ``extend_schema``.
 
 Query parameters document what the API enforces (``portfolio/api/base.py``): a filter's

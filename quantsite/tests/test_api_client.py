@@ -121,7 +121,7 @@ def test_a_generated_client_reads_portfolios_strategies_and_trades(
     assert sorted((s.id, s.name, s.cash, s.status.value) for s in strategies) == sorted(
         Strategy.objects.values_list("id", "name", "cash", "status")
     )
-    trades = _every_page(trades_list, models.PaginatedTradeList, client=api, limit=50)
+    trades = _every_page(trades_list, models.PaginatedTradeList, client=api, page_size=50)
     expected = Trade.objects.values_list(
         "id", "strategy__name", "instrument__ticker", "date", "side", "quantity", "price"
     )

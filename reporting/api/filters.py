@@ -82,9 +82,7 @@ class StrategyCurveFilter(_CurveFilter):
 class NettedPortfolioFilter(filters.FilterSet):
     """The one portfolio whose positions are netted: ``portfolio`` (id), else the live one."""
 
-    portfolio = IdFilter(
-        field_name="id", help_text="Portfolio id (default: the live portfolio)."
-    )
+    portfolio = IdFilter(field_name="id", help_text="Portfolio id (default: the live portfolio).")
 
     class Meta:
         model = Portfolio
