@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from operations.runs import update_enqueue
-from portfolio.api.base import DateRangeFilterSet, ReadViewSet
+from portfolio.api.base import DateRangeFilterSet, IdFilter, ReadViewSet
 from portfolio.models import UpdateRun
 from portfolio.selectors import update_run_list
 
@@ -39,7 +39,7 @@ class UpdateRunSerializer(serializers.ModelSerializer):
 
 class UpdateRunFilter(DateRangeFilterSet):
     date_field = "started_at"
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
     status = filters.ChoiceFilter(choices=UpdateRun.Status.choices)
     trigger = filters.CharFilter(help_text="command, manual, schedule, ...")
 

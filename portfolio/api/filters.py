@@ -6,7 +6,7 @@ from __future__ import annotations
 from django_filters import rest_framework as filters
 
 from portfolio import models
-from portfolio.api.base import DateRangeFilterSet, NameOrIdFilter
+from portfolio.api.base import DateRangeFilterSet, IdFilter, NameOrIdFilter
 
 
 class PortfolioFilter(filters.FilterSet):
@@ -18,7 +18,7 @@ class PortfolioFilter(filters.FilterSet):
 
 
 class StrategyFilter(filters.FilterSet):
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
     status = filters.ChoiceFilter(choices=models.Strategy.Status.choices)
     signal_type = filters.CharFilter()
 
@@ -28,7 +28,7 @@ class StrategyFilter(filters.FilterSet):
 
 
 class TradeFilter(DateRangeFilterSet):
-    portfolio = filters.NumberFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
     strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
     ticker = filters.CharFilter(field_name="instrument__ticker", lookup_expr="iexact")
     side = filters.ChoiceFilter(choices=models.Trade.Side.choices)
@@ -40,7 +40,7 @@ class TradeFilter(DateRangeFilterSet):
 
 
 class PositionFilter(filters.FilterSet):
-    portfolio = filters.NumberFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
     strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
     ticker = filters.CharFilter(field_name="instrument__ticker", lookup_expr="iexact")
 
@@ -50,7 +50,7 @@ class PositionFilter(filters.FilterSet):
 
 
 class RebalanceEventFilter(DateRangeFilterSet):
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
     trigger = filters.ChoiceFilter(choices=models.RebalanceEvent.Trigger.choices)
 
     class Meta:
@@ -60,7 +60,7 @@ class RebalanceEventFilter(DateRangeFilterSet):
 
 class ConfigChangeFilter(DateRangeFilterSet):
     date_field = "at"
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
     source = filters.CharFilter(help_text="yaml, page, admin, api, risk.")
     object_type = filters.CharFilter()
     field = filters.CharFilter()
@@ -75,7 +75,7 @@ class PendingOrderFilter(DateRangeFilterSet):
     """Trade approval: ``start``/``end`` on the decision's date."""
 
     date_field = "decided_on"
-    portfolio = filters.NumberFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="strategy__portfolio_id", help_text="Portfolio id.")
     strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
     status = filters.ChoiceFilter(choices=models.PendingOrder.Status.choices)
 

@@ -195,6 +195,10 @@ class RebalanceEventViewSet(ReadViewSet):
 
 class ConfigChangeSerializer(serializers.ModelSerializer):
     portfolio = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    # any JSON, null included (a creation has no ``before``): ``{}`` in the schema, not
+    # oneOf(any, null), which null matches twice
+    before = serializers.JSONField(read_only=True)
+    after = serializers.JSONField(read_only=True)
 
     class Meta:
         model = models.ConfigChange

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -86,6 +87,16 @@ def test_trades_are_ordered_on_request(logged_in):
         ("page_size=0", "page_size"),
         ("page_size=many", "page_size"),
         ("format=xml", "format"),
+        ("portfolio=1.5", "portfolio"),
+        ("portfolio=0", "portfolio"),
+        ("portfolio=99999999999999999999", "portfolio"),
+        ("start=", "start"),
+        ("ticker=", "ticker"),
+        ("format=", "format"),
+        ("ordering=", "ordering"),
+        ("cursor=", "cursor"),
+        ("cursor=cD0yMDIw", "cursor"),
+        ("cursor=p1x", "cursor"),
     ],
 )
 def test_an_unknown_parameter_or_a_malformed_value_is_a_400_naming_it(logged_in, query, named):
@@ -114,6 +125,36 @@ def test_the_cursor_walks_every_trade_once_and_page_size_is_capped(logged_in):
     assert seen == trade_ids(side="buy")
     capped = logged_in.get("/api/trades/?page_size=5000").json()
     assert len(capped["results"]) == 1000 and capped["next"] and capped["count"] == 1005
+
+
+def test_the_cursor_names_the_boundary_row_and_survives_a_change_of_ordering(logged_in):
+    cast_build(days=30, trades=12)
+    first = logged_in.get("/api/trades/?page_size=5").json()
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+    assert cursor == f"p{first['results'][-1]['id']}"  # the last row shown
+    second = logged_in.get(first["next"]).json()
+    back = logged_in.get(second["previous"]).json()
+    assert [r["id"] for r in back["results"]] == [r["id"] for r in first["results"]]
+    by_value = logged_in.get(f"/api/trades/?ordering=value&cursor={cursor}").json()
+    boundary = Trade.objects.get(pk=first["results"][-1]["id"]).value
+    assert by_value["results"] and all(r["value"] > boundary for r in by_value["results"])
+
+
+def test_a_cursor_whose_row_is_gone_is_a_404(logged_in):
+    cast_build(trades=3)
+    gone = Trade.objects.order_by("id").last().pk
+    Trade.objects.filter(pk=gone).delete()
+    response = logged_in.get(f"/api/trades/?cursor=p{gone}")
+    assert response.status_code == 404 and "no longer exists" in response.json()["detail"]
+
+
+def test_an_empty_page_as_csv_is_the_header_line(logged_in):
+    cast_build(trades=3)
+    response = logged_in.get("/api/trades/?format=csv&side=buy&start=2100-01-01")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response.content.decode().splitlines() == [
+        "id,strategy,ticker,date,side,quantity,price,value,cost,realized_pnl,reason"
+    ]
 
 
 def test_strategies_carry_their_latest_stats(logged_in):

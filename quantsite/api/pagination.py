@@ -7,6 +7,7 @@ from rest_framework import pagination
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 200
+MAX_ID = 2**63 - 1  # the largest id (and offset) SQLite and PostgreSQL store: bigint
 
 
 class CappedLimitOffsetPagination(pagination.LimitOffsetPagination):
@@ -16,3 +17,13 @@ class CappedLimitOffsetPagination(pagination.LimitOffsetPagination):
 
     default_limit = DEFAULT_PAGE_SIZE
     max_limit = MAX_PAGE_SIZE
+
+    def get_schema_operation_parameters(self, view):
+        bounds = {
+            self.limit_query_param: {"minimum": 1},
+            self.offset_query_param: {"minimum": 0, "maximum": MAX_ID},
+        }
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = {**parameter["schema"], **bounds.get(parameter["name"], {})}
+        return parameters

@@ -20,7 +20,9 @@ import pytest
 import schemathesis
 import schemathesis.checks
 from django.conf import settings
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -58,7 +60,19 @@ def staff_token(django_user_model):
     return api_token_create(user=user).token
 
 
-def test_every_operation_answers_within_its_schema(demo, staff_token):
+@pytest.fixture
+def connection_kept():
+    """Keep the test's database connection across the WSGI calls, as Django's test client
+    does: the handler's request signals would close it (on PostgreSQL, inside the test's
+    transaction, that loses the demo; SQLite's in-memory connection ignores the close)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_every_operation_answers_within_its_schema(demo, staff_token, connection_kept):
     auth = {"Authorization": f"Token {staff_token}"}
     schema = schemathesis.openapi.from_wsgi(
         "/api/schema/?format=json", get_wsgi_application(), headers=auth

@@ -96,6 +96,36 @@ def test_every_operation_documents_its_success_and_error_shapes():
     assert errors["ValidationError"]["additionalProperties"]
 
 
+def test_query_parameters_document_exactly_what_the_api_accepts():
+    from portfolio.api.base import CURSOR_PATTERN
+
+    paths = _schema()["paths"]
+    trades = {p["name"]: p for p in paths["/api/trades/"]["get"]["parameters"]}
+    ordering = trades["ordering"]
+    assert (ordering["style"], ordering["explode"]) == ("form", False)
+    assert {"date", "-date", "id", "-id"} <= set(ordering["schema"]["items"]["enum"])
+    assert trades["cursor"]["schema"] == {"type": "string", "pattern": CURSOR_PATTERN}
+    assert trades["portfolio"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**63 - 1,
+    }
+    assert trades["ticker"]["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "pattern": r"^[^\x00]+$",
+    }
+    assert trades["format"]["schema"]["enum"] == ["csv", "json"]
+    assert "404" in paths["/api/trades/"]["get"]["responses"]  # a cursor whose row is gone
+    assert "404" in paths["/api/positions/netted/"]["get"]["responses"]  # unknown portfolio
+    offset = next(
+        p for p in paths["/api/portfolios/"]["get"]["parameters"] if p["name"] == "offset"
+    )
+    assert (offset["schema"]["minimum"], offset["schema"]["maximum"]) == (0, 2**63 - 1)
+    audit = _schema()["components"]["schemas"]["ConfigChange"]["properties"]
+    assert "oneOf" not in audit["before"] and "oneOf" not in audit["after"]  # null: once
+
+
 @pytest.mark.django_db
 def test_the_schema_is_served_to_signed_in_users_only(client, logged_in):
     response = logged_in.get("/api/schema/", {"format": "json"})

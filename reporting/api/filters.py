@@ -8,7 +8,7 @@ from django import forms
 from django_filters import rest_framework as filters
 from rest_framework import exceptions
 
-from portfolio.api.base import DateRangeFilterSet, NameOrIdFilter
+from portfolio.api.base import DateRangeFilterSet, IdFilter, NameOrIdFilter
 from portfolio.models import Portfolio, PortfolioSnapshot, StrategySnapshot
 from reporting import selectors
 
@@ -20,7 +20,7 @@ class IntegerFilter(filters.Filter):
 
 
 class _LivePortfolioDefault(DateRangeFilterSet):
-    portfolio = filters.NumberFilter(
+    portfolio = IdFilter(
         field_name="portfolio_id", help_text="Portfolio id (default: the live portfolio)."
     )
     portfolio_path = "portfolio_id"
@@ -66,7 +66,7 @@ class PortfolioCurveFilter(_CurveFilter):
 
 
 class StrategyCurveFilter(_CurveFilter):
-    portfolio = filters.NumberFilter(
+    portfolio = IdFilter(
         field_name="strategy__portfolio_id",
         help_text="Portfolio id (default: the live portfolio).",
     )
@@ -82,9 +82,7 @@ class StrategyCurveFilter(_CurveFilter):
 class NettedPortfolioFilter(filters.FilterSet):
     """The one portfolio whose positions are netted: ``portfolio`` (id), else the live one."""
 
-    portfolio = filters.NumberFilter(
-        field_name="id", help_text="Portfolio id (default: the live portfolio)."
-    )
+    portfolio = IdFilter(field_name="id", help_text="Portfolio id (default: the live portfolio).")
 
     class Meta:
         model = Portfolio

@@ -4,11 +4,13 @@ are, and positions netted by ticker across books."""
 from __future__ import annotations
 
 from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from portfolio.api.base import ReadViewSet
 from portfolio.models import Portfolio, PortfolioSnapshot, StrategySnapshot
+from quantsite.api.schema import ErrorSerializer
 from reporting import selectors
 from reporting.api import filters
 from reporting.engine.netting import net_by_ticker
@@ -97,10 +99,17 @@ class NettedPositionSerializer(serializers.Serializer):
     books = NettedBookSerializer(many=True)
 
 
+@extend_schema(
+    responses={
+        200: NettedPositionSerializer(many=True),
+        404: OpenApiResponse(ErrorSerializer, description="No portfolio with that id."),
+    }
+)
 class NettedPositionApi(generics.ListAPIView):
     """``GET /api/positions/netted/``: the portfolio's open positions netted by ticker,
     largest |net| first, each with the books behind it (4 queries whatever the size).
-    ``portfolio``: its id (default: the live portfolio)."""
+    ``portfolio``: its id (default: the live portfolio; an unknown id is a 404, as for
+    the portfolio itself)."""
 
     serializer_class = NettedPositionSerializer
     filter_backends = ReadViewSet.filter_backends[:2]  # strict parameters, django-filter

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 
-from portfolio.api.base import DateRangeFilterSet, NameOrIdFilter
+from portfolio.api.base import DateRangeFilterSet, IdFilter, NameOrIdFilter
 from portfolio.models import PortfolioSnapshot
 from risk import models
 
 
 class ViolationFilter(DateRangeFilterSet):
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
     severity = filters.ChoiceFilter(choices=models.Severity.choices)
     status = filters.ChoiceFilter(choices=models.Violation.Status.choices)
     scope = filters.ChoiceFilter(field_name="limit__scope", choices=models.RiskLimit.Scope.choices)
@@ -25,7 +25,7 @@ class ViolationFilter(DateRangeFilterSet):
 
 
 class RiskSnapshotFilter(DateRangeFilterSet):
-    portfolio = filters.NumberFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
 
     class Meta:
         model = PortfolioSnapshot
@@ -39,8 +39,8 @@ class AlertDeliveryFilter(DateRangeFilterSet):
     kind = filters.ChoiceFilter(
         field_name="channel__kind", choices=models.AlertChannel.Kind.choices
     )
-    violation = filters.NumberFilter(field_name="violation_id", help_text="Violation id.")
-    portfolio = filters.NumberFilter(field_name="channel__portfolio_id", help_text="Portfolio id.")
+    violation = IdFilter(field_name="violation_id", help_text="Violation id.")
+    portfolio = IdFilter(field_name="channel__portfolio_id", help_text="Portfolio id.")
 
     class Meta:
         model = models.AlertDelivery
