@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "risk",
     "reporting",
     "operations",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -65,7 +66,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes requires: answers a locked-out login with its 429
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) on every password check: the site login, the admin login
+# and the API's password-for-token exchange. After QUANTSITE_LOGIN_FAILURE_LIMIT failed
+# attempts for one username from one address, that pair is refused (429) for
+# QUANTSITE_LOGIN_COOLOFF_MINUTES, even with the right password; a success resets the
+# count. `python manage.py axes_reset` lifts every lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("QUANTSITE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("QUANTSITE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_PROXY_COUNT = env_int("QUANTSITE_API_NUM_PROXIES", 0, minimum=0) or None
+AXES_COOLOFF_MESSAGE = "Too many failed logins for this user from this address: try again later."
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "quantsite.lockout.lockout_response"
 
 ROOT_URLCONF = "quantsite.urls"
 ASGI_APPLICATION = "quantsite.asgi.application"

@@ -84,7 +84,7 @@ class TokenLoginApi(APIView):
         data = TokenLoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
-            request,
+            request._request,  # the HttpRequest: django-axes marks a lockout on it
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
