@@ -42,7 +42,9 @@ def backtest_run(
     """Run a backtest and return its summary (see ``backtest_summary``). With
     ``risk_path`` its limits apply exactly as they do to the live book (the same risk
     manager in the same update path); without it no limit applies (the risk measures are
-    still computed and reported), and the summary says so."""
+    still computed and reported), and the summary says so. A strategy's trade approval
+    does not apply (every decision counts as approved); ``approval_ignored`` names the
+    strategies it was configured for."""
     spec = allocation_spec_read(config_path)
     risk = risk_spec_read(risk_path) if risk_path is not None else None
     if start and end and start > end:
@@ -62,8 +64,13 @@ def backtest_run(
             is_backtest=True,
             name=name,
         )
+        # Nobody reviews a backtest's orders: trade approval would leave a gated book flat,
+        # so a backtest approves every decision, which trades exactly as no gate does.
+        gated = portfolio.strategies.filter(approval_required=True)
+        ungated = sorted(gated.values_list("name", flat=True))
+        gated.update(approval_required=False)
     portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, start=start)
-    return backtest_summary(portfolio)
+    return {**backtest_summary(portfolio), "approval_ignored": ungated}
 
 
 def _closes(data_path, end) -> pd.DataFrame:

@@ -331,3 +331,20 @@ def test_the_api_lists_the_orders_and_staff_review_them(logged_in, user, awaitin
         f"/api/orders/{awaiting.pk}/reject/", {}, content_type="application/json"
     )
     assert again.status_code == 409 and "not awaiting a review" in again.json()["detail"]
+
+
+def test_a_backtest_approves_every_decision_and_says_so(bars, tmp_path):
+    from operations.backtest import backtest_run
+
+    data = yaml.safe_load((ROOT / "config" / "strategy_allocation.yaml").read_text())
+    for s in data["strategies"]:
+        if s["name"] == GATED:
+            s["approval_required"] = True
+    config = tmp_path / "gated.yaml"
+    config.write_text(yaml.safe_dump(data))
+    summary = backtest_run(config_path=config, end=END)
+    assert summary["approval_ignored"] == [GATED]
+    trades = Trade.objects.filter(
+        strategy__portfolio__is_backtest=True, strategy__name=GATED, reason="signal"
+    )
+    assert trades.exists() and not PendingOrder.objects.exists()
