@@ -7,6 +7,7 @@ channels-redis layer).
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +29,12 @@ if not SECRET_KEY:
     if not _key_file.exists():
         import secrets
 
-        _key_file.write_text(secrets.token_urlsafe(50))
+        # readable by its owner only (0600), from the moment it exists
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(_fd, "w") as _out:
+            _out.write(secrets.token_urlsafe(50))
+    elif _key_file.stat().st_mode & 0o077:
+        _key_file.chmod(0o600)  # one written by an older version (0644): tighten it
     SECRET_KEY = _key_file.read_text().strip()
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])

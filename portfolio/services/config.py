@@ -18,16 +18,77 @@ from portfolio.engine.config_schema import PortfolioSpec, parse_allocation_confi
 from portfolio.engine.errors import ConfigError
 from portfolio.models import ConfigChange, Portfolio, Strategy
 
+YAML_MAX_BYTES = 1 << 20  # a configuration file is a few KiB; refuse anything absurd
+YAML_MAX_ALIASES = 100  # anchors and aliases (``*x``): a few at most in a real file
+YAML_MAX_DEPTH = 50  # nesting of mappings and lists
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python objects) that refuses what a config file never
+    needs and an attacker would use: a key given twice in one mapping (PyYAML keeps the
+    last silently), more than ``YAML_MAX_ALIASES`` aliases (the alias "billion laughs"),
+    nesting deeper than ``YAML_MAX_DEPTH``."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > YAML_MAX_ALIASES:
+                raise _Refused(
+                    self.peek_event().start_mark, f"more than {YAML_MAX_ALIASES} aliases"
+                )
+        self._depth += 1
+        try:
+            if self._depth > YAML_MAX_DEPTH:
+                raise _Refused(self.peek_event().start_mark, f"nested deeper than {YAML_MAX_DEPTH}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: the base class refuses it with its own message
+            if key in seen:
+                raise _Refused(key_node.start_mark, f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(Exception):
+    def __init__(self, mark, rule: str):
+        super().__init__(rule)
+        self.mark, self.rule = mark, rule
+
 
 def yaml_read(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or a syntax error is a ConfigError naming it."""
+    """Parse a YAML configuration file with ``_StrictLoader``. Every way it can fail is
+    one ConfigError naming the file (and the line where there is one) and the rule: the
+    file missing or unreadable, larger than ``YAML_MAX_BYTES``, not UTF-8, not valid
+    YAML, a duplicate key, too many aliases, nesting too deep."""
     path = Path(path)
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > YAML_MAX_BYTES:
+            raise ConfigError(str(path), f"is {size:,} bytes; at most {YAML_MAX_BYTES:,}")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}", "is not UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        raise ConfigError(f"{path} line {exc.mark.line + 1}", exc.rule) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path} line {mark.line + 1}" if mark else str(path)

@@ -127,3 +127,14 @@ def test_the_api_throttle_rates_and_token_lifetime_come_from_the_environment(mon
     assert not any("Basic" in name for name in auth)
     with pytest.raises(ImproperlyConfigured, match="QUANTSITE_API_THROTTLE_USER='lots'"):
         _settings_with(monkeypatch, tmp_path, QUANTSITE_API_THROTTLE_USER="lots")
+
+
+def test_a_generated_secret_key_is_readable_by_its_owner_only(monkeypatch, tmp_path):
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    first = _settings_with(monkeypatch, tmp_path)["SECRET_KEY"]
+    key = tmp_path / "secret_key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(first) > 40
+    assert _settings_with(monkeypatch, tmp_path)["SECRET_KEY"] == first  # created once
+    key.chmod(0o644)  # as an older version wrote it
+    assert _settings_with(monkeypatch, tmp_path)["SECRET_KEY"] == first
+    assert key.stat().st_mode & 0o777 == 0o600
