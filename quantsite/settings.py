@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from quantsite.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from quantsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -315,6 +315,13 @@ QUANTSITE_DATA_PROVIDER = env_choice(
     "QUANTSITE_DATA_PROVIDER", "bundled", ("bundled", "csv", "yfinance")
 )
 QUANTSITE_DATA_CSV = env_str("QUANTSITE_DATA_CSV")
+# Input rules for price files (README "Input rules"): a larger file is refused before it
+# is read; a price outside [MIN, MAX] or more than MAX_JUMP times (or under 1/MAX_JUMP of)
+# the ticker's previous close is recorded as a data issue and held back.
+QUANTSITE_PRICE_FILE_MAX_MB = env_int("QUANTSITE_PRICE_FILE_MAX_MB", 100, minimum=1)
+QUANTSITE_PRICE_MIN = env_float("QUANTSITE_PRICE_MIN", 1e-6, minimum=0)
+QUANTSITE_PRICE_MAX = env_float("QUANTSITE_PRICE_MAX", 1e9, minimum=0)
+QUANTSITE_PRICE_MAX_JUMP = env_float("QUANTSITE_PRICE_MAX_JUMP", 10.0, minimum=1)
 # Demo replay: with N > 0 the bundled provider releases at most N new bars per update,
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)
