@@ -29,11 +29,16 @@ def risk_limit_update(*, limit: RiskLimit, values: dict[str, Any], origin: Origi
         return config_save(obj=limit, values=values, portfolio=limit.portfolio, origin=origin)
 
 
+MAX_NOTE_CHARS = 2000
+
+
 def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) -> bool:
     """A human acknowledges a violation with a note (the only human action on one; its
     status stays the risk manager's). False when already acknowledged."""
     if not note.strip():
         raise ConfigError("note", "an acknowledgement needs a note")
+    if len(note) > MAX_NOTE_CHARS:  # the API's limit, for the page's form too
+        raise ConfigError("note", f"must be at most {MAX_NOTE_CHARS} characters")
     with transaction.atomic():
         violation = Violation.objects.select_for_update().get(pk=violation.pk)
         if violation.acknowledged_at is not None:
