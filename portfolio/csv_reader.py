@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from portfolio.engine.bars import BAR_COLUMNS, VALUE_COLUMNS, wide_to_long
 from portfolio.engine.errors import DataValidationError
 
 RAW_COLUMNS = (*BAR_COLUMNS, "row", "note")
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 LONG_REQUIRED = ("date", "ticker", "close")
 # Header names that mean "this is a long file", so they are never taken for tickers.
 _RESERVED = {
@@ -109,7 +110,7 @@ def read_price_csv(path: Path, *, source: str, max_bytes: int = DEFAULT_MAX_BYTE
     if not parts:
         raise DataValidationError(source, "has a header but no data rows")
     if layout == "long":
-        return pd.concat(parts).reset_index(drop=True)
+        return _concat_long(parts)
     wide = pd.concat(parts)
     wide.columns = header
     raw = wide_to_long(wide, date_column=header[lower.index("date")])
@@ -168,4 +169,19 @@ def _long_csv(data: pd.DataFrame, lower: list[str]) -> pd.DataFrame:
     out.loc[note != "", "close"] = np.nan
     out["row"] = data.index.to_numpy()
     out["note"] = note
+    for c in _TEXT_COLUMNS:  # few distinct values: one string each instead of one a row
+        out[c] = out[c].astype("category")
     return out[list(RAW_COLUMNS)]
+
+
+_TEXT_COLUMNS = ("date", "ticker", "note")
+
+
+def _concat_long(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks as one frame, the text columns kept categorical (a plain ``concat`` of
+    categoricals with different categories would turn them back into one string a row)."""
+    text = {c: union_categoricals([p[c] for p in parts]) for c in _TEXT_COLUMNS}
+    numbers = pd.concat([p.drop(columns=list(_TEXT_COLUMNS)) for p in parts], ignore_index=True)
+    for c, values in text.items():
+        numbers[c] = values
+    return numbers[list(RAW_COLUMNS)]
