@@ -174,7 +174,7 @@ def _long_csv(data: pd.DataFrame, lower: list[str]) -> pd.DataFrame:
     return out[list(RAW_COLUMNS)]
 
 
-_TEXT_COLUMNS = ("date", "ticker", "note")
+_TEXT_COLUMNS = ("date", "ticker")  # note: one shared "" a row already
 
 
 def _concat_long(parts: list[pd.DataFrame]) -> pd.DataFrame:

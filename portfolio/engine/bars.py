@@ -225,7 +225,7 @@ def _normalise(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(n))
     out["date_text"] = raw["date"].to_numpy()
     out["date"] = parse_dates(raw["date"].reset_index(drop=True)).to_numpy()
-    ticker = raw["ticker"].reset_index(drop=True)
+    ticker = raw["ticker"].reset_index(drop=True).astype(object)  # may be categorical
     out["ticker"] = ticker.where(ticker.notna(), "").astype(str).str.strip().to_numpy(object)
     for col in VALUE_COLUMNS:
         values = raw[col] if col in raw.columns else pd.Series(np.nan, index=raw.index)
