@@ -520,6 +520,17 @@ CASES: list[tuple[str, Callable[[Ctx], str], tuple[str, ...]]] = [
         control("acknowledge", lambda c: {"violation": violation_pk(c), "note": "x" * 5000}),
         ("note", "at most 2000"),
     ),
+    (
+        "form enable sms without from_number",
+        control(
+            "channel",
+            lambda c: {
+                "channel": AlertChannel.objects.get(portfolio=c.portfolio, kind="sms").pk,
+                "enabled": "on",
+            },
+        ),
+        ("channel sms.config.from_number", "is required for an enabled sms channel"),
+    ),
     # page query parameters
     ("page risk bad date", page("/risk/?date_from=2020-13-45"), ("date_from", "YYYY-MM-DD")),
     ("page risk compact date", page("/risk/?date_to=20200102"), ("date_to", "YYYY-MM-DD")),

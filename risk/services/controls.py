@@ -12,6 +12,7 @@ from django.utils import timezone
 from portfolio.engine.errors import ConfigError
 from portfolio.services.controls import Origin, config_save
 from portfolio.services.live import state_touch
+from risk.engine.channel_rules import channel_config_problem
 from risk.engine.limits_config import SEVERITIES, limit_check
 from risk.models import AlertChannel, RiskLimit, Violation
 
@@ -62,5 +63,9 @@ def alert_channel_update(*, channel: AlertChannel, values: dict[str, Any], origi
         raise ConfigError(
             f"channel {channel.name}.min_severity", f"must be one of {', '.join(SEVERITIES)}"
         )
+    enabled = values.get("enabled", channel.enabled)
+    if problem := channel_config_problem(channel.kind, channel.config, enabled=enabled):
+        # enabling a template the YAML left disabled (no URL yet, say) is refused here too
+        raise ConfigError(f"channel {channel.name}.config.{problem[0]}", problem[1])
     with transaction.atomic():
         return config_save(obj=channel, values=values, portfolio=channel.portfolio, origin=origin)
