@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from quantsite.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from quantsite.secret_keys import secrets_keys_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,15 @@ if not SECRET_KEY:
     elif _key_file.stat().st_mode & 0o077:
         _key_file.chmod(0o600)  # one written by an older version (0644): tighten it
     SECRET_KEY = _key_file.read_text().strip()
+
+# Alert channel secrets are encrypted at rest with QUANTSITE_SECRETS_KEY (Fernet keys,
+# newest first; see quantsite/secret_keys.py): generated into the data folder in
+# development, required in production (DJANGO_ENV=production).
+QUANTSITE_SECRETS_KEYS = secrets_keys_load(
+    env_str("QUANTSITE_SECRETS_KEY"),
+    data_dir=Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var"))),
+    production=env_str("DJANGO_ENV").strip().lower() == "production",
+)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
