@@ -325,6 +325,13 @@ QUANTSITE_DATA_PROVIDER = env_choice(
     "QUANTSITE_DATA_PROVIDER", "bundled", ("bundled", "csv", "yfinance")
 )
 QUANTSITE_DATA_CSV = env_str("QUANTSITE_DATA_CSV")
+# Outages (README "Operations"): each request to a remote price provider (yfinance) gives
+# up after this many seconds, so a feed that hangs fails the run instead of holding it;
+# prices count as stale (a warning on the pages and in /readyz) when the newest stored bar
+# is more than QUANTSITE_STALE_DATA_DAYS calendar days old. Not checked for the bundled
+# provider, whose history ends in 2022 by design.
+QUANTSITE_PRICE_TIMEOUT_SECONDS = env_int("QUANTSITE_PRICE_TIMEOUT_SECONDS", 20, minimum=1)
+QUANTSITE_STALE_DATA_DAYS = env_int("QUANTSITE_STALE_DATA_DAYS", 5, minimum=1)
 # Demo replay: with N > 0 the bundled provider releases at most N new bars per update,
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)

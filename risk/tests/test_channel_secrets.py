@@ -222,8 +222,21 @@ def test_a_malformed_key_is_refused_by_position_without_echoing_it(tmp_path: Pat
     assert secrets_keys_load(f" {good} ", data_dir=tmp_path, production=True) == [good]
 
 
+@pytest.fixture(scope="module")
+def prices_restored(django_db_blocker):
+    """The transactional test below ends by emptying every table: put the prices back."""
+    yield
+    from portfolio.feeds import BundledProvider
+    from portfolio.models import PriceBar
+    from portfolio.services.prices import prices_load
+
+    with django_db_blocker.unblock():
+        if not PriceBar.objects.exists():
+            prices_load(provider=BundledProvider(), strict=True)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_encrypts_existing_plaintext_in_place_and_reverses():
+def test_the_migration_encrypts_existing_plaintext_in_place_and_reverses(prices_restored):
     from django.db.migrations.executor import MigrationExecutor
 
     before, after = (
