@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from quantsite.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from quantsite.secret_keys import secrets_keys_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,15 @@ if not SECRET_KEY:
     elif _key_file.stat().st_mode & 0o077:
         _key_file.chmod(0o600)  # one written by an older version (0644): tighten it
     SECRET_KEY = _key_file.read_text().strip()
+
+# Alert channel secrets are encrypted at rest with QUANTSITE_SECRETS_KEY (Fernet keys,
+# newest first; see quantsite/secret_keys.py): generated into the data folder in
+# development, required in production (DJANGO_ENV=production).
+QUANTSITE_SECRETS_KEYS = secrets_keys_load(
+    env_str("QUANTSITE_SECRETS_KEY"),
+    data_dir=Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var"))),
+    production=env_str("DJANGO_ENV").strip().lower() == "production",
+)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -315,6 +325,13 @@ QUANTSITE_DATA_PROVIDER = env_choice(
     "QUANTSITE_DATA_PROVIDER", "bundled", ("bundled", "csv", "yfinance")
 )
 QUANTSITE_DATA_CSV = env_str("QUANTSITE_DATA_CSV")
+# Outages (README "Operations"): each request to a remote price provider (yfinance) gives
+# up after this many seconds, so a feed that hangs fails the run instead of holding it;
+# prices count as stale (a warning on the pages and in /readyz) when the newest stored bar
+# is more than QUANTSITE_STALE_DATA_DAYS calendar days old. Not checked for the bundled
+# provider, whose history ends in 2022 by design.
+QUANTSITE_PRICE_TIMEOUT_SECONDS = env_int("QUANTSITE_PRICE_TIMEOUT_SECONDS", 20, minimum=1)
+QUANTSITE_STALE_DATA_DAYS = env_int("QUANTSITE_STALE_DATA_DAYS", 5, minimum=1)
 # Demo replay: with N > 0 the bundled provider releases at most N new bars per update,
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)

@@ -31,7 +31,11 @@ class PricesLoadResult:
 
 
 def provider_default() -> PriceProvider:
-    return provider_for(settings.QUANTSITE_DATA_PROVIDER, csv_path=settings.QUANTSITE_DATA_CSV)
+    return provider_for(
+        settings.QUANTSITE_DATA_PROVIDER,
+        csv_path=settings.QUANTSITE_DATA_CSV,
+        timeout=settings.QUANTSITE_PRICE_TIMEOUT_SECONDS,
+    )
 
 
 def instruments_sync(infos: list[InstrumentInfo]) -> dict[str, Instrument]:
