@@ -7,9 +7,17 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quantsite.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        if settings.configured:  # raised by a command, not by reading the environment
+            raise
+        # a missing or malformed environment variable: its one-line message, no traceback
+        sys.exit(f"quantsite: configuration error: {exc}")
 
 
 if __name__ == "__main__":
