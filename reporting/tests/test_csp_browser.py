@@ -139,7 +139,9 @@ def site(tmp_path_factory) -> Iterator[str]:
         return
     import psycopg
 
-    with psycopg.connect(_pg_url(), autocommit=True) as admin:
+    # created and dropped from the maintenance database: DATABASE_URL's own may not exist
+    # (pytest-django works in test_<name>)
+    with psycopg.connect(_pg_url("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     try:
@@ -148,7 +150,7 @@ def site(tmp_path_factory) -> Iterator[str]:
         ) as url:
             yield url
     finally:
-        with psycopg.connect(_pg_url(), autocommit=True) as admin:
+        with psycopg.connect(_pg_url("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
 
 
