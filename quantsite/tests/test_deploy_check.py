@@ -255,3 +255,13 @@ def test_a_production_server_redirects_http_and_sends_hsts_secure_cookies_and_cs
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_every_response_names_its_own_websocket_origin_in_connect_src(client):
+    csp = client.get("/accounts/login/")["Content-Security-Policy"]
+    assert "connect-src 'self' ws://testserver;" in csp + ";"
+    assert (
+        "wss://testserver" in client.get("/accounts/login/", secure=True)["Content-Security-Policy"]
+    )
+    # a host outside ALLOWED_HOSTS is a plain 400, not an error while building the header
+    assert client.get("/accounts/login/", HTTP_HOST="evil.example").status_code == 400
