@@ -297,8 +297,9 @@ PERMISSIONS_POLICY = {
 # are served as static/css/plotly.css instead of the <style> it would inject), or with the
 # request's nonce (the API's pages: DRF's code-highlighting CSS, Swagger UI's page CSS).
 # style-src-attr 'unsafe-inline' because Plotly 3.3 writes style="..." attributes with
-# setAttribute (colour-bar gradients, heatmap image smoothing, rich-text labels), and DRF's
-# browsable API has them in its markup: refused, the colour bars lose their gradient.
+# setAttribute (a heatmap's image-rendering: pixelated, rich-text label sizes), and DRF's
+# browsable API has them in its markup (its layout floats): refused, the correlation and
+# other heatmaps are drawn blurred, cells smeared into each other (seen in Chromium).
 # Attributes only: they run no script, and with no selectors they cannot read the page.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

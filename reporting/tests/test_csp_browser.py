@@ -270,6 +270,13 @@ def test_no_page_reports_a_csp_violation_and_every_chart_and_websocket_works(vis
     assert all(charts[path] == 2 for path in strategies), charts
     live = [path for path, result in seen.items() if result["live"]]
     assert live == ["/", "/risk/", "/performance/", *strategies]
+    # why style-src-attr allows inline attributes: Plotly sets the heatmap's crisp cells
+    # in one (refused, the correlation matrix is drawn blurred)
+    visit.open("/risk/")
+    rendering = visit.page.evaluate(
+        "getComputedStyle(document.querySelector('#chart-correlation image')).imageRendering"
+    )
+    assert rendering == "pixelated"
 
 
 def test_the_filter_controls_submit_without_an_inline_handler(visit):
