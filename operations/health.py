@@ -8,7 +8,15 @@ versions or paths (/readyz is anonymous). ``reason`` names the first failing che
 * worker: a django-q2 cluster's heartbeat (its Stat, refreshed every guard cycle and kept
   in Redis or the shared ``qstat`` file cache) younger than QUANTSITE_READY_WORKER_SECONDS;
 * last_update: an update finished (success or skipped) within
-  QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS, relative to the update schedule.
+  QUANTSITE_READY_UPDATE_MAX_AGE_SECONDS, relative to the update schedule;
+* redis (only with ``REDIS_URL``): the broker and channel layer answer a PING. Without
+  it no task reaches a worker, so the site is not ready.
+
+``warnings`` are reported but do not make the site unready: ``prices`` is "stale" when
+the newest bar is older than QUANTSITE_STALE_DATA_DAYS (``price_staleness_get``). A
+stale feed is a data problem, not a serving one: every web node sees the same database,
+so a 503 would take the whole dashboard out of a load balancer, hiding the very pages
+that show the warning, while the book itself is intact and current to its last bar.
 
 The run reaper runs first, so a dead run is failed before anyone asks about it.
 """
@@ -16,7 +24,7 @@ The run reaper runs first, so a dead run is failed before anyone asks about it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +33,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from portfolio.models import UpdateRun
+from portfolio.selectors import price_staleness_get
 from portfolio.services.runs import runs_reap
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,7 @@ REASONS = {
     "migrations": "unapplied migrations",
     "worker": "no worker heartbeat",
     "last_update": "last update too old",
+    "redis": "redis unreachable",
 }
 
 
@@ -42,6 +52,7 @@ class Readiness:
     ready: bool
     reason: str
     checks: dict[str, str]
+    warnings: dict[str, str] = field(default_factory=dict)
 
 
 def readiness_check() -> Readiness:
@@ -52,12 +63,40 @@ def readiness_check() -> Readiness:
         checks["last_update"] = _last_update()
     else:
         checks.update(migrations="unknown", worker="unknown", last_update="unknown")
+    if settings.REDIS_URL:
+        checks["redis"] = _redis()
+    warnings = {}
+    if checks["database"] == "ok" and checks["migrations"] == "ok":
+        warnings = _warnings()
     failed = [name for name, value in checks.items() if value != "ok"]
     # "unknown" (not checked, or the check itself failed) only explains a verdict when
     # nothing more specific does.
     known = [name for name in failed if checks[name] != "unknown"] or failed
     reason = "; ".join(REASONS[name] for name in known)
-    return Readiness(not failed, reason, checks)
+    return Readiness(not failed, reason, checks, warnings)
+
+
+def _redis() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+        )
+        client.ping()
+    except Exception:
+        log.exception("readiness: redis check failed")
+        return "unreachable"
+    return "ok"
+
+
+def _warnings() -> dict[str, str]:
+    try:
+        stale = price_staleness_get().stale
+    except Exception:
+        log.exception("readiness: price staleness check failed")
+        return {}
+    return {"prices": "stale"} if stale else {}
 
 
 def _database() -> str:

@@ -22,9 +22,11 @@ def healthz(request):
 
 def readiness_payload() -> tuple[dict, int]:
     result = readiness_check()
+    extra = {"warnings": result.warnings} if result.warnings else {}
     if result.ready:
-        return {"status": "ready", "checks": result.checks}, 200
-    return {"status": "not ready", "reason": result.reason, "checks": result.checks}, 503
+        return {"status": "ready", "checks": result.checks, **extra}, 200
+    body = {"status": "not ready", "reason": result.reason, "checks": result.checks}
+    return {**body, **extra}, 503
 
 
 @never_cache
@@ -40,6 +42,11 @@ class ReadinessSerializer(serializers.Serializer):
     checks = serializers.DictField(
         child=serializers.CharField(),
         help_text='Each check ("database", "worker", ...): "ok" or why not.',
+    )
+    warnings = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='Only when there are any: {"prices": "stale"}; the site is still ready.',
     )
 
 

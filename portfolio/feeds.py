@@ -73,10 +73,15 @@ class PriceProvider(Protocol):
 
 
 def provider_for(
-    name: str, *, csv_path: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    name: str,
+    *,
+    csv_path: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = 20.0,
 ) -> PriceProvider:
     """The provider called ``name``: bundled, csv (needs ``csv_path``; files larger than
-    ``max_bytes`` are refused) or yfinance."""
+    ``max_bytes`` are refused) or yfinance (``timeout``: seconds for each request, connect
+    and every read)."""
     if name == "bundled":
         return BundledProvider()
     if name == "csv":
@@ -84,7 +89,7 @@ def provider_for(
             raise ValueError("the csv price provider needs csv_path (a file to read)")
         return CsvProvider(csv_path, max_bytes=max_bytes)
     if name == "yfinance":
-        return YFinanceProvider()
+        return YFinanceProvider(timeout=timeout)
     raise ValueError(f"unknown price provider {name!r}; known: bundled, csv, yfinance")
 
 
@@ -230,13 +235,13 @@ _USER_AGENT = (
 )
 
 
-def yahoo_chart_url(symbol: str, start: date, end: date) -> str:
+def yahoo_chart_url(symbol: str, start: date, end: date, *, base: str = YAHOO_CHART) -> str:
     """Daily bars from ``start`` to ``end`` inclusive (period2 is exclusive, so end + 1 day;
     both at midnight UTC)."""
     p1 = _epoch(start)
     p2 = _epoch(end + datetime.timedelta(days=1))
     return (
-        f"{YAHOO_CHART}/{quote(symbol, safe='')}?period1={p1}&period2={p2}"
+        f"{base}/{quote(symbol, safe='')}?period1={p1}&period2={p2}"
         "&interval=1d&events=div,splits&includeAdjustedClose=true"
     )
 
@@ -245,19 +250,27 @@ def _epoch(day: date) -> int:
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())
 
 
-def urllib_fetch_json(url: str) -> dict:
+def urllib_fetch_json(url: str, *, timeout: float = 20.0) -> dict:
     """GET ``url`` and decode JSON. Yahoo explains a 404 in a JSON body, which is returned
-    so the caller can report Yahoo's own description."""
+    so the caller can report Yahoo's own description. ``timeout`` bounds the connect and
+    each read, so a server that accepts and never answers fails the fetch instead of
+    holding the update (and its lock) forever."""
     request = Request(url, headers={"User-Agent": _USER_AGENT, "Accept": "application/json"})
     try:
-        with urlopen(request, timeout=20) as response:
+        with urlopen(request, timeout=timeout) as response:
             return json.load(response)
     except HTTPError as exc:
         try:
             return json.loads(exc.read())
         except ValueError:
             raise ProviderError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except (URLError, TimeoutError, OSError, ValueError) as exc:
+    except TimeoutError as exc:
+        raise ProviderError(f"{url}: no answer within {timeout:g} s") from exc
+    except URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise ProviderError(f"{url}: no answer within {timeout:g} s") from exc
+        raise ProviderError(f"{url}: cannot connect ({exc.reason})") from exc
+    except (OSError, ValueError) as exc:
         raise ProviderError(f"{url}: {exc}") from exc
 
 
@@ -333,9 +346,13 @@ class YFinanceProvider:
         *,
         fetch_json: Callable[[str], dict] | None = None,
         tickers: list[str] | None = None,
+        timeout: float = 20.0,
+        base_url: str = YAHOO_CHART,
     ) -> None:
-        self._fetch_json = fetch_json or urllib_fetch_json
+        self._fetch_json = fetch_json or (lambda url: urllib_fetch_json(url, timeout=timeout))
         self._tickers = tickers
+        self._base_url = base_url
+        self.timeout = timeout
         self._meta: dict[str, dict] = {}
 
     def fetch(
@@ -349,7 +366,9 @@ class YFinanceProvider:
         start, end = start or DEFAULT_START, end or date.today()
         frames = []
         for ticker in wanted:
-            url = yahoo_chart_url(YAHOO_SYMBOLS.get(ticker, ticker), start, end)
+            url = yahoo_chart_url(
+                YAHOO_SYMBOLS.get(ticker, ticker), start, end, base=self._base_url
+            )
             frame, self._meta[ticker] = yahoo_chart_frame(self._fetch_json(url), ticker=ticker)
             frames.append(frame)
         if not frames:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
 from portfolio.models import (
     ConfigChange,
@@ -148,3 +151,25 @@ def portfolio_list() -> QuerySet[Portfolio]:
 def update_run_list() -> QuerySet[UpdateRun]:
     """Every update run, newest first (lazy, 1 query)."""
     return UpdateRun.objects.order_by("-started_at", "-id")
+
+
+@dataclass(frozen=True)
+class PriceStaleness:
+    """``stale``: the provider delivers current bars and the newest stored one is more than
+    ``QUANTSITE_STALE_DATA_DAYS`` calendar days old (``days``) on ``today``."""
+
+    stale: bool
+    last_date: date | None
+    days: int | None
+
+
+def price_staleness_get(*, today: date | None = None) -> PriceStaleness:
+    """No query for the bundled provider (its history ends in 2022 by design); else 1."""
+    if settings.QUANTSITE_DATA_PROVIDER == "bundled":
+        return PriceStaleness(False, None, None)
+    today = today or timezone.localdate()
+    last = PriceBar.objects.aggregate(last=Max("date"))["last"]
+    if last is None:
+        return PriceStaleness(True, None, None)
+    days = (today - last).days
+    return PriceStaleness(days > settings.QUANTSITE_STALE_DATA_DAYS, last, days)

@@ -2,10 +2,19 @@
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quantsite.settings")
-django_asgi_app = get_asgi_application()
+try:
+    django_asgi_app = get_asgi_application()
+except ImproperlyConfigured as exc:
+    if settings.configured:
+        raise
+    # a missing or malformed environment variable (e.g. production without its secret
+    # key): daphne stops with its one-line message, as manage.py does
+    raise SystemExit(f"quantsite: configuration error: {exc}") from None
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

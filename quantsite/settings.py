@@ -12,14 +12,32 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from quantsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
+from quantsite.secret_keys import secrets_keys_load
+from quantsite.security import (
+    production_allowed_hosts_check,
+    production_secret_key_check,
+    proxy_ssl_header,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# development (the default: the embedded demo, `make run`, the tests: plain http on
+# 127.0.0.1) or production (README "Production settings"): fails at startup without a
+# strong DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS, with DEBUG on, and turns on https-only
+# cookies, the https redirect and HSTS (the "security headers" block below).
+DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "production"))
+PRODUCTION = DJANGO_ENV == "production"
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when DJANGO_ENV=production")
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if PRODUCTION:
+    production_secret_key_check(SECRET_KEY)
 if not SECRET_KEY:
     if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
@@ -37,7 +55,21 @@ if not SECRET_KEY:
         _key_file.chmod(0o600)  # one written by an older version (0644): tighten it
     SECRET_KEY = _key_file.read_text().strip()
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Alert channel secrets are encrypted at rest with QUANTSITE_SECRETS_KEY (Fernet keys,
+# newest first; see quantsite/secret_keys.py): generated into the data folder in
+# development, required in production (DJANGO_ENV=production).
+QUANTSITE_SECRETS_KEYS = secrets_keys_load(
+    env_str("QUANTSITE_SECRETS_KEY"),
+    data_dir=Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var"))),
+    production=PRODUCTION,
+)
+
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS",
+    [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"],
+)
+if PRODUCTION:
+    production_allowed_hosts_check(ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -61,10 +93,13 @@ INSTALLED_APPS = [
     "reporting",
     "operations",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "quantsite.security.WebsocketCSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -207,6 +242,90 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 WHITENOISE_USE_FINDERS = True
 
+# --- security headers, cookies, CSP (README "Production settings") ------------------------
+# Production serves https only: cookies never travel over plain http, an http request is
+# redirected, and HSTS tells the browser to come back over https without asking. Behind a
+# TLS-terminating proxy, DJANGO_SECURE_PROXY_SSL_HEADER names the header it sets (e.g.
+# X-Forwarded-Proto), or Django sees http and redirects forever. Development (http on
+# 127.0.0.1) keeps all of this off.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(
+    "DJANGO_SECURE_PROXY_SSL_HEADER", env_str("DJANGO_SECURE_PROXY_SSL_HEADER")
+)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# health probes come from the host or the orchestrator over plain http
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+# Preload is a promise for the whole registrable domain (every subdomain https, for
+# months, once the browsers ship the list), which only the domain's owner can make: off
+# unless asked for, and deploy check W021 (its reminder) silenced while it is off.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: Lax already keeps the cookies off every cross-site POST, fetch, frame and
+# websocket, which is what CSRF needs; Strict would also drop them on a plain link from
+# elsewhere (an alert e-mail or a chat message pointing at a strategy page), which would
+# then open on the login form.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# No page uses a device, sensor or payment API: every one is refused, for any origin.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+# Content-Security-Policy, in both modes (django-csp; quantsite.security adds the page's
+# own ws:// or wss:// origin to connect-src). Scripts only from our static files: no
+# inline script or handler, no eval. Plotly draws with data: images.
+# Styles: <style> elements and stylesheets only from our static files (Plotly's own rules
+# are served as static/css/plotly.css instead of the <style> it would inject), or with the
+# request's nonce (the API's pages: DRF's code-highlighting CSS, Swagger UI's page CSS).
+# style-src-attr 'unsafe-inline' because Plotly 3.3 writes style="..." attributes with
+# setAttribute (a heatmap's image-rendering: pixelated, rich-text label sizes), and DRF's
+# browsable API has them in its markup (its layout floats): refused, the correlation and
+# other heatmaps are drawn blurred, cells smeared into each other (seen in Chromium).
+# Attributes only: they run no script, and with no selectors they cannot read the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+
 # --- REST API: auth, throttles, schema (README "API") ------------------------------------
 # Token first: an anonymous caller gets 401 with ``WWW-Authenticate: Token``. Session auth
 # (the logged-in browser) enforces CSRF on unsafe methods. HTTP Basic is off: a password
@@ -322,6 +441,13 @@ QUANTSITE_PRICE_FILE_MAX_MB = env_int("QUANTSITE_PRICE_FILE_MAX_MB", 100, minimu
 QUANTSITE_PRICE_MIN = env_float("QUANTSITE_PRICE_MIN", 1e-6, minimum=0)
 QUANTSITE_PRICE_MAX = env_float("QUANTSITE_PRICE_MAX", 1e9, minimum=0)
 QUANTSITE_PRICE_MAX_JUMP = env_float("QUANTSITE_PRICE_MAX_JUMP", 10.0, minimum=1)
+# Outages (README "Operations"): each request to a remote price provider (yfinance) gives
+# up after this many seconds, so a feed that hangs fails the run instead of holding it;
+# prices count as stale (a warning on the pages and in /readyz) when the newest stored bar
+# is more than QUANTSITE_STALE_DATA_DAYS calendar days old. Not checked for the bundled
+# provider, whose history ends in 2022 by design.
+QUANTSITE_PRICE_TIMEOUT_SECONDS = env_int("QUANTSITE_PRICE_TIMEOUT_SECONDS", 20, minimum=1)
+QUANTSITE_STALE_DATA_DAYS = env_int("QUANTSITE_STALE_DATA_DAYS", 5, minimum=1)
 # Demo replay: with N > 0 the bundled provider releases at most N new bars per update,
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)

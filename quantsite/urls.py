@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from operations import views as operations_views
 from operations.api import tokens
@@ -23,7 +23,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # the split view serves Swagger UI's init script from a URL of its own (?script): the
+    # CSP allows no inline script
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/tokens/", tokens.TokensApi.as_view(), name="api-tokens"),
     path("api/tokens/login/", tokens.TokenLoginApi.as_view(), name="api-token-login"),
     path("api/tokens/<str:token_key>/", tokens.TokenRevokeApi.as_view(), name="api-token-revoke"),

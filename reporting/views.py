@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from portfolio.engine.errors import ConfigError
 from portfolio.models import PendingOrder, Strategy
+from portfolio.selectors import price_staleness_get
 from portfolio.services.approvals import order_review
 from portfolio.services.controls import Origin
 from portfolio.services.live import state_version_of
@@ -59,6 +60,7 @@ def _page(request, template: str, context: dict):
     portfolio = context.get("portfolio")
     context = {
         "portfolio_choices": selectors.portfolio_choices(),
+        "price_staleness": price_staleness_get(),
         "live_version": state_version_of(portfolio) if portfolio else 0,
         **context,
     }

@@ -11,6 +11,7 @@ from portfolio.admin import admin_origin
 from portfolio.engine.errors import ConfigError
 from portfolio.models import Strategy
 from risk import alerts, models, services
+from risk.engine.channel_secrets import MASK, config_masked, config_merge
 from risk.engine.limits_config import limit_check
 
 
@@ -121,8 +122,34 @@ class ViolationAdmin(admin.ModelAdmin):
         return False
 
 
+class AlertChannelForm(forms.ModelForm):
+    """The config's secrets are write-only: the form shows them masked ("••••abcd"), and a
+    masked value saved unchanged keeps the stored secret (``channel_secrets.config_merge``);
+    a new value is typed in full."""
+
+    class Meta:
+        model = models.AlertChannel
+        fields = ["portfolio", "name", "kind", "enabled", "min_severity", "config"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["config"] = config_masked(self.instance.config)
+
+    def clean_config(self):
+        stored = self.instance.config if self.instance.pk else {}
+        merged, unmatched = config_merge(self.cleaned_data.get("config"), stored)
+        if unmatched:
+            raise forms.ValidationError(
+                f"{', '.join(unmatched)}: a masked value (starting {MASK}) only keeps the "
+                "stored secret it was shown for; type the full new value"
+            )
+        return merged
+
+
 @admin.register(models.AlertChannel)
 class AlertChannelAdmin(portfolio_admin.AuditedAdmin):
+    form = AlertChannelForm
     list_display = ["name", "kind", "portfolio", "enabled", "min_severity"]
     list_filter = ["kind", "enabled"]
     actions = ["send_test_alert"]

@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models import Q
 
 from portfolio.models import Instrument, Portfolio, Strategy
+from quantsite.encryption import EncryptedJSONField
 from risk.engine.channel_rules import channel_config_problem
+from risk.engine.channel_secrets import config_masked
 
 
 class Severity(models.TextChoices):
@@ -185,7 +187,9 @@ class AlertChannel(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.LOW)
-    config = models.JSONField(default=dict, blank=True)
+    # URLs, headers, Twilio credentials: encrypted at rest, shown masked
+    # (risk.engine.channel_secrets), decrypted only in Python for the senders.
+    config = EncryptedJSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -195,6 +199,10 @@ class AlertChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
+
+    def audit_value(self, field: str, value):
+        """What the audit trail records for ``field``: the config with its secrets masked."""
+        return config_masked(value) if field == "config" else value
 
     def clean(self) -> None:
         """The YAML's channel rules (``risk/engine/channel_rules.py``) for every form that

@@ -37,13 +37,24 @@ def test_healthz_answers_ok_without_touching_the_database(client, django_assert_
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_is_ready_with_a_fresh_worker_and_a_recent_update(client, worker):
+def _redis_ok(settings) -> dict:
+    """With REDIS_URL (the PostgreSQL + Redis leg) /readyz checks Redis too."""
+    return {"redis": "ok"} if settings.REDIS_URL else {}
+
+
+def test_readyz_is_ready_with_a_fresh_worker_and_a_recent_update(client, worker, settings):
     finished_run()
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok", "worker": "ok", "last_update": "ok"},
+        "checks": {
+            "database": "ok",
+            "migrations": "ok",
+            "worker": "ok",
+            "last_update": "ok",
+            **_redis_ok(settings),
+        },
     }
 
 
@@ -56,7 +67,13 @@ def test_readyz_says_503_when_no_worker_heartbeat_is_fresh(client, worker, setti
     assert body == {
         "status": "not ready",
         "reason": "no worker heartbeat",
-        "checks": {"database": "ok", "migrations": "ok", "worker": "stale", "last_update": "ok"},
+        "checks": {
+            "database": "ok",
+            "migrations": "ok",
+            "worker": "stale",
+            "last_update": "ok",
+            **_redis_ok(settings),
+        },
     }
     worker[:] = [FakeStat(status="Stopping")]
     assert client.get("/readyz").json()["checks"]["worker"] == "stale"
@@ -80,13 +97,20 @@ def test_readyz_reaps_a_dead_run(client, worker, settings):
     assert run.status == "failed"
 
 
-def test_a_failing_database_check_leaks_no_error_text(client, worker, monkeypatch):
+def test_a_failing_database_check_leaks_no_error_text(client, worker, monkeypatch, settings):
     from operations import health
 
     monkeypatch.setattr(health, "_database", lambda: "unreachable")
     body = client.get("/readyz").json()
     assert body["reason"] == "database unreachable"
-    assert set(body["checks"].values()) <= {"unreachable", "unknown"}
+    redis = {"redis": "ok"} if settings.REDIS_URL else {}  # checked on its own
+    assert {k: v for k, v in body["checks"].items() if k not in redis} == {
+        "database": "unreachable",
+        "migrations": "unknown",
+        "worker": "unknown",
+        "last_update": "unknown",
+    }
+    assert body["checks"].get("redis") == redis.get("redis")
 
 
 def test_anonymous_json_status_callers_get_401_json_not_a_login_redirect(client):

@@ -66,6 +66,9 @@ def config_change_record(
     before, after = _plain(before), _plain(after)
     if before == after:
         return None
+    masked = getattr(obj, "audit_value", None)  # a model holding secrets records them masked
+    if masked is not None:
+        before, after = masked(field, before), masked(field, after)
     if portfolio is not None:
         state_touch(portfolio)
     return ConfigChange.objects.create(

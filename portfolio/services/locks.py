@@ -8,17 +8,20 @@ is taken over, so a killed update never blocks the next one.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from portfolio.models import RunLock
+
+log = logging.getLogger(__name__)
 
 
 def stale_after() -> timedelta:
@@ -77,7 +80,22 @@ def lock_hold(name: str, *, owner: str = "") -> Iterator[RunLock]:
     try:
         yield lock
     finally:
-        RunLock.objects.filter(pk=lock.pk, pid=lock.pid, host=lock.host).delete()
+        db_retry_once(RunLock.objects.filter(pk=lock.pk, pid=lock.pid, host=lock.host).delete)
+
+
+def db_retry_once(write: Callable[[], object]) -> None:
+    """Run ``write``; if the database connection was lost (a PostgreSQL restart, a killed
+    backend), once more on a new connection. For the bookkeeping that must survive the
+    failure it records (a run marked failed, a lock released), outside any transaction:
+    inside one, a lost connection lost the transaction too, and the error is raised."""
+    try:
+        write()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        log.warning("database connection lost; retrying on a new connection", exc_info=True)
+        connection.close()
+        write()
 
 
 def lock_heartbeat(lock: RunLock) -> None:

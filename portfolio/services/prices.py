@@ -37,6 +37,7 @@ def provider_default() -> PriceProvider:
         settings.QUANTSITE_DATA_PROVIDER,
         csv_path=settings.QUANTSITE_DATA_CSV,
         max_bytes=price_file_max_bytes(),
+        timeout=settings.QUANTSITE_PRICE_TIMEOUT_SECONDS,
     )
 
 

@@ -110,7 +110,7 @@ def browser_page(demo, live_server, django_user_model, client):
 def _open(page, url):
     page.goto(url, wait_until="load")
     page.wait_for_function(
-        "document.querySelectorAll('.js-plotly-plot').length"
+        "() => document.querySelectorAll('.js-plotly-plot').length"
         " === document.querySelectorAll('[data-figure]').length"
     )
 
@@ -141,7 +141,7 @@ def test_a_legend_click_hides_a_strategy_line(browser_page):
     item = page.locator("#chart-equity g.traces", has_text="momentum_60")
     item.locator(".legendtoggle").click()
     page.wait_for_function(
-        f"document.getElementById('chart-equity').data[{index}].visible === 'legendonly'"
+        f"() => document.getElementById('chart-equity').data[{index}].visible === 'legendonly'"
     )
     portfolio = page.evaluate("document.getElementById('chart-equity').data[0].visible")
     assert portfolio in (None, True)
@@ -175,7 +175,7 @@ def test_a_correlation_cell_click_draws_the_scatter(browser_page):
     page.wait_for_timeout(300)
     cell.click(position=at, force=True)
     page.wait_for_function(
-        "document.getElementById('correlation-scatter').classList.contains('js-plotly-plot')"
+        "() => document.getElementById('correlation-scatter').classList.contains('js-plotly-plot')"
     )
     points = page.evaluate("document.getElementById('correlation-scatter').data[0].x.length")
     assert points > 100

@@ -222,7 +222,7 @@ def test_a_sorted_table_keeps_its_sort_when_a_live_update_replaces_it(site):
     context, overview = _logged_in(site, ADMIN)
     try:
         overview.wait_for_function(
-            "document.getElementById('live-status').textContent.startsWith('live')"
+            "() => document.getElementById('live-status').textContent.startsWith('live')"
         )
         served = overview.evaluate(SORT_STATE_JS)["names"]
         header = overview.locator("#strategy-table thead th").first  # Strategy (text)
@@ -280,7 +280,7 @@ def test_an_operator_change_reaches_the_open_overview_on_postgresql_with_redis(t
             context, overview = _logged_in((url, chromium), ADMIN)
             try:
                 overview.wait_for_function(
-                    "document.getElementById('live-status').textContent.startsWith('live')"
+                    "() => document.getElementById('live-status').textContent.startsWith('live')"
                 )
                 config = _watched(context.new_page())
                 config.goto(url + "/config/")

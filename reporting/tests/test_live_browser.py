@@ -161,7 +161,7 @@ def _shown(page) -> dict:
 
 def _wait_for_next_bar(page, before: dict, timeout_s: float) -> dict:
     page.wait_for_function(
-        f"document.getElementById('as-of').textContent.trim() !== {before['asOf']!r}",
+        f"() => document.getElementById('as-of').textContent.trim() !== {before['asOf']!r}",
         timeout=timeout_s * 1000,
     )
     after = _shown(page)
@@ -188,15 +188,17 @@ def _acceptance(url: str) -> None:
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit], input[type=submit]")
             page.wait_for_url(url + "/")
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 2")
             page.wait_for_function(
-                "document.getElementById('live-status').textContent.startsWith('live')"
+                "() => document.querySelectorAll('.js-plotly-plot').length === 2"
+            )
+            page.wait_for_function(
+                "() => document.getElementById('live-status').textContent.startsWith('live')"
             )
             page.locator("#chart-equity g.traces", has_text="momentum_60").locator(
                 ".legendtoggle"
             ).click()
             page.wait_for_function(
-                "document.getElementById('chart-equity').data"
+                "() => document.getElementById('chart-equity').data"
                 ".some(t => t.name === 'momentum_60' && t.visible === 'legendonly')"
             )
             page.evaluate("window.__marker = 1")
@@ -207,7 +209,8 @@ def _acceptance(url: str) -> None:
             page.click("#update-now")
             _wait_for_next_bar(page, second, UPDATE_NOW_TIMEOUT_S)
             page.wait_for_function(
-                "document.getElementById('update-status').textContent.startsWith('update done')",
+                "() => document.getElementById('update-status').textContent"
+                ".startsWith('update done')",
                 timeout=UPDATE_NOW_TIMEOUT_S * 1000,
             )
             assert errors == []

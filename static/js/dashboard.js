@@ -305,6 +305,18 @@
     });
   }
 
+  // A filter control marked data-autosubmit submits its form when changed (no inline
+  // onchange: the CSP allows no inline handler). Delegated from the document, so a control
+  // in a <main> a live update replaced keeps working.
+  function autoSubmit() {
+    document.addEventListener("change", function (event) {
+      var control = event.target.closest && event.target.closest("[data-autosubmit]");
+      if (control && control.form) control.form.submit();
+    });
+  }
+
+  autoSubmit();
+
   document.addEventListener("DOMContentLoaded", function () {
     drawFigures();
     document.querySelectorAll("table.sortable").forEach(makeSortable);
