@@ -20,11 +20,18 @@ from operations.config import portfolio_configure
 from operations.update import portfolio_apply
 from portfolio import selectors
 from portfolio.engine.bars import validate_bars
-from portfolio.engine.errors import ConfigError
+from portfolio.engine.errors import ConfigError, DataValidationError
 from portfolio.feeds import BundledProvider, CsvProvider
 from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot, Trade
 from portfolio.services.config import allocation_spec_read
-from portfolio.services.prices import instruments_sync, prices_load
+from portfolio.services.prices import (
+    instruments_sync,
+    known_infos,
+    plausibility_default,
+    price_file_max_bytes,
+    prices_load,
+    tickers_check,
+)
 from risk.models import RiskLimit
 from risk.selectors import violation_records
 from risk.services import risk_spec_read
@@ -38,18 +45,25 @@ def backtest_run(
     end: date | None = None,
     name: str | None = None,
     risk_path: str | Path | None = None,
+    add_tickers: list[str] | None = None,
 ) -> dict:
     """Run a backtest and return its summary (see ``backtest_summary``). With
     ``risk_path`` its limits apply exactly as they do to the live book (the same risk
     manager in the same update path); without it no limit applies (the risk measures are
     still computed and reported), and the summary says so. A strategy's trade approval
     does not apply (every decision counts as approved); ``approval_ignored`` names the
-    strategies it was configured for."""
+    strategies it was configured for. ``add_tickers``: new tickers the ``data_path`` file
+    may add as instruments (others must exist already).
+
+    Everything is read and checked before the earlier backtest of the same name is
+    deleted, so a bad file or option leaves that backtest as it was."""
     spec = allocation_spec_read(config_path)
     risk = risk_spec_read(risk_path) if risk_path is not None else None
     if start and end and start > end:
         raise ConfigError("--start/--end", f"start {start} is after end {end}")
-    closes = _closes(data_path, end)
+    closes = _closes(data_path, end, tickers_check(add_tickers))
+    if start is not None and not (closes.index >= pd.Timestamp(start)).any():
+        raise ConfigError("--start", f"no price date on or after {start}")
     name = name or f"{spec.name} (backtest)"
     live = Portfolio.objects.filter(name=name, is_backtest=False).exists()
     if live:
@@ -73,26 +87,32 @@ def backtest_run(
     return {**backtest_summary(portfolio), "approval_ignored": ungated}
 
 
-def _closes(data_path, end) -> pd.DataFrame:
+def _closes(data_path, end, add_tickers: set[str]) -> pd.DataFrame:
     if data_path is None:
         if not selectors.price_frame().shape[1]:
             prices_load(provider=BundledProvider(), strict=True)
-        return selectors.price_frame(end=end)
-    provider = CsvProvider(str(data_path))
-    infos = provider.instruments()
+        closes = selectors.price_frame(end=end)
+        if closes.empty:
+            raise ConfigError("--end", f"no stored price on or before {end}")
+        return closes
+    provider = CsvProvider(str(data_path), max_bytes=price_file_max_bytes())
+    infos = known_infos(provider, add_tickers)
     validated = validate_bars(
         provider.fetch(),
         source=provider.source,
         known_tickers={i.ticker for i in infos},
         strict=True,
+        plausibility=plausibility_default(),
     )
-    instruments_sync(infos)
     bars = validated.bars
     wide = bars.pivot(index="date", columns="ticker", values="close").sort_index()
     wide.index = pd.to_datetime(wide.index)
     wide.columns.name = None
     if end is not None:
         wide = wide.loc[: pd.Timestamp(end)]
+    if wide.empty:
+        raise DataValidationError(provider.source, f"has no price on or before {end}")
+    instruments_sync(infos)
     return wide.astype(float)
 
 

@@ -31,12 +31,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from portfolio.engine.bars import BAR_COLUMNS, VALUE_COLUMNS, parse_dates, wide_to_long
-from portfolio.engine.errors import DataValidationError
+from portfolio.csv_reader import DEFAULT_MAX_BYTES, RAW_COLUMNS, read_price_csv
+from portfolio.engine.bars import VALUE_COLUMNS, parse_dates, wide_to_long
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BENCHMARK = "SP500"
-RAW_COLUMNS = (*BAR_COLUMNS, "row", "note")
 
 
 class ProviderError(Exception):
@@ -56,6 +55,9 @@ class InstrumentInfo:
 class PriceProvider(Protocol):
     name: str
     source: str  # file path, URL or "bundled": what BarIssue.source and messages show
+    # True for a file a user hands in: its tickers become instruments only when they
+    # exist already or are named explicitly (``--add-tickers``)
+    user_file: bool
 
     def fetch(
         self,
@@ -70,15 +72,22 @@ class PriceProvider(Protocol):
         """Metadata for the tickers this provider knows."""
 
 
-def provider_for(name: str, *, csv_path: str | None = None, timeout: float = 20.0) -> PriceProvider:
-    """The provider called ``name``: bundled, csv (needs ``csv_path``) or yfinance
-    (``timeout``: seconds for each request, connect and every read)."""
+def provider_for(
+    name: str,
+    *,
+    csv_path: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = 20.0,
+) -> PriceProvider:
+    """The provider called ``name``: bundled, csv (needs ``csv_path``; files larger than
+    ``max_bytes`` are refused) or yfinance (``timeout``: seconds for each request, connect
+    and every read)."""
     if name == "bundled":
         return BundledProvider()
     if name == "csv":
         if not csv_path:
             raise ValueError("the csv price provider needs csv_path (a file to read)")
-        return CsvProvider(csv_path)
+        return CsvProvider(csv_path, max_bytes=max_bytes)
     if name == "yfinance":
         return YFinanceProvider(timeout=timeout)
     raise ValueError(f"unknown price provider {name!r}; known: bundled, csv, yfinance")
@@ -152,6 +161,7 @@ class BundledProvider:
 
     name = "bundled"
     source = "bundled"
+    user_file = False
 
     def fetch(
         self,
@@ -171,25 +181,6 @@ class BundledProvider:
 
 # --- csv -------------------------------------------------------------------------------
 
-LONG_REQUIRED = ("date", "ticker", "close")
-# Header names that mean "this is a long file", so they are never taken for tickers.
-_RESERVED = {
-    "ticker",
-    "symbol",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj close",
-    "adj_close",
-    "volume",
-    "price",
-}
-EXPECTED_HEADERS = (
-    "expected a long file with columns date,ticker,close[,open,high,low,volume] "
-    "or a wide file with columns date,<TICKER>,<TICKER>,... (closes), case-insensitive"
-)
-
 
 class CsvProvider:
     """A CSV file (optionally .gz), long or wide, detected from the header. Long files may
@@ -198,10 +189,12 @@ class CsvProvider:
     validation rejects the row under ``close_missing`` instead of pandas failing."""
 
     name = "csv"
+    user_file = True  # tickers it names are not trusted to become instruments
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(path)
         self.source = str(path)
+        self.max_bytes = max_bytes
         self._raw: pd.DataFrame | None = None
 
     def fetch(
@@ -219,75 +212,8 @@ class CsvProvider:
 
     def _read(self) -> pd.DataFrame:
         if self._raw is None:
-            self._raw = read_price_csv(self.path, source=self.source)
+            self._raw = read_price_csv(self.path, source=self.source, max_bytes=self.max_bytes)
         return self._raw
-
-
-def read_price_csv(path: Path, *, source: str) -> pd.DataFrame:
-    """Raw long frame from a long or wide CSV; ``row`` = 1-based data row (header excluded,
-    blank lines counted). The header is checked before the body is parsed, so a wrong file
-    is named as such rather than by a tokenizer error."""
-    header = [str(h).strip() for h in _read_cells(path, source, nrows=1).iloc[0]]
-    lower = [h.lower() for h in header]
-    layout = _layout(lower)
-    if layout is None:
-        raise DataValidationError(
-            source, f"unrecognised header {','.join(header)}; {EXPECTED_HEADERS}"
-        )
-    data = _read_cells(path, source).iloc[1:].fillna("")
-    data.index = pd.RangeIndex(1, len(data) + 1)  # the 1-based data row
-    data = data[(data.apply(lambda c: c.str.strip()) != "").any(axis=1)]  # blank lines
-    if layout == "long":
-        return _long_csv(data, lower, source)
-    wide = data.copy()
-    wide.columns = header
-    raw = wide_to_long(wide, date_column=header[lower.index("date")])
-    raw["row"] = wide.index.to_numpy()[raw["row"].to_numpy() - 1]
-    return raw[list(RAW_COLUMNS)]
-
-
-def _layout(lower: list[str]) -> str | None:
-    if all(c in lower for c in LONG_REQUIRED):
-        return "long"
-    others = [h for h in lower if h != "date"]
-    if lower.count("date") == 1 and others and all(h and h not in _RESERVED for h in others):
-        return "wide"
-    return None
-
-
-def _read_cells(path: Path, source: str, nrows: int | None = None) -> pd.DataFrame:
-    try:
-        return pd.read_csv(
-            path, header=None, dtype=str, na_filter=False, skip_blank_lines=False, nrows=nrows
-        )
-    except FileNotFoundError:
-        raise DataValidationError(source, "file not found") from None
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(source, f"file is empty; {EXPECTED_HEADERS}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        reason = " ".join(str(exc).split())
-        raise DataValidationError(source, f"not a readable CSV file ({reason})") from None
-
-
-def _long_csv(data: pd.DataFrame, lower: list[str], source: str) -> pd.DataFrame:
-    for c in (*LONG_REQUIRED, *VALUE_COLUMNS):
-        if lower.count(c) > 1:
-            raise DataValidationError(source, f"column {c!r} appears {lower.count(c)} times")
-    column = {c: data.iloc[:, lower.index(c)].str.strip() for c in lower if c in BAR_COLUMNS}
-    out = pd.DataFrame({"date": column["date"], "ticker": column["ticker"]})
-    note = pd.Series("", index=data.index, dtype=object)
-    # close first, so a bad close is what the note names when several cells are bad
-    for c in ("close", "open", "high", "low", "volume"):
-        text = column.get(c, pd.Series("", index=data.index))
-        values = pd.to_numeric(text, errors="coerce").astype(float)
-        bad = (text != "") & values.isna()
-        unexplained = bad & (note == "")
-        note[unexplained] = [f"{c} {t!r} is not a number" for t in text[unexplained]]
-        out[c] = values
-    out.loc[note != "", "close"] = np.nan
-    out["row"] = data.index.to_numpy()
-    out["note"] = note
-    return out[list(RAW_COLUMNS)].reset_index(drop=True)
 
 
 # --- Yahoo Finance ----------------------------------------------------------------------
@@ -413,6 +339,7 @@ class YFinanceProvider:
 
     name = "yfinance"
     source = YAHOO_CHART
+    user_file = False
 
     def __init__(
         self,

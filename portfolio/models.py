@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+
+from portfolio.engine import names
 
 # Wide enough for float64's 15-17 significant digits on values up to 1e13.
 MONEY = {"max_digits": 28, "decimal_places": 10}
@@ -32,7 +35,11 @@ class Instrument(models.Model):
         CRYPTO = "crypto", "Crypto"
         OTHER = "other", "Other"
 
-    ticker = models.CharField(max_length=32, unique=True)
+    ticker = models.CharField(
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(names.TICKER, names.TICKER_RULE)],
+    )
     name = models.CharField(max_length=200, blank=True)
     sector = models.CharField(max_length=100, blank=True, default="Unknown")
     asset_class = models.CharField(
@@ -219,7 +226,10 @@ class Strategy(models.Model):
         PAUSED = "paused", "Paused"
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="strategies")
-    name = models.CharField(max_length=100)
+    name = models.CharField(
+        max_length=100,
+        validators=[RegexValidator(names.STRATEGY_NAME, names.STRATEGY_NAME_RULE)],
+    )
     signal_type = models.CharField(max_length=64)
     parameters = models.JSONField(default=dict, blank=True)
     target_allocation = models.DecimalField(max_digits=10, decimal_places=6)

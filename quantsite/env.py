@@ -6,6 +6,7 @@ malformed value instead of guessing, in the style of healthchecks' ``envbool``/`
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -41,6 +42,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected an integer") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r}: must be >= {minimum}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    """A finite number; ``minimum`` is exclusive (the settings it serves must be > 0)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+    if not math.isfinite(value) or (minimum is not None and value <= minimum):
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be a finite number > {minimum}")
     return value
 
 

@@ -15,7 +15,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from quantsite.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from quantsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 from quantsite.secret_keys import secrets_keys_load
 from quantsite.security import (
     production_allowed_hosts_check,
@@ -434,6 +434,13 @@ QUANTSITE_DATA_PROVIDER = env_choice(
     "QUANTSITE_DATA_PROVIDER", "bundled", ("bundled", "csv", "yfinance")
 )
 QUANTSITE_DATA_CSV = env_str("QUANTSITE_DATA_CSV")
+# Input rules for price files (README "Input rules"): a larger file is refused before it
+# is read; a price outside [MIN, MAX] or more than MAX_JUMP times (or under 1/MAX_JUMP of)
+# the ticker's previous close is recorded as a data issue and held back.
+QUANTSITE_PRICE_FILE_MAX_MB = env_int("QUANTSITE_PRICE_FILE_MAX_MB", 100, minimum=1)
+QUANTSITE_PRICE_MIN = env_float("QUANTSITE_PRICE_MIN", 1e-6, minimum=0)
+QUANTSITE_PRICE_MAX = env_float("QUANTSITE_PRICE_MAX", 1e9, minimum=0)
+QUANTSITE_PRICE_MAX_JUMP = env_float("QUANTSITE_PRICE_MAX_JUMP", 10.0, minimum=1)
 # Outages (README "Operations"): each request to a remote price provider (yfinance) gives
 # up after this many seconds, so a feed that hangs fails the run instead of holding it;
 # prices count as stale (a warning on the pages and in /readyz) when the newest stored bar

@@ -6,6 +6,7 @@ engine's validators and record the audit rows; a refused value changes nothing."
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -27,6 +28,7 @@ from portfolio.services.controls import (
     strategy_update,
 )
 from portfolio.services.rebalance import rebalance_request
+from reporting.pages.params import is_id
 from risk import alerts
 from risk.models import AlertChannel, RiskLimit, Violation
 from risk.services import (
@@ -41,27 +43,51 @@ def _origin(request: HttpRequest) -> Origin:
     return Origin.of_request(request, source="page")
 
 
+MAX_JSON_CHARS = 20_000  # a strategy's parameters or risk config is a few hundred
+
+
 def _json(request: HttpRequest, key: str) -> dict:
     raw = request.POST.get(key, "").strip() or "{}"
+    if len(raw) > MAX_JSON_CHARS:
+        raise ConfigError(key, f"is longer than {MAX_JSON_CHARS:,} characters")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ConfigError(key, f"is not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ConfigError(key, "is nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError(key, "must be a JSON object")
     return value
 
 
+def _no_constant(name: str):
+    # json.loads takes NaN and Infinity, which are not JSON and no parameter can use
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
 def _number(request: HttpRequest, key: str) -> float:
     raw = request.POST.get(key, "").strip()
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ConfigError(key, f"must be a number, got {raw!r}") from None
+        raise ConfigError(key, f"must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be a finite number, got {raw[:40]!r}")
+    return value
+
+
+def _pk(request: HttpRequest, key: str) -> int:
+    """An id from the form; a missing or malformed one is refused by name (the ORM would
+    raise a ValueError, a 500)."""
+    raw = request.POST.get(key, "").strip()
+    if not is_id(raw):
+        raise ConfigError(key, f"must be an id (a whole number), got {raw[:40]!r}")
+    return int(raw)
 
 
 def _strategy(portfolio: Portfolio, request: HttpRequest) -> Strategy:
-    return get_object_or_404(Strategy, portfolio=portfolio, pk=request.POST.get("strategy"))
+    return get_object_or_404(Strategy, portfolio=portfolio, pk=_pk(request, "strategy"))
 
 
 def _pause(request, portfolio) -> str:
@@ -134,7 +160,7 @@ def _retire(request, portfolio) -> str:
 
 
 def _limit(request, portfolio) -> str:
-    limit = get_object_or_404(RiskLimit, portfolio=portfolio, pk=request.POST.get("limit"))
+    limit = get_object_or_404(RiskLimit, portfolio=portfolio, pk=_pk(request, "limit"))
     values = {"threshold": _number(request, "threshold"), "enabled": "enabled" in request.POST}
     changed = risk_limit_update(limit=limit, values=values, origin=_origin(request))
     return f"limit {limit.name}: {', '.join(changed) or 'nothing'} changed"
@@ -146,7 +172,8 @@ def _rebalancing(request, portfolio) -> str:
         rule["threshold"] = _number(request, "threshold")
     if "trading_day" in request.POST:
         raw = request.POST["trading_day"].strip()
-        rule["trading_day"] = int(raw) if raw.lstrip("-").isdigit() else raw
+        digits = raw.removeprefix("-")
+        rule["trading_day"] = int(raw) if digits.isascii() and digits.isdigit() else raw
     changed = portfolio_rebalancing_set(portfolio=portfolio, rule=rule, origin=_origin(request))
     return f"rebalancing rule: {', '.join(changed) or 'nothing'} changed"
 
@@ -161,7 +188,7 @@ def _channel(request, portfolio) -> str:
 
 
 def _channel_get(request, portfolio) -> AlertChannel:
-    channel = get_object_or_404(AlertChannel, pk=request.POST.get("channel"))
+    channel = get_object_or_404(AlertChannel, pk=_pk(request, "channel"))
     if channel.portfolio_id not in (None, portfolio.pk):
         raise PermissionDenied
     return channel
@@ -173,7 +200,7 @@ def _rebalance(request, portfolio) -> str:
 
 
 def _acknowledge(request, portfolio) -> str:
-    v = get_object_or_404(Violation, portfolio=portfolio, pk=request.POST.get("violation"))
+    v = get_object_or_404(Violation, portfolio=portfolio, pk=_pk(request, "violation"))
     done = violation_acknowledge(
         violation=v, note=request.POST.get("note", ""), origin=_origin(request)
     )

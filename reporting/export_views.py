@@ -11,11 +11,12 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.http import require_GET
 
 from reporting import exports
+from reporting.pages.params import is_id
 
 
 def _response(request, table: str, fmt: str) -> HttpResponse:
     raw = request.GET.get("portfolio")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not is_id(raw):
         return HttpResponseBadRequest("portfolio must be a portfolio id (a positive integer)")
     portfolio = exports.export_portfolio_get(pk=int(raw) if raw is not None else None)
     if portfolio is None:

@@ -197,6 +197,8 @@ def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
     for col in text.columns:
         if text[col].dtype == object:
             text[col] = [_csv_cell(v) for v in text[col]]
+    # headers carry strategy names and tickers (``<name>_equity``): neutralised like data
+    text.columns = [_csv_cell(str(c)) for c in text.columns]
     for start in range(0, max(len(text), 1), rows):
         buffer = io.StringIO()
         text.iloc[start : start + rows].to_csv(
@@ -241,7 +243,7 @@ def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
     for name, frame in frames.items():
-        ws = wb.create_sheet(title=name[:31])
+        ws = wb.create_sheet(title=_sheet_title(name))
         ws.freeze_panes = "A2"
         for i, col in enumerate(frame.columns, start=1):
             width = _column_width(frame[col], str(col))
@@ -249,6 +251,7 @@ def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
         header = []
         for col in frame.columns:
             cell = WriteOnlyCell(ws, value=str(col))
+            cell.data_type = "s"  # a header is text, never a formula (it may carry a name)
             cell.font = bold
             header.append(cell)
         ws.append(header)
@@ -256,6 +259,13 @@ def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
         for row in zip(*columns, strict=True):
             ws.append([_text_cell(ws, v) for v in row])
     wb.save(out)
+
+
+def _sheet_title(name: str) -> str:
+    """A valid sheet title: Excel refuses ``[]:*?/\\``, a leading or trailing apostrophe
+    and more than 31 characters."""
+    title = "".join("_" if ch in "[]:*?/\\" else ch for ch in str(name)).strip("'")
+    return title[:31] or "sheet"
 
 
 def _text_cell(ws, value):

@@ -26,6 +26,7 @@ from reporting.fragments import page_main, page_parts
 from reporting.pages.common import finite
 from reporting.pages.config import config_page
 from reporting.pages.overview import overview_page
+from reporting.pages.params import MAX_PAGE, QueryError, is_id, query_int
 from reporting.pages.performance import parse_window, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
@@ -46,7 +47,7 @@ def _shown(request):
     if raw == "live":
         request.session.pop(SESSION_KEY, None)
         return selectors.portfolio_live_get()
-    if not raw.isdigit():
+    if not is_id(raw):
         raise _BadChoice("portfolio must be a portfolio id (a positive integer) or 'live'")
     portfolio = selectors.portfolio_shown_get(pk=int(raw))
     if portfolio is None or portfolio.pk != int(raw):
@@ -108,12 +109,16 @@ def _page_json(request, template: str, context: dict) -> JsonResponse:
 def _render(request, template: str, build, **kwargs):
     try:
         portfolio = _shown(request)
-    except _BadChoice as exc:
-        return HttpResponseBadRequest(str(exc))
-    context = {"portfolio": None, "page": template}
-    if portfolio is not None:
-        context = build(portfolio=portfolio, **kwargs)
+        context = {"portfolio": None, "page": template}
+        if portfolio is not None:
+            context = build(portfolio=portfolio, **kwargs)
+    except (_BadChoice, QueryError) as exc:  # QueryError: the risk page reads its filters
+        return _bad_request(exc)
     return _page(request, template, context)
+
+
+def _bad_request(exc: Exception) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -128,9 +133,11 @@ def risk(request):
 
 @login_required
 def performance(request):
-    return _render(
-        request, "performance", performance_page, window=parse_window(request.GET.get("window"))
-    )
+    try:
+        window = parse_window(request.GET.get("window"))
+    except QueryError as exc:
+        return _bad_request(exc)
+    return _render(request, "performance", performance_page, window=window)
 
 
 @login_required
@@ -143,9 +150,9 @@ def strategy(request, name: str):
     if request.GET.get("format") == "csv":
         return _trades_csv(portfolio, s)
     try:
-        page = int(request.GET.get("page", "1"))
-    except ValueError:
-        page = 1
+        page = query_int(request.GET, "page", default=1, minimum=1, maximum=MAX_PAGE)
+    except QueryError as exc:
+        return _bad_request(exc)
     context = strategy_page(
         portfolio=portfolio, strategy=s, ticker=request.GET.get("ticker", ""), page=page
     )
@@ -163,7 +170,7 @@ def strategy_note(request, name: str):
         return HttpResponseBadRequest(str(exc))
     s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
     raw_trade = request.POST.get("trade", "")
-    if raw_trade and not raw_trade.isdigit():
+    if raw_trade and not is_id(raw_trade):
         return HttpResponseBadRequest("trade must be a trade id")
     try:
         note_save(
@@ -178,7 +185,7 @@ def strategy_note(request, name: str):
         return HttpResponseBadRequest(f"note not saved: {exc}")
     anchor = "#trades" if raw_trade else "#positions"
     page = request.POST.get("page", "")
-    query = f"?page={page}" if page.isdigit() else ""
+    query = f"?page={page}" if is_id(page) else ""
     return redirect(f"{request.path.rsplit('notes/', 1)[0]}{query}{anchor}")
 
 

@@ -6,11 +6,13 @@ evaluation and the automatic actions belong to the risk manager (see risk/servic
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from portfolio.models import Instrument, Portfolio, Strategy
 from quantsite.encryption import EncryptedJSONField
+from risk.engine.channel_rules import channel_config_problem
 from risk.engine.channel_secrets import config_masked
 
 
@@ -201,6 +203,14 @@ class AlertChannel(models.Model):
     def audit_value(self, field: str, value):
         """What the audit trail records for ``field``: the config with its secrets masked."""
         return config_masked(value) if field == "config" else value
+
+    def clean(self) -> None:
+        """The YAML's channel rules (``risk/engine/channel_rules.py``) for every form that
+        edits a channel, e.g. the admin: a ``file://`` URL or an enabled webhook without one
+        is refused on the config field, naming the key."""
+        problem = channel_config_problem(self.kind, self.config, enabled=self.enabled)
+        if problem:
+            raise ValidationError({"config": f"config.{problem[0]}: {problem[1]}"})
 
 
 class AlertDelivery(models.Model):

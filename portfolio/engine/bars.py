@@ -25,8 +25,11 @@ bad_date               date      rejected  date not an ISO-8601 date (YYYY-MM-DD
 close_missing          close     rejected  close empty, not a number, or not finite
 close_not_positive     close     rejected  close <= 0
 open_not_positive      open      rejected  open present and <= 0 (same for high, low)
+close_out_of_range     close     rejected  close outside ``Plausibility.min_price`` ..
+                                           ``max_price`` (same for open, high, low)
 high_below_low         high      rejected  high < low, both present
 volume_negative        volume    rejected  volume present and < 0
+volume_out_of_range    volume    rejected  volume above ``Plausibility.max_volume``
 duplicate_identical    date      repaired  same (ticker, date) with identical values: the
                                            first copy is kept, one issue per dropped copy
 duplicate_conflict     close     rejected  same (ticker, date) with any differing value:
@@ -35,6 +38,10 @@ duplicate_conflict     close     rejected  same (ticker, date) with any differin
 unsorted               date      repaired  a ticker's dates are not ascending in source
                                            order: sorted; one issue per ticker, naming the
                                            first row out of order
+close_jump             close     rejected  close more than ``Plausibility.max_jump`` times
+                                           (or less than 1/max_jump times) the ticker's
+                                           previous accepted close: held back, and the next
+                                           bar is compared with the last accepted one
 gap_filled             date      repaired  a run of up to ``max_gap_bars`` dates that other
                                            tickers have, between a ticker's first and last
                                            bar, is filled with the previous close (open,
@@ -109,6 +116,19 @@ class BarIssue:
 
 
 @dataclass(frozen=True)
+class Plausibility:
+    """Bounds outside which a price is taken for a data error rather than a market move.
+    The defaults hold every bar of the bundled data (its largest daily move is a factor 3)
+    and still catch the usual accidents: a price in cents instead of dollars is a 100x
+    jump, 1e308 is out of range."""
+
+    min_price: float = 1e-6
+    max_price: float = 1e9
+    max_jump: float = 10.0
+    max_volume: float = 1e15
+
+
+@dataclass(frozen=True)
 class ValidatedBars:
     bars: pd.DataFrame
     issues: tuple[BarIssue, ...]
@@ -137,14 +157,17 @@ def validate_bars(
     known_tickers: set[str] | None = None,
     max_gap_bars: int = 5,
     strict: bool = False,
+    plausibility: Plausibility | None = None,
 ) -> ValidatedBars:
     """Apply the rules in the module docstring; see there for shapes and units."""
+    plausibility = plausibility or Plausibility()
     frame = _normalise(raw, source)
     issues: list[BarIssue] = []
     frame = _drop_unknown_tickers(frame, known_tickers, source, issues)
-    frame = _drop_bad_rows(frame, source, issues)
+    frame = _drop_bad_rows(frame, plausibility, source, issues)
     frame = _resolve_duplicates(frame, source, issues)
     frame = _sort(frame, source, issues)
+    frame = _drop_jumps(frame, plausibility.max_jump, source, issues)
     frame = _fill_gaps(frame, max_gap_bars, source, issues)
     issues.sort(key=_issue_order)
     if strict:
@@ -202,7 +225,7 @@ def _normalise(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.RangeIndex(n))
     out["date_text"] = raw["date"].to_numpy()
     out["date"] = parse_dates(raw["date"].reset_index(drop=True)).to_numpy()
-    ticker = raw["ticker"].reset_index(drop=True)
+    ticker = raw["ticker"].reset_index(drop=True).astype(object)  # may be categorical
     out["ticker"] = ticker.where(ticker.notna(), "").astype(str).str.strip().to_numpy(object)
     for col in VALUE_COLUMNS:
         values = raw[col] if col in raw.columns else pd.Series(np.nan, index=raw.index)
@@ -241,12 +264,15 @@ def _drop_unknown_tickers(frame, known, source, issues) -> pd.DataFrame:
     bad = frame[unknown].sort_values("row", kind="stable")
     for ticker, group in bad.groupby("ticker", sort=True):
         rec = group.iloc[0]
-        detail = f"ticker {ticker!r} is not a known instrument ({len(group)} rows)"
+        detail = (
+            f"ticker {ticker[:40]!r} is not a known instrument ({len(group)} rows); "
+            "a price file adds a ticker only when it is named explicitly (--add-tickers)"
+        )
         issues.append(_issue(source, rec, "ticker", "unknown_ticker", REJECTED, detail))
     return frame[~unknown]
 
 
-def _row_rules(f: pd.DataFrame) -> list[tuple[str, str, pd.Series]]:
+def _row_rules(f: pd.DataFrame, p: Plausibility) -> list[tuple[str, str, pd.Series]]:
     """(rule, field, mask) in priority order; a row is reported under its first rule."""
     close = f["close"]
     rules = [
@@ -256,12 +282,20 @@ def _row_rules(f: pd.DataFrame) -> list[tuple[str, str, pd.Series]]:
         ("close_not_positive", "close", close <= 0),
     ]
     rules += [(f"{c}_not_positive", c, f[c] <= 0) for c in ("open", "high", "low")]
+    prices = ("close", "open", "high", "low")
+    # NaN compares False, so an absent open/high/low is never out of range; +-inf is
+    rules += [(f"{c}_out_of_range", c, _outside(f[c], p)) for c in prices]
     rules.append(("high_below_low", "high", f["high"] < f["low"]))
     rules.append(("volume_negative", "volume", f["volume"] < 0))
+    rules.append(("volume_out_of_range", "volume", f["volume"] > p.max_volume))
     return rules
 
 
-def _row_detail(rule: str, rec) -> str:
+def _outside(values: pd.Series, p: Plausibility) -> pd.Series:
+    return (values < p.min_price) | (values > p.max_price)
+
+
+def _row_detail(rule: str, rec, p: Plausibility) -> str:
     if rule == "ticker_missing":
         return "ticker is empty"
     if rule == "bad_date":
@@ -272,21 +306,57 @@ def _row_detail(rule: str, rec) -> str:
         return "close is empty" if np.isnan(rec.close) else f"{rec.close} is not a finite number"
     if rule == "high_below_low":
         return f"high {_num(rec.high)} is below low {_num(rec.low)}"
-    field = rule.rsplit("_", 2)[0]
+    field = rule.split("_", 1)[0]
     value = _num(getattr(rec, field))
+    if rule == "volume_out_of_range":
+        return f"{value} is above the plausible maximum {_num(p.max_volume)}"
+    if rule.endswith("_out_of_range"):
+        bounds = f"{_num(p.min_price)}..{_num(p.max_price)}"
+        return f"{value} is outside the plausible range {bounds}"
     return f"{value} is negative" if rule == "volume_negative" else f"{value} is not positive"
 
 
-def _drop_bad_rows(frame, source, issues) -> pd.DataFrame:
-    rules = _row_rules(frame)
+def _drop_bad_rows(frame, p: Plausibility, source, issues) -> pd.DataFrame:
+    rules = _row_rules(frame, p)
     which = np.full(len(frame), -1)
     for k, (_, _, mask) in enumerate(rules):
         which[mask.to_numpy(bool) & (which < 0)] = k
     bad = which >= 0
     for rec, k in zip(frame[bad].itertuples(index=False), which[bad], strict=True):
         rule, field, _ = rules[k]
-        issues.append(_issue(source, rec, field, rule, REJECTED, _row_detail(rule, rec)))
+        issues.append(_issue(source, rec, field, rule, REJECTED, _row_detail(rule, rec, p)))
     return frame[~bad]
+
+
+def _drop_jumps(frame, max_jump: float, source, issues) -> pd.DataFrame:
+    """``frame`` sorted by (ticker, date) and unique. A bar is compared with the ticker's
+    last accepted close, so a one-bar spike rejects only the spike, not the bar after it.
+    Only tickers with a suspicious consecutive ratio take the (sequential) slow path."""
+    tickers, closes = frame["ticker"].to_numpy(), frame["close"].to_numpy()
+    same = np.zeros(len(frame), dtype=bool)
+    same[1:] = tickers[1:] == tickers[:-1]
+    ratio = np.ones(len(frame))
+    ratio[1:] = closes[1:] / closes[:-1]
+    suspect = same & ((ratio > max_jump) | (ratio < 1 / max_jump))
+    if not suspect.any():
+        return frame
+    drop = np.zeros(len(frame), dtype=bool)
+    for ticker in np.unique(tickers[suspect]):
+        rows = np.nonzero(tickers == ticker)[0]
+        accepted = closes[rows[0]]
+        for i in rows[1:]:
+            r = closes[i] / accepted
+            if r > max_jump or r < 1 / max_jump:
+                drop[i] = True
+                rec = frame.iloc[i]
+                detail = (
+                    f"{_num(closes[i])} is {_num(r)} times the previous accepted close "
+                    f"{_num(accepted)} (at most {_num(max_jump)}x either way)"
+                )
+                issues.append(_issue(source, rec, "close", "close_jump", REJECTED, detail))
+            else:
+                accepted = closes[i]
+    return frame[~drop]
 
 
 def _resolve_duplicates(frame, source, issues) -> pd.DataFrame:

@@ -34,7 +34,6 @@ Schema (keys not listed are refused, so a typo never passes silently)::
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +41,13 @@ from portfolio.engine.allocation import LINKAGES, METHODS, AllocationParams
 from portfolio.engine.book import Execution
 from portfolio.engine.calendar import FREQUENCIES
 from portfolio.engine.checks import ConfigChecker
+from portfolio.engine.names import STRATEGY_NAME, STRATEGY_NAME_RULE
 from portfolio.engine.signals import Signal, signal_from_config
 from portfolio.engine.sizing import RiskConfig, risk_config_from_dict
 from portfolio.engine.state import EXECUTIONS
 
 ALLOCATION_TOLERANCE = 1e-9
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-STRATEGY_NAME = _NAME  # the rule for a strategy name, wherever it is given
+_NAME = STRATEGY_NAME  # the rule for a strategy name, wherever it is given (engine/names)
 
 
 @dataclass(frozen=True)
@@ -310,7 +309,7 @@ def _parse_strategy(c: ConfigChecker, row: Any, i: int) -> StrategySpec:
     d = c.mapping(row, path, _STRATEGY)
     name = c.text(d, "name", path)
     if not _NAME.match(name):
-        raise c.fail(f"{path}.name", "use letters, digits, '_', '-' or '.' (at most 100)")
+        raise c.fail(f"{path}.name", STRATEGY_NAME_RULE)
     signal_type = d.get("signal_type")
     params = c.mapping(d.get("parameters"), f"{path}.parameters", set(d.get("parameters") or {}))
     signal = signal_from_config(signal_type, params, where=f"{c.source}: {path}")

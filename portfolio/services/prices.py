@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from portfolio.engine.bars import validate_bars
+from portfolio.engine.bars import Plausibility, validate_bars
+from portfolio.engine.errors import ConfigError
+from portfolio.engine.names import ticker_problem
 from portfolio.feeds import InstrumentInfo, PriceProvider, provider_for
 from portfolio.models import DataIssue, Instrument, PriceBar
 
@@ -34,8 +36,48 @@ def provider_default() -> PriceProvider:
     return provider_for(
         settings.QUANTSITE_DATA_PROVIDER,
         csv_path=settings.QUANTSITE_DATA_CSV,
+        max_bytes=price_file_max_bytes(),
         timeout=settings.QUANTSITE_PRICE_TIMEOUT_SECONDS,
     )
+
+
+def price_file_max_bytes() -> int:
+    return settings.QUANTSITE_PRICE_FILE_MAX_MB * 1024 * 1024
+
+
+def plausibility_default() -> Plausibility:
+    return Plausibility(
+        min_price=settings.QUANTSITE_PRICE_MIN,
+        max_price=settings.QUANTSITE_PRICE_MAX,
+        max_jump=settings.QUANTSITE_PRICE_MAX_JUMP,
+    )
+
+
+def tickers_check(tickers: list[str] | None, *, where: str = "--add-tickers") -> set[str]:
+    """The tickers a user adds explicitly, each checked against the ticker character set."""
+    for t in tickers or []:
+        problem = ticker_problem(t)
+        if problem:
+            raise ConfigError(where, problem)
+    return set(tickers or [])
+
+
+def known_infos(
+    provider: PriceProvider, add_tickers: set[str] | None = None
+) -> list[InstrumentInfo]:
+    """The instruments a load may touch. A provider's own list is trusted (the bundled
+    set, the tickers asked of Yahoo); a user's file may only name tickers that exist or
+    that the user adds explicitly, so a stray or hostile column (``=HYPERLINK(...)``)
+    never becomes a tradable instrument: its rows are rejected as ``unknown_ticker``."""
+    infos = provider.instruments()
+    if not getattr(provider, "user_file", False):
+        return infos
+    allowed = set(add_tickers or ()) | set(
+        Instrument.objects.filter(ticker__in=[i.ticker for i in infos]).values_list(
+            "ticker", flat=True
+        )
+    )
+    return [i for i in infos if i.ticker in allowed]
 
 
 def instruments_sync(infos: list[InstrumentInfo]) -> dict[str, Instrument]:
@@ -66,18 +108,25 @@ def prices_load(
     strict: bool = False,
     until: date | None = None,
     max_new_dates: int | None = None,
+    add_tickers: list[str] | None = None,
 ) -> PricesLoadResult:
     """Validate the provider's bars and store the new ones (one transaction).
 
     ``strict``: any rejected bar refuses the whole load (``DataValidationError``), for files
     a user hands in. ``until``: ignore bars after this date. ``max_new_dates``: add at most
-    this many new bar dates (the demo's one-bar-per-update replay).
+    this many new bar dates (the demo's one-bar-per-update replay). ``add_tickers``: new
+    tickers a user's file may add (see ``known_infos``).
     """
     provider = provider or provider_default()
+    added = tickers_check(add_tickers)
     raw = provider.fetch()
-    infos = provider.instruments()
+    infos = known_infos(provider, added)
     validated = validate_bars(
-        raw, source=provider.source, known_tickers={i.ticker for i in infos}, strict=strict
+        raw,
+        source=provider.source,
+        known_tickers={i.ticker for i in infos},
+        strict=strict,
+        plausibility=plausibility_default(),
     )
     bars = validated.bars
     last_stored = dict(PriceBar.objects.values_list("instrument__ticker").annotate(m=Max("date")))

@@ -245,7 +245,8 @@ def test_an_unknown_ticker_is_rejected_once_naming_its_first_row():
     )
     assert issue.message() == (
         "prices.csv row 2 (ZZZ 2020-01-02) field ticker: ticker 'ZZZ' is not a known "
-        "instrument (2 rows) (rule unknown_ticker); all its bars rejected"
+        "instrument (2 rows); a price file adds a ticker only when it is named explicitly "
+        "(--add-tickers) (rule unknown_ticker); all its bars rejected"
     )
     assert set(result.bars["ticker"]) == {"AAA"}
 

@@ -31,16 +31,15 @@ from reporting.engine.rolling import (
 )
 from reporting.engine.trades import round_trips
 from reporting.pages.common import History, finite, history_load
+from reporting.pages.params import query_int
 
 DEFAULT_WINDOW = 60
 
 
 def parse_window(value: str | None) -> int:
-    """The rolling window from ?window=, one of ROLLING_WINDOWS (else the default)."""
-    try:
-        window = int(value or DEFAULT_WINDOW)
-    except ValueError:
-        return DEFAULT_WINDOW
+    """The rolling window from ?window=: one of ROLLING_WINDOWS, else the default (a choice
+    the page no longer offers); not a whole number at all is a ``QueryError``."""
+    window = query_int({"window": value}, "window", default=DEFAULT_WINDOW, minimum=1)
     return window if window in ROLLING_WINDOWS else DEFAULT_WINDOW
 
 

@@ -3,14 +3,13 @@ position concentration, risk contributions and the violation log."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
 from reporting.engine.rolling import rolling_annual_volatility
 from reporting.pages.common import History, finite, history_load, limit_threshold
+from reporting.pages.params import query_date
 from risk.engine.portfolio_risk import correlation_matrix, portfolio_risk
 
 CORRELATION_WINDOW = 252  # trading days: one year of daily returns
@@ -202,20 +201,14 @@ def _concentration_figure(positions: pd.DataFrame, equity: float, limits) -> dic
 
 
 def parse_violation_filters(params, strategy_names: list[str]) -> dict:
-    """GET params -> filters; unknown values are dropped, never passed to the query."""
+    """GET params -> filters. An unknown severity or strategy is dropped, never passed to
+    the query; a malformed date is a ``QueryError`` (``reporting.pages.params``)."""
     severities = {"critical", "high", "medium", "low"}
     severity = params.get("severity", "")
     strategy = params.get("strategy", "")
     return {
         "severity": severity if severity in severities else "",
         "strategy": strategy if strategy in strategy_names else "",
-        "date_from": _date(params.get("date_from")),
-        "date_to": _date(params.get("date_to")),
+        "date_from": query_date(params, "date_from"),
+        "date_to": query_date(params, "date_to"),
     }
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None

@@ -250,7 +250,9 @@ def test_an_alert_channel_threshold_is_edited_and_a_bad_one_refused(staff):
     from risk.models import AlertChannel
 
     portfolio = _configure()
-    channel = AlertChannel.objects.create(name="ops", kind="email", portfolio=portfolio)
+    channel = AlertChannel.objects.create(
+        name="ops", kind="email", portfolio=portfolio, config={"recipients": ["ops@example.com"]}
+    )
     response = _post(staff, portfolio, "channel", channel=channel.pk, min_severity="huge")
     assert "min_severity" in " ".join(_messages(response))
     assert not ConfigChange.objects.filter(source="page").exists()

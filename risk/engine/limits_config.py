@@ -49,6 +49,8 @@ from typing import Any
 
 from portfolio.engine.checks import ConfigChecker
 
+from risk.engine.channel_rules import channel_config_problem
+
 SEVERITIES = ("critical", "high", "medium", "low")
 ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "alert_only")
 ACTION_RANK = {"alert_only": 1, "pause_strategy": 2, "reduce_positions": 3, "liquidate_all": 4}
@@ -377,6 +379,8 @@ def _parse_alerts(raw: Any, mapping, fail) -> tuple[ChannelSpec, ...]:
             if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
                 raise fail(f"{path}.recipients", "must be a list of email addresses")
         config = {k: v for k, v in conf.items() if k not in ("enabled", "min_severity")}
+        if problem := channel_config_problem(kind, config, enabled=enabled):
+            raise fail(f"{path}.{problem[0]}", problem[1])
         config["min_severity"] = severity
         channels.append(ChannelSpec(name=name, kind=kind, enabled=enabled, config=config))
     return tuple(channels)

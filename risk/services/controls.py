@@ -12,6 +12,7 @@ from django.utils import timezone
 from portfolio.engine.errors import ConfigError
 from portfolio.services.controls import Origin, config_save
 from portfolio.services.live import state_touch
+from risk.engine.channel_rules import channel_config_problem
 from risk.engine.limits_config import SEVERITIES, limit_check
 from risk.models import AlertChannel, RiskLimit, Violation
 
@@ -29,11 +30,16 @@ def risk_limit_update(*, limit: RiskLimit, values: dict[str, Any], origin: Origi
         return config_save(obj=limit, values=values, portfolio=limit.portfolio, origin=origin)
 
 
+MAX_NOTE_CHARS = 2000
+
+
 def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) -> bool:
     """A human acknowledges a violation with a note (the only human action on one; its
     status stays the risk manager's). False when already acknowledged."""
     if not note.strip():
         raise ConfigError("note", "an acknowledgement needs a note")
+    if len(note) > MAX_NOTE_CHARS:  # the API's limit, for the page's form too
+        raise ConfigError("note", f"must be at most {MAX_NOTE_CHARS} characters")
     with transaction.atomic():
         violation = Violation.objects.select_for_update().get(pk=violation.pk)
         if violation.acknowledged_at is not None:
@@ -57,5 +63,9 @@ def alert_channel_update(*, channel: AlertChannel, values: dict[str, Any], origi
         raise ConfigError(
             f"channel {channel.name}.min_severity", f"must be one of {', '.join(SEVERITIES)}"
         )
+    enabled = values.get("enabled", channel.enabled)
+    if problem := channel_config_problem(channel.kind, channel.config, enabled=enabled):
+        # enabling a template the YAML left disabled (no URL yet, say) is refused here too
+        raise ConfigError(f"channel {channel.name}.config.{problem[0]}", problem[1])
     with transaction.atomic():
         return config_save(obj=channel, values=values, portfolio=channel.portfolio, origin=origin)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from operations.backtest import backtest_run
 from portfolio.engine.errors import QuantsiteInputError
-from portfolio.management.commands._common import parse_date
+from portfolio.management.commands._common import parse_date, split_tickers
 
 
 class Command(BaseCommand):
@@ -26,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--risk", help="risk limits YAML applied as to the live book (default: no limits)"
         )
+        parser.add_argument(
+            "--add-tickers",
+            default="",
+            help="comma-separated new tickers the --data file may add as instruments",
+        )
 
     def handle(
         self,
@@ -37,6 +42,7 @@ class Command(BaseCommand):
         json_out=None,
         name=None,
         risk=None,
+        add_tickers="",
         **options,
     ):
         try:
@@ -47,6 +53,7 @@ class Command(BaseCommand):
                 end=parse_date(end, "--end"),
                 name=name,
                 risk_path=risk,
+                add_tickers=split_tickers(add_tickers),
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portfolio.engine.errors import QuantsiteInputError
 from portfolio.feeds import ProviderError, provider_for
-from portfolio.management.commands._common import parse_date
-from portfolio.services.prices import prices_load
+from portfolio.management.commands._common import parse_date, split_tickers
+from portfolio.services.prices import price_file_max_bytes, prices_load
 
 
 class Command(BaseCommand):
@@ -23,15 +23,24 @@ class Command(BaseCommand):
             action="store_true",
             help="drop or repair bad bars (recorded) instead of refusing",
         )
+        parser.add_argument(
+            "--add-tickers",
+            default="",
+            help="comma-separated new tickers the file may add as instruments "
+            "(a file's other unknown tickers are refused)",
+        )
 
-    def handle(self, *args, provider, file=None, until=None, lenient=False, **options):
+    def handle(
+        self, *args, provider, file=None, until=None, lenient=False, add_tickers="", **options
+    ):
         if provider == "csv" and not file:
             raise CommandError("--file is required with --provider csv")
         try:
             result = prices_load(
-                provider=provider_for(provider, csv_path=file),
+                provider=provider_for(provider, csv_path=file, max_bytes=price_file_max_bytes()),
                 strict=not lenient,
                 until=parse_date(until, "--until"),
+                add_tickers=split_tickers(add_tickers),
             )
         except (QuantsiteInputError, ProviderError) as exc:
             raise CommandError(str(exc)) from None
