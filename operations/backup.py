@@ -103,7 +103,10 @@ def database_backup(*, out: Path, force: bool = False, pg_bin: str | None = None
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
         if vendor == "sqlite":
-            sqlite_copy(_sqlite_path(db), partial)
+            live = _sqlite_path(db)
+            if not live.is_file():  # sqlite3 would create an empty one and back that up
+                raise BackupError(f"{live}: no such database file: nothing to back up")
+            sqlite_copy(live, partial)
         else:
             from operations import backup_pg
 

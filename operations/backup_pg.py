@@ -122,7 +122,8 @@ def pg_restore_swap(db: dict, source: Path, *, force: bool, pg_bin: str | None) 
     _run([restore, "--list", str(source)], db, f"{source}: pg_restore --list")
     name = db["NAME"]
     suffix = stamp().lower()
-    temp, old = f"{name[:40]}_restoring_{suffix}", f"{name[:36]}_before_restore_{suffix}"
+    # within PostgreSQL's 63-byte names (it would cut longer ones silently)
+    temp, old = f"{name[:36]}_restoring_{suffix}", f"{name[:31]}_before_restore_{suffix}"
     result = Restored()
     with _maintenance(db) as admin:
         exists = _exists(admin, name)

@@ -273,6 +273,15 @@ def test_every_refusal_is_one_message_and_leaves_the_database_as_it_was(seed, tm
         assert f"pg_dump not found in {tmp_path}: install the PostgreSQL client" in message
         assert not (tmp_path / "x.backup").exists()
 
+    nowhere = Site(tmp_path / "nowhere", create=False)  # no database to back up
+    message = nowhere.refuse("backup", str(tmp_path / "nothing.backup"))
+    if POSTGRES:
+        assert "pg_dump failed: pg_dump: error: connection to server" in message
+        assert f'database "{nowhere.db_name}" does not exist' in message
+    else:
+        assert f"{nowhere.sqlite_path}: no such database file: nothing to back up" in message
+    assert not (tmp_path / "nothing.backup").exists()
+
     # a backup made by a newer Quantsite: a migration this code does not have
     migration = ("portfolio", "9999_from_the_future")
     seed.sql(
@@ -317,7 +326,17 @@ def test_a_forced_restore_keeps_the_replaced_content_and_restores_the_backup(
     target.call("run_update", "--no-prices", "--as-of", "1990-03-30")
     replaced = target.state()
     assert replaced["books"] != seed.initial["books"]
+    session = None
+    if POSTGRES:  # a web process still connected: its session is ended, not waited for
+        import psycopg
+
+        session = psycopg.connect(target.env["DATABASE_URL"], autocommit=True)
+        session.execute("SELECT 1")
     out = target.call("restore", "--force", str(seed.backup))
+    if session is not None:
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+        session.close()
     [kept] = [line.rsplit(" ", 1)[1] for line in out.splitlines() if "is kept in" in line]
     assert target.state() == seed.initial
 
