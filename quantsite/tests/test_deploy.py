@@ -398,6 +398,9 @@ def test_the_readme_deployment_commands_name_what_exists():
             assert name in units, line
         for path in re.findall(r"\b(deploy/[\w./*-]+)", line):
             assert list(ROOT.glob(path)), line
+    # the systemd route installs exactly what the image installs
+    pip = "pip install -r requirements.txt -c constraints.txt"
+    assert any(pip in line for line in lines) and f"RUN {pip}" in dockerfile()
     # the compose route's first step is the env file the compose file reads
     assert "cp deploy/env.example .env" in lines
     assert "docker compose up -d --build" in lines
