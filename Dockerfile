@@ -29,9 +29,11 @@ COPY . .
 RUN mkdir -p /app/var /backups && chown quantsite:quantsite /app/var /backups
 
 USER quantsite
-# static files collected into the image (whitenoise serves them); a throwaway key so no
-# secret_key file is generated into the image
-RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput
+# static files collected into the image (whitenoise serves them); no key of any kind
+# stays in the image: a throwaway signing key, and whatever development key files the
+# settings generated into the data dir meanwhile are deleted
+RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput \
+    && find /app/var -mindepth 1 -maxdepth 1 ! -name staticfiles -exec rm -rf {} +
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management import get_commands
 from django.urls import resolve
@@ -162,6 +163,10 @@ def test_the_dockerfile_installs_pinned_collects_static_and_runs_daphne_unprivil
     assert [lines[i] for i in user] == ["USER quantsite"]
     collect = [i for i, line in enumerate(lines) if "manage.py collectstatic --noinput" in line]
     assert collect and collect[0] > user[0]  # static files owned by the site user, at build
+    assert (
+        "find /app/var -mindepth 1 -maxdepth 1 ! -name staticfiles -exec rm -rf {} +"
+        in (lines[collect[0]])
+    )  # no generated key file left in the image
     cmd = next(line for line in lines if line.startswith("CMD "))
     module, attr = settings.ASGI_APPLICATION.rsplit(".", 1)
     assert cmd == f'CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "{module}:{attr}"]'
@@ -355,7 +360,8 @@ def test_the_proxy_configuration_parses_with_the_proxy_itself(tool, tmp_path):
 def test_the_env_example_describes_one_consistent_production_site():
     env = env_example()
     assert env["DJANGO_ENV"] == "production"
-    assert env["DJANGO_SECRET_KEY"] == ""  # production refuses to start until one is set
+    # production refuses to start until these are set: no shared example key
+    assert env["DJANGO_SECRET_KEY"] == env["QUANTSITE_SECRETS_KEY"] == ""
     host = env["DJANGO_ALLOWED_HOSTS"].split(",")[0]
     assert (
         env["DJANGO_CSRF_TRUSTED_ORIGINS"] == f"https://{host}" and env["QUANTSITE_DOMAIN"] == host
@@ -407,13 +413,14 @@ def test_the_readme_deployment_commands_name_what_exists():
 
 
 def test_the_env_example_with_a_secret_key_passes_the_deploy_check(tmp_path):
-    """The example's production environment, as written (only the key filled in), gives a
+    """The example's production environment, as written (only the keys filled in), gives a
     configuration Django's deploy check finds nothing to warn about."""
     if not hasattr(settings, "DJANGO_ENV"):
         pytest.skip("production mode (DJANGO_ENV, issue 15 point 6) is not in this tree")
     env = {
         **env_example(),
         "DJANGO_SECRET_KEY": "Xk3v9Qp2Lm8Zr4Tn6Wb1Yc7Hd5Fg0Js2Ae9Ku3Po8Ri1Vl6Mx4Nz7",
+        "QUANTSITE_SECRETS_KEY": Fernet.generate_key().decode(),
         "QUANTSITE_DATA_DIR": str(tmp_path),
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
