@@ -20,7 +20,8 @@ portfolio, each strategy, each ticker):
     marked); for a portfolio-scope breach (correlation) one strategy of the most correlated
     pair is paused: the active one with the lower mean unit return over the risk window
     (on a tie, the first by name). A strategy may be paused by several breaches at once
-    and resumes only when the last of them resolves;
+    and resumes only when the last of them resolves; one an operator paused (or the
+    configuration did) stays paused whatever resolves, until an operator resumes it;
   - ``alert_only`` (low): nothing trades.
 
   While a violation is open its action keeps acting on any bar the measure is still beyond
@@ -308,6 +309,10 @@ def _pause(state, risk: RiskState, key: tuple[int, str], name: str | None) -> st
     if name is None:
         return "no strategy to pause"
     s = _strategy(state, name)
+    if not s.active and not risk.paused_by.get(name):
+        # Paused by an operator (or the configuration), not by this manager: only they
+        # resume it. Kept as a cause, the breach's recovery would resume it.
+        return f"{name} already paused by an operator; left paused"
     causes = risk.paused_by.setdefault(name, [])
     if key not in causes:
         causes.append(key)
