@@ -413,7 +413,8 @@ def _recover(state, ctx, risk, rule, target) -> str:
         _advance_strategy_ramp(state, ctx, risk, target)
         return f"{target} re-entering in steps"
     messages = []
-    for name, causes in list(risk.paused_by.items()):
+    for name in _book_order(state, risk.paused_by):
+        causes = risk.paused_by[name]
         if (rule.id, target) not in causes:
             continue
         causes.remove((rule.id, target))
@@ -436,8 +437,17 @@ def _recover(state, ctx, risk, rule, target) -> str:
 def _advance_ramps(state, ctx, risk) -> None:
     if risk.ramp and not any(_blocks(r) for r in risk.open.values()):
         _advance_portfolio_ramp(state, ctx, risk)
-    for name in list(risk.strategy_ramps):
+    for name in _book_order(state, risk.strategy_ramps):
         _advance_strategy_ramp(state, ctx, risk, name)
+
+
+def _book_order(state: PortfolioState, names) -> list[str]:
+    """``names`` in the portfolio's strategy order (any unknown ones after, sorted). The
+    risk state's dicts are stored as JSON and PostgreSQL's jsonb does not keep key order:
+    iterated as loaded, a resumed run would fill (and word its messages) in another order
+    than an uninterrupted one."""
+    order = [s.name for s in state.strategies]
+    return [n for n in order if n in names] + sorted(set(names) - set(order))
 
 
 def _blocks(breach: OpenBreach) -> bool:

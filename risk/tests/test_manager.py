@@ -190,6 +190,20 @@ def test_a_strategy_an_operator_paused_is_not_resumed_when_its_own_breach_recove
     assert not a.active and ctx.fills == []
 
 
+def test_strategy_ramps_advance_in_book_order_whatever_order_the_state_was_stored_in():
+    # Found by the invariants state machine on PostgreSQL: jsonb does not keep key order,
+    # so a run resumed from the stored risk state filled the ramps in another order.
+    fills = []
+    for ramps in ({"A": [1.0], "B": [1.0]}, {"B": [1.0], "A": [1.0]}):
+        state = _state(Book(1000.0, {}), Book(1000.0, {}))
+        for s in state.strategies:
+            s.pending = {"X": 1.0}
+        ctx = _ctx({"X": 100.0})
+        risk_step(state, ctx, RiskState(strategy_ramps=ramps), [], {}, NO_RETURNS)
+        fills.append([name for name, _ in ctx.fills])
+    assert fills == [["A", "B"], ["A", "B"]]
+
+
 def _path_state():
     return PortfolioState(
         10000.0,
