@@ -347,6 +347,7 @@ def _snapshot(
     total = math.fsum(equities)
     days = []
     net_qty: dict[str, float] = {}
+    abs_qty: dict[str, float] = {}
     mult: dict[str, float] = {}
     positions_gross = 0
     for s, equity in zip(state.strategies, equities, strict=True):
@@ -368,6 +369,7 @@ def _snapshot(
         units.append(unit)
         for t, h in s.book.holdings.items():
             net_qty[t] = net_qty.get(t, 0.0) + h.quantity
+            abs_qty[t] = abs_qty.get(t, 0.0) + abs(h.quantity)
             mult[t] = s.book.multiplier(t)
         positions_gross += len(s.book.holdings)
         days.append(
@@ -389,8 +391,13 @@ def _snapshot(
                 unit_return=unit,
             )
         )
+    # A net quantity within 1e-12 of the quantities that make it is rounding residue of
+    # books that offset each other (a long and a short of the same size): flat, by the
+    # risk manager's netting rule (``risk.engine.exposure.net_positions``), so the stored
+    # netted exposure and count agree with what the risk manager measured.
     net_mv = np.array(
-        [q * marks[t] * mult[t] for t, q in net_qty.items() if abs(q) > 1e-12], dtype=float
+        [q * marks[t] * mult[t] for t, q in net_qty.items() if abs(q) > 1e-12 * abs_qty[t]],
+        dtype=float,
     )
     long_mv = float(net_mv[net_mv > 0].sum()) if net_mv.size else 0.0
     short_mv = float(-net_mv[net_mv < 0].sum()) if net_mv.size else 0.0

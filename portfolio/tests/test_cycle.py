@@ -116,6 +116,20 @@ def test_netting_counts_gross_and_net_positions_across_books():
     )
 
 
+def test_books_that_offset_to_a_rounding_residue_net_to_flat():
+    # Found by the invariants state machine: a long and a short of the same size in two
+    # books left a net of 1.5e-11 units, counted as a netted position (the risk manager's
+    # netting already called it flat).
+    q = 40663.748145749974
+    state = _state(trigger="manual")
+    state.strategies[0].book = Book(0.0, {"A": Holding(q, 10.0, DATES[0])})
+    state.strategies[1].book = Book(2 * q * 10.0, {"A": Holding(-(q + 1.5e-11), 10.0, DATES[0])})
+    state.last_date = DATES[0]
+    p = apply_dates(state, CLOSES, {}, DATES[1:2])[0].portfolio
+    assert (p.positions_gross, p.positions_net) == (2, 0)
+    assert p.gross_exposure == 0.0 and p.net_exposure == 0.0
+
+
 def test_an_already_applied_date_is_refused():
     state = _state()
     apply_dates(state, CLOSES, _targets(), DATES[:2])

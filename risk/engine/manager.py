@@ -20,7 +20,8 @@ portfolio, each strategy, each ticker):
     marked); for a portfolio-scope breach (correlation) one strategy of the most correlated
     pair is paused: the active one with the lower mean unit return over the risk window
     (on a tie, the first by name). A strategy may be paused by several breaches at once
-    and resumes only when the last of them resolves;
+    and resumes only when the last of them resolves; one an operator paused (or the
+    configuration did) stays paused whatever resolves, until an operator resumes it;
   - ``alert_only`` (low): nothing trades.
 
   While a violation is open its action keeps acting on any bar the measure is still beyond
@@ -308,6 +309,10 @@ def _pause(state, risk: RiskState, key: tuple[int, str], name: str | None) -> st
     if name is None:
         return "no strategy to pause"
     s = _strategy(state, name)
+    if not s.active and not risk.paused_by.get(name):
+        # Paused by an operator (or the configuration), not by this manager: only they
+        # resume it. Kept as a cause, the breach's recovery would resume it.
+        return f"{name} already paused by an operator; left paused"
     causes = risk.paused_by.setdefault(name, [])
     if key not in causes:
         causes.append(key)
@@ -408,7 +413,8 @@ def _recover(state, ctx, risk, rule, target) -> str:
         _advance_strategy_ramp(state, ctx, risk, target)
         return f"{target} re-entering in steps"
     messages = []
-    for name, causes in list(risk.paused_by.items()):
+    for name in _book_order(state, risk.paused_by):
+        causes = risk.paused_by[name]
         if (rule.id, target) not in causes:
             continue
         causes.remove((rule.id, target))
@@ -431,8 +437,17 @@ def _recover(state, ctx, risk, rule, target) -> str:
 def _advance_ramps(state, ctx, risk) -> None:
     if risk.ramp and not any(_blocks(r) for r in risk.open.values()):
         _advance_portfolio_ramp(state, ctx, risk)
-    for name in list(risk.strategy_ramps):
+    for name in _book_order(state, risk.strategy_ramps):
         _advance_strategy_ramp(state, ctx, risk, name)
+
+
+def _book_order(state: PortfolioState, names) -> list[str]:
+    """``names`` in the portfolio's strategy order (any unknown ones after, sorted). The
+    risk state's dicts are stored as JSON and PostgreSQL's jsonb does not keep key order:
+    iterated as loaded, a resumed run would fill (and word its messages) in another order
+    than an uninterrupted one."""
+    order = [s.name for s in state.strategies]
+    return [n for n in order if n in names] + sorted(set(names) - set(order))
 
 
 def _blocks(breach: OpenBreach) -> bool:

@@ -162,6 +162,48 @@ def test_a_strategy_retired_while_the_risk_manager_pauses_it_is_never_resumed():
     assert not a.active and ctx.fills == [] and "A" not in risk.paused_by
 
 
+def test_a_strategy_an_operator_paused_is_not_resumed_when_its_own_breach_recovers():
+    # Found by the invariants state machine (operations/tests/test_invariants_machine.py):
+    # the breach became a cause of the pause, and its recovery resumed the strategy.
+    state = _state(Book(0.0, {"X": Holding(10, 100.0, D0)}), Book(1000.0, {}))
+    a = state.strategies[0]
+    a.active, a.pending = False, {"X": 1.0}  # paused by an operator before the bar
+    limit = rule(
+        scope="strategy",
+        metric="drawdown",
+        direction="min",
+        threshold=-0.10,
+        severity="medium",
+        action="pause_strategy",
+        cooldown_bars=1,
+        recovery_steps=(1.0,),
+    )
+    risk = RiskState()
+    a.nav, a.peak_nav = 0.88, 1.0
+    _, events = risk_step(state, _ctx({"X": 88.0}), risk, [limit], {}, NO_RETURNS)
+    assert [e.message for e in events] == ["A already paused by an operator; left paused"]
+    assert risk.paused_by == {}
+    a.nav = 0.97  # back within the recovery threshold (half the limit) of its peak
+    ctx = _ctx({"X": 97.0}, D0 + timedelta(days=1))
+    _, events = risk_step(state, ctx, risk, [limit], {}, NO_RETURNS)
+    assert [(e.kind, e.message) for e in events] == [("resolved", "resolved")]
+    assert not a.active and ctx.fills == []
+
+
+def test_strategy_ramps_advance_in_book_order_whatever_order_the_state_was_stored_in():
+    # Found by the invariants state machine on PostgreSQL: jsonb does not keep key order,
+    # so a run resumed from the stored risk state filled the ramps in another order.
+    fills = []
+    for ramps in ({"A": [1.0], "B": [1.0]}, {"B": [1.0], "A": [1.0]}):
+        state = _state(Book(1000.0, {}), Book(1000.0, {}))
+        for s in state.strategies:
+            s.pending = {"X": 1.0}
+        ctx = _ctx({"X": 100.0})
+        risk_step(state, ctx, RiskState(strategy_ramps=ramps), [], {}, NO_RETURNS)
+        fills.append([name for name, _ in ctx.fills])
+    assert fills == [["A", "B"], ["A", "B"]]
+
+
 def _path_state():
     return PortfolioState(
         10000.0,
