@@ -1,0 +1,367 @@
+"""Crash-exact: a replay SIGKILLed at random moments and restarted until done leaves every
+table bit for bit as an uninterrupted run does (``operations.digest``), and so does an
+alert delivery killed mid-send, within the outbox's rule.
+
+Each update runs in its own process (``crash_driver``) against its own copy of one
+template database (prices to ``replay_setup.END``, the replay configuration, two webhook
+channels), with ``QUANTSITE_DATES_PER_COMMIT=10``. A chain is a sequence of runs on one
+copy: each is killed with SIGKILL a random time after it claimed its run row, except one
+per chain, which is killed while it computes or writes the chunk holding a portfolio
+rebalance date; the last run goes to the end and prints the digest. Every kill is a trial.
+The RNG seed is printed and can be set with ``QUANTSITE_CRASH_SEED``; the number of
+chains with ``QUANTSITE_CRASH_CHAINS`` (5, of 5 kills each).
+
+The databases are SQLite files, or PostgreSQL databases named after the suite's own
+(``<name>_crash_*``, copied with ``CREATE DATABASE ... TEMPLATE``) when the suite runs
+with a PostgreSQL ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from operations.tests.replay_setup import END
+from risk.alerts import CLAIM_LEASE
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8300  # the local webhook receiver
+CHUNK = 10
+KILLS_PER_CHAIN = 5
+REBALANCE_KILL = 1  # which kill of a chain lands in a rebalance chunk
+pytestmark = pytest.mark.slow
+
+
+class Database:
+    """One database the subprocesses use: a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, root: Path, name: str):
+        self.url = os.environ.get("DATABASE_URL", "")
+        self.pg = self.url.startswith("postgres")
+        if self.pg:
+            base = urlsplit(self.url).path.lstrip("/") or "postgres"
+            self.name = f"{base}_crash_{name}"
+        else:
+            self.name = name
+            self.path = root / f"{name}.sqlite3"
+
+    def env(self) -> dict[str, str]:
+        if self.pg:
+            return {"DATABASE_URL": urlsplit(self.url)._replace(path=f"/{self.name}").geturl()}
+        return {"QUANTSITE_SQLITE_PATH": str(self.path)}
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        server = urlsplit(self.url)._replace(path="/postgres").geturl()
+        for _ in range(50):  # a killed client's backend may linger a moment
+            try:
+                with psycopg.connect(server, autocommit=True) as db:
+                    db.execute(sql)
+                return
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.2)
+        raise AssertionError(f"{sql}: still in use")
+
+    def create_from(self, template: Database | None) -> Database:
+        if self.pg:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"')
+            source = f' TEMPLATE "{template.name}"' if template else ""
+            self._admin(f'CREATE DATABASE "{self.name}"{source}')
+        elif template is not None:
+            with closing(sqlite3.connect(template.path)) as src:
+                with closing(sqlite3.connect(self.path)) as dst:
+                    src.backup(dst)
+        return self
+
+    def drop(self) -> None:
+        if self.pg:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"')
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        if self.pg:
+            import psycopg
+
+            with psycopg.connect(self.env()["DATABASE_URL"], autocommit=True) as db:
+                return db.execute(sql, params).fetchall()
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            with db:
+                return db.execute(sql.replace("%s", "?"), params).fetchall()
+
+    def last_applied(self):
+        [(value,)] = self.query("SELECT last_applied_date FROM portfolio_portfolio")
+        return None if value is None else str(value)
+
+
+class Site:
+    """The processes' environment: a data dir (secret key), no inherited settings."""
+
+    def __init__(self, data_dir: Path):
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL",) and not k.startswith("QUANTSITE_")
+        }
+        self.env.update(
+            DJANGO_SETTINGS_MODULE="quantsite.settings",
+            QUANTSITE_DATA_DIR=str(data_dir),
+            QUANTSITE_DATES_PER_COMMIT=str(CHUNK),
+            QUANTSITE_ALERT_MAX_AGE_DAYS="100000",  # alert every violation
+            QUANTSITE_REPLAY_BARS_PER_UPDATE="0",
+            PYTHONUNBUFFERED="1",
+        )
+
+    def start(self, db: Database, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "operations.tests.crash_driver", *args],
+            cwd=ROOT,
+            env={**self.env, **db.env()},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def manage(self, db: Database, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env={**self.env, **db.env()},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    def finish(self, db: Database, *args: str) -> str:
+        out, _ = (proc := self.start(db, *args)).communicate(timeout=300)
+        assert proc.returncode == 0, out
+        return out
+
+
+def digest_of(out: str) -> str:
+    [line] = [line for line in out.splitlines() if line.startswith("DIGEST ")]
+    return line.split()[1]
+
+
+def wait_for(predicate, timeout: float, every: float = 0.002):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+@dataclass
+class World:
+    site: Site
+    template: Database
+    reference: Database
+    digest: str
+    dates: list[str]  # every bar date the replay applies, in order
+    rebalances: list[str]  # the dates a portfolio rebalance happened (the first excluded)
+    scratch: Path
+    made: list[Database] = field(default_factory=list)
+
+    def copy(self, name: str, source: Database | None = None) -> Database:
+        db = Database(self.scratch, name).create_from(source or self.template)
+        self.made.append(db)
+        return db
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("crash")
+    site = Site(scratch / "data")
+    template = Database(scratch, "template").create_from(None)
+    site.manage(template, "migrate", "-v0")
+    site.manage(template, "load_prices", "--until", END.isoformat())
+    site.finish(template, "setup", f"http://127.0.0.1:{PORT}")
+    reference = Database(scratch, "reference").create_from(template)
+    started = time.monotonic()
+    digest = digest_of(site.finish(reference, "update"))
+    print(f"uninterrupted replay: {time.monotonic() - started:.1f} s, digest {digest[:12]}")
+    dates = [str(d) for (d,) in reference.query(
+        "SELECT date FROM portfolio_portfoliosnapshot ORDER BY date"
+    )]  # fmt: skip
+    rebalances = [str(d) for (d,) in reference.query(
+        "SELECT date FROM portfolio_rebalanceevent ORDER BY date"
+    )][1:]  # fmt: skip
+    assert dates[-1] == END.isoformat() and len(rebalances) >= 10
+    w = World(site, template, reference, digest, dates, rebalances, scratch, [])
+    yield w
+    for db in [*w.made, reference, template]:
+        db.drop()
+
+
+def _seed() -> int:
+    seed = int(os.environ.get("QUANTSITE_CRASH_SEED") or random.SystemRandom().randrange(10**6))
+    print(f"crash harness seed: {seed} (rerun with QUANTSITE_CRASH_SEED={seed})")
+    return seed
+
+
+def _rebalance_chunk_end(world: World, last: str | None) -> tuple[str | None, str] | None:
+    """For a run resuming after ``last``: the last date committed before the chunk holding
+    the next rebalance date, and that date; None when no rebalance is left."""
+    start = 0 if last is None else world.dates.index(last) + 1
+    for r in world.rebalances:
+        i = world.dates.index(r)
+        if i >= start:
+            j = start + (i - start) // CHUNK * CHUNK
+            return (world.dates[j - 1] if j > start else last), r
+    return None
+
+
+def _kill_one(world: World, db: Database, rng: random.Random, *, rebalance: bool) -> dict:
+    """Start one run and SIGKILL it (module docstring); what the kill hit."""
+    before = db.last_applied()
+    target = _rebalance_chunk_end(world, before) if rebalance else None
+    proc = world.site.start(db, "update")
+    claimed = f"SELECT 1 FROM portfolio_updaterun WHERE status = 'running' AND pid = {proc.pid}"
+    wait_for(lambda: db.query(claimed) or proc.poll() is not None, timeout=120)
+    if target is not None:
+        committed, _ = target
+        wait_for(
+            lambda: (db.last_applied() or "") >= (committed or "") or proc.poll() is not None,
+            timeout=120,
+        )
+        time.sleep(rng.uniform(0, 0.04))
+    else:
+        time.sleep(rng.uniform(0, 1.2))
+    finished = proc.poll() is not None
+    if not finished:
+        os.kill(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    after = db.last_applied()
+    hit = {"pid": proc.pid, "finished": finished, "before": before, "after": after, "out": out}
+    if target is not None:
+        landed = target[0] is not None and after == target[0] and not finished
+        hit["rebalance"] = target[1] if landed else None
+    return hit
+
+
+def test_a_replay_killed_at_random_moments_resumes_bit_for_bit(world):
+    rng = random.Random(_seed())
+    chains = int(os.environ.get("QUANTSITE_CRASH_CHAINS", "5"))
+    kills, rebalance_kills = 0, []
+    for c in range(chains):
+        db = world.copy(f"chain{c}")
+        hits = []
+        for k in range(KILLS_PER_CHAIN):
+            hit = _kill_one(world, db, rng, rebalance=k == REBALANCE_KILL)
+            hits.append(hit)
+            if hit["finished"]:
+                break
+        final = world.site.finish(db, "update")
+        kills += sum(not h["finished"] for h in hits)
+        rebalance_kills += [h["rebalance"] for h in hits if h.get("rebalance")]
+        print(f"chain {c}: killed at " + ", ".join(str(h["after"]) for h in hits))
+        assert digest_of(final) == world.digest, (c, hits)
+        # the killed runs were marked failed from their dead pid, none is left running
+        runs = db.query("SELECT pid, status, error FROM portfolio_updaterun ORDER BY id")
+        assert [r[1] for r in runs[:-1]] == ["failed"] * (len(runs) - 1), runs
+        assert all(r[2] == f"worker died: process {r[0]} is gone" for r in runs[:-1]), runs
+        assert runs[-1][1] == "success" and not db.query("SELECT 1 FROM portfolio_runlock")
+        db.drop()
+    print(f"{kills} kills, {len(rebalance_kills)} inside a rebalance chunk: {rebalance_kills}")
+    assert kills >= min(20, chains * (KILLS_PER_CHAIN - 1))
+    assert len(rebalance_kills) >= max(1, chains // 2)
+
+
+def test_a_one_unit_change_to_one_stored_number_changes_the_digest(world):
+    db = world.copy("control", world.reference)
+    assert digest_of(world.site.finish(db, "digest")) == world.digest
+    [(pk, value)] = db.query("SELECT id, cash FROM portfolio_strategy ORDER BY id LIMIT 1")
+    db.query(
+        "UPDATE portfolio_strategy SET cash = %s WHERE id = %s", math.nextafter(value, 1e300), pk
+    )
+    assert digest_of(world.site.finish(db, "digest")) != world.digest
+
+
+class Receiver(ThreadingHTTPServer):
+    """The channels' webhook: records every request and holds each one open until
+    ``release`` is set, so the sender is blocked mid-delivery when it is killed."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.requests: list[tuple[str, int]] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", PORT), _Hook)
+
+    def handle_error(self, request, client_address):
+        pass  # answering a killed sender: its socket is gone (BrokenPipeError)
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.server.lock:
+            self.server.requests.append((self.path, body["violation_id"]))
+        self.server.release.wait(60)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_alert_delivery_killed_mid_send_is_sent_again_once_and_none_is_lost(world):
+    """The outbox's rule: one AlertDelivery row per (channel, violation), always; a
+    delivery is sent again only when the sender died between claiming it and recording
+    its outcome (at least once, receivers deduplicate on ``violation_id``), and not
+    before the claim's lease (``CLAIM_LEASE``) has lapsed, so no second sender races it."""
+    db = world.copy("alerts", world.reference)
+    rows = db.query(
+        "SELECT c.name, d.violation_id, d.status FROM risk_alertdelivery d "
+        "JOIN risk_alertchannel c ON c.id = d.channel_id ORDER BY d.id"
+    )
+    assert len(rows) >= 20 and {r[2] for r in rows} == {"pending"}
+    expected = sorted((f"/{'a' if name == 'hook' else 'b'}", v) for name, v, _ in rows)
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        sender = world.site.start(db, "deliver", "0")
+        wait_for(lambda: len(receiver.requests) >= 4, timeout=120)  # every sender thread
+        time.sleep(0.2)
+        os.kill(sender.pid, signal.SIGKILL)
+        sender.communicate(timeout=30)
+        in_flight = list(receiver.requests)
+        receiver.release.set()
+        # a restart within the lease sends nothing: the dead sender's claim still holds
+        assert "SENT 0" in world.site.finish(db, "deliver", "0")
+        assert len(receiver.requests) == len(in_flight)
+        lapsed = CLAIM_LEASE.total_seconds() + 60
+        out = world.site.finish(db, "deliver", str(lapsed))
+        assert f"SENT {len(rows)}" in out, out
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    after = db.query(
+        "SELECT channel_id, violation_id, status, attempts FROM risk_alertdelivery ORDER BY id"
+    )
+    assert len(after) == len(rows)  # still exactly one row per channel + violation
+    assert len({(c, v) for c, v, _, _ in after}) == len(rows)
+    assert {(s, a) for _, _, s, a in after} == {("sent", 1)}
+    assert sorted(set(receiver.requests)) == expected  # none lost
+    repeats = [r for r in set(receiver.requests) if receiver.requests.count(r) > 1]
+    assert sorted(repeats) == sorted(in_flight)  # only what was in flight, once more
+    assert all(receiver.requests.count(r) == 2 for r in repeats)
