@@ -44,7 +44,7 @@ from portfolio.services.books import (
     state_load,
 )
 from portfolio.services.live import state_version_bump
-from portfolio.services.locks import AlreadyRunning, lock_hold
+from portfolio.services.locks import AlreadyRunning, db_retry_once, lock_hold
 from portfolio.services.prices import prices_load, provider_default
 from portfolio.services.runs import run_beat, run_claim, run_heartbeat, runs_reap
 from risk.services import risk_session_open
@@ -116,7 +116,8 @@ def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool) -> UpdateResu
         raise
     finally:
         run.finished_at = timezone.now()
-        run.save()
+        # a lost connection that failed the run must not leave its row "running"
+        db_retry_once(run.save)
 
 
 def _run_apply(run: UpdateRun, lock, *, as_of, load_prices) -> UpdateResult:

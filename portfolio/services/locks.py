@@ -8,17 +8,35 @@ is taken over, so a killed update never blocks the next one.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from portfolio.models import RunLock
+
+log = logging.getLogger(__name__)
+
+
+def db_retry_once(write: Callable[[], object]) -> None:
+    """Run ``write``; if the database connection was lost (any ``DatabaseError``), close
+    it and run ``write`` once more on a new one. For the bookkeeping that must land after
+    a failure (a run marked failed, a lock released): the first attempt often fails on
+    the same broken connection that failed the update. Outside a transaction only (a
+    connection closed inside one stays unusable until its rollback)."""
+    try:
+        write()
+    except DatabaseError:
+        log.warning("database write failed; retrying on a new connection", exc_info=True)
+        if not connection.in_atomic_block:
+            connection.close()
+        write()
 
 
 def stale_after() -> timedelta:
@@ -77,7 +95,7 @@ def lock_hold(name: str, *, owner: str = "") -> Iterator[RunLock]:
     try:
         yield lock
     finally:
-        RunLock.objects.filter(pk=lock.pk, pid=lock.pid, host=lock.host).delete()
+        db_retry_once(RunLock.objects.filter(pk=lock.pk, pid=lock.pid, host=lock.host).delete)
 
 
 def lock_heartbeat(lock: RunLock) -> None:
