@@ -5,9 +5,10 @@ alert delivery killed mid-send, within the outbox's rule.
 Each update runs in its own process (``crash_driver``) against its own copy of one
 template database (prices to ``replay_setup.END``, the replay configuration, two webhook
 channels), with ``QUANTSITE_DATES_PER_COMMIT=10``. A chain is a sequence of runs on one
-copy: each is killed with SIGKILL a random time after it claimed its run row, except one
-per chain, which is killed while it computes or writes the chunk holding a portfolio
-rebalance date; the last run goes to the end and prints the digest. Every kill is a trial.
+copy: each is killed with SIGKILL a random time (0-0.8 s) after it claimed its run row
+or, four times in five, after it committed its first chunk; one run per chain is killed
+instead while it computes or writes the chunk holding a portfolio rebalance date; the
+last run goes to the end and prints the digest. Every kill is a trial.
 The RNG seed is printed and can be set with ``QUANTSITE_CRASH_SEED``; the number of
 chains with ``QUANTSITE_CRASH_CHAINS`` (5, of 5 kills each).
 
@@ -23,191 +24,18 @@ import math
 import os
 import random
 import signal
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from contextlib import closing
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from operations.tests.replay_setup import END
+from operations.tests.processes import CHUNK, HOOK_PORT, Database, World, digest_of, wait_for
 from risk.alerts import CLAIM_LEASE
 
-ROOT = Path(__file__).resolve().parents[2]
-PORT = 8300  # the local webhook receiver
-CHUNK = 10
 KILLS_PER_CHAIN = 5
 REBALANCE_KILL = 1  # which kill of a chain lands in a rebalance chunk
 pytestmark = pytest.mark.slow
-
-
-class Database:
-    """One database the subprocesses use: a SQLite file or a PostgreSQL database."""
-
-    def __init__(self, root: Path, name: str):
-        self.url = os.environ.get("DATABASE_URL", "")
-        self.pg = self.url.startswith("postgres")
-        if self.pg:
-            base = urlsplit(self.url).path.lstrip("/") or "postgres"
-            self.name = f"{base}_crash_{name}"
-        else:
-            self.name = name
-            self.path = root / f"{name}.sqlite3"
-
-    def env(self) -> dict[str, str]:
-        if self.pg:
-            return {"DATABASE_URL": urlsplit(self.url)._replace(path=f"/{self.name}").geturl()}
-        return {"QUANTSITE_SQLITE_PATH": str(self.path)}
-
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        server = urlsplit(self.url)._replace(path="/postgres").geturl()
-        for _ in range(50):  # a killed client's backend may linger a moment
-            try:
-                with psycopg.connect(server, autocommit=True) as db:
-                    db.execute(sql)
-                return
-            except psycopg.errors.ObjectInUse:
-                time.sleep(0.2)
-        raise AssertionError(f"{sql}: still in use")
-
-    def create_from(self, template: Database | None) -> Database:
-        if self.pg:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"')
-            source = f' TEMPLATE "{template.name}"' if template else ""
-            self._admin(f'CREATE DATABASE "{self.name}"{source}')
-        elif template is not None:
-            with closing(sqlite3.connect(template.path)) as src:
-                with closing(sqlite3.connect(self.path)) as dst:
-                    src.backup(dst)
-        return self
-
-    def drop(self) -> None:
-        if self.pg:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"')
-
-    def query(self, sql: str, *params) -> list[tuple]:
-        if self.pg:
-            import psycopg
-
-            with psycopg.connect(self.env()["DATABASE_URL"], autocommit=True) as db:
-                return db.execute(sql, params).fetchall()
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            with db:
-                return db.execute(sql.replace("%s", "?"), params).fetchall()
-
-    def last_applied(self):
-        [(value,)] = self.query("SELECT last_applied_date FROM portfolio_portfolio")
-        return None if value is None else str(value)
-
-
-class Site:
-    """The processes' environment: a data dir (secret key), no inherited settings."""
-
-    def __init__(self, data_dir: Path):
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL",) and not k.startswith("QUANTSITE_")
-        }
-        self.env.update(
-            DJANGO_SETTINGS_MODULE="quantsite.settings",
-            QUANTSITE_DATA_DIR=str(data_dir),
-            QUANTSITE_DATES_PER_COMMIT=str(CHUNK),
-            QUANTSITE_ALERT_MAX_AGE_DAYS="100000",  # alert every violation
-            QUANTSITE_REPLAY_BARS_PER_UPDATE="0",
-            PYTHONUNBUFFERED="1",
-        )
-
-    def start(self, db: Database, *args: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "operations.tests.crash_driver", *args],
-            cwd=ROOT,
-            env={**self.env, **db.env()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def manage(self, db: Database, *args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            cwd=ROOT,
-            env={**self.env, **db.env()},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout
-
-    def finish(self, db: Database, *args: str) -> str:
-        out, _ = (proc := self.start(db, *args)).communicate(timeout=300)
-        assert proc.returncode == 0, out
-        return out
-
-
-def digest_of(out: str) -> str:
-    [line] = [line for line in out.splitlines() if line.startswith("DIGEST ")]
-    return line.split()[1]
-
-
-def wait_for(predicate, timeout: float, every: float = 0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
-
-
-@dataclass
-class World:
-    site: Site
-    template: Database
-    reference: Database
-    digest: str
-    dates: list[str]  # every bar date the replay applies, in order
-    rebalances: list[str]  # the dates a portfolio rebalance happened (the first excluded)
-    scratch: Path
-    made: list[Database] = field(default_factory=list)
-
-    def copy(self, name: str, source: Database | None = None) -> Database:
-        db = Database(self.scratch, name).create_from(source or self.template)
-        self.made.append(db)
-        return db
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    scratch = tmp_path_factory.mktemp("crash")
-    site = Site(scratch / "data")
-    template = Database(scratch, "template").create_from(None)
-    site.manage(template, "migrate", "-v0")
-    site.manage(template, "load_prices", "--until", END.isoformat())
-    site.finish(template, "setup", f"http://127.0.0.1:{PORT}")
-    reference = Database(scratch, "reference").create_from(template)
-    started = time.monotonic()
-    digest = digest_of(site.finish(reference, "update"))
-    print(f"uninterrupted replay: {time.monotonic() - started:.1f} s, digest {digest[:12]}")
-    dates = [str(d) for (d,) in reference.query(
-        "SELECT date FROM portfolio_portfoliosnapshot ORDER BY date"
-    )]  # fmt: skip
-    rebalances = [str(d) for (d,) in reference.query(
-        "SELECT date FROM portfolio_rebalanceevent ORDER BY date"
-    )][1:]  # fmt: skip
-    assert dates[-1] == END.isoformat() and len(rebalances) >= 10
-    w = World(site, template, reference, digest, dates, rebalances, scratch, [])
-    yield w
-    for db in [*w.made, reference, template]:
-        db.drop()
 
 
 def _seed() -> int:
@@ -243,7 +71,9 @@ def _kill_one(world: World, db: Database, rng: random.Random, *, rebalance: bool
         )
         time.sleep(rng.uniform(0, 0.04))
     else:
-        time.sleep(rng.uniform(0, 1.2))
+        if rng.random() < 0.8:  # mostly mid-replay: once this run has committed a chunk
+            wait_for(lambda: db.last_applied() != before or proc.poll() is not None, 120)
+        time.sleep(rng.uniform(0, 0.8))
     finished = proc.poll() is not None
     if not finished:
         os.kill(proc.pid, signal.SIGKILL)
@@ -304,7 +134,7 @@ class Receiver(ThreadingHTTPServer):
         self.requests: list[tuple[str, int]] = []
         self.release = threading.Event()
         self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", PORT), _Hook)
+        super().__init__(("127.0.0.1", HOOK_PORT), _Hook)
 
     def handle_error(self, request, client_address):
         pass  # answering a killed sender: its socket is gone (BrokenPipeError)

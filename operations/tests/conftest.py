@@ -1,0 +1,37 @@
+"""The replay world the process tests share (built once per session): a template
+database holding prices to ``replay_setup.END`` and the replay configuration with two
+webhook channels, and a reference copy replayed once, uninterrupted."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from operations.tests.processes import HOOK_PORT, Database, Site, World, digest_of
+from operations.tests.replay_setup import END
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("crash")
+    site = Site(scratch / "data")
+    template = Database(scratch, "template").create_from(None)
+    site.manage(template, "migrate", "-v0")
+    site.manage(template, "load_prices", "--until", END.isoformat())
+    site.finish(template, "setup", f"http://127.0.0.1:{HOOK_PORT}")
+    reference = Database(scratch, "reference").create_from(template)
+    started = time.monotonic()
+    digest = digest_of(site.finish(reference, "update"))
+    print(f"uninterrupted replay: {time.monotonic() - started:.1f} s, digest {digest[:12]}")
+    dates = [str(d) for (d,) in reference.query(
+        "SELECT date FROM portfolio_portfoliosnapshot ORDER BY date"
+    )]  # fmt: skip
+    rebalances = [str(d) for (d,) in reference.query(
+        "SELECT date FROM portfolio_rebalanceevent ORDER BY date"
+    )][1:]  # fmt: skip
+    assert dates[-1] == END.isoformat() and len(rebalances) >= 10
+    w = World(site, template, reference, digest, dates, rebalances, scratch, [])
+    yield w
+    for db in [*w.made, reference, template]:
+        db.drop()
