@@ -71,7 +71,8 @@ class Database:
             import psycopg
 
             with psycopg.connect(self.env()["DATABASE_URL"], autocommit=True) as db:
-                return db.execute(sql, params).fetchall()
+                cursor = db.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
         with closing(sqlite3.connect(self.path, timeout=30)) as db:
             with db:
                 return db.execute(sql.replace("%s", "?"), params).fetchall()

@@ -3,7 +3,7 @@ table bit for bit as an uninterrupted run does (``operations.digest``), and so d
 alert delivery killed mid-send, within the outbox's rule.
 
 Each update runs in its own process (``crash_driver``) against its own copy of one
-template database (prices to ``replay_setup.END``, the replay configuration, two webhook
+template database (prices to ``conftest.END``, the replay configuration, two webhook
 channels), with ``QUANTSITE_DATES_PER_COMMIT=10``. A chain is a sequence of runs on one
 copy: each is killed with SIGKILL a random time (0-0.8 s) after it claimed its run row
 or, four times in five, after it committed its first chunk; one run per chain is killed
