@@ -5,7 +5,7 @@ channels, and a reference copy replayed once, uninterrupted."""
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -35,7 +35,16 @@ def world(tmp_path_factory):
         "SELECT date FROM portfolio_rebalanceevent ORDER BY date"
     )][1:]  # fmt: skip
     assert dates[-1] == END.isoformat() and len(rebalances) >= 10
-    w = World(site, template, reference, digest, dates, rebalances, scratch, [])
+    [(started_at, finished_at)] = reference.query(
+        "SELECT started_at, finished_at FROM portfolio_updaterun"
+    )
+    seconds = (_when(finished_at) - _when(started_at)).total_seconds()
+    w = World(site, template, reference, digest, seconds, dates, rebalances, scratch, [])
     yield w
     for db in [*w.made, reference, template]:
         db.drop()
+
+
+def _when(value) -> datetime:
+    """A timestamp as SQLite (text) or psycopg (datetime) returns it."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -148,6 +148,7 @@ class World:
     template: Database
     reference: Database
     digest: str
+    apply_seconds: float  # the uninterrupted replay's run, claimed to finished
     dates: list[str]  # every bar date the replay applies, in order
     rebalances: list[str]  # the dates a portfolio rebalance happened (the first excluded)
     scratch: Path
