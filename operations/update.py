@@ -11,7 +11,8 @@ snapshots, trades, rebalances, violations, the book state and the risk book. So 
   continues from its ``last_applied_date``;
 * single-runner: ``run_update`` holds the ``update`` lock (``AlreadyRunning`` otherwise);
 * never left "running": the run heartbeats (``portfolio.services.runs``) and the next
-  update, Update now and /readyz mark a run whose process died failed;
+  update, Update now and /readyz mark a run whose process died failed; a run that fails
+  on a lost database connection records its failure (and releases its lock) on a new one;
 * the same whatever the chunking: every chunk starts from what the database holds, and
   everything the engine carries across bars is stored exactly or rebuilt from stored rows,
   so one replay, any ``QUANTSITE_DATES_PER_COMMIT`` and one bar per run leave identical

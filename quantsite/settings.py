@@ -152,25 +152,32 @@ TEMPLATES = [
 # --- database ---------------------------------------------------------------------------
 DATA_DIR = Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL")
+# Every SQLite database gets these, whether it comes from the default path or from
+# DATABASE_URL=sqlite:///... (dj-database-url gives no OPTIONS, and without them writers
+# fail with "database is locked" under load).
+SQLITE_OPTIONS = {
+    # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of
+    # failing mid-transaction with "database is locked".
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+    ),
+}
 if DATABASE_URL:
     try:
         _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
     except Exception as exc:  # dj-database-url raises several types on a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        _db["OPTIONS"] = {**SQLITE_OPTIONS, **_db.get("OPTIONS", {})}
+        _db["CONN_MAX_AGE"] = 0  # as the default route: a connection per request
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     _db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env_str("QUANTSITE_SQLITE_PATH", str(DATA_DIR / "quantsite.sqlite3")),
-        "OPTIONS": {
-            # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of
-            # failing mid-transaction with "database is locked".
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 30,
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
-            ),
-        },
+        "OPTIONS": dict(SQLITE_OPTIONS),
     }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

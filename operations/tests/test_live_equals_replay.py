@@ -15,34 +15,22 @@ control: a one-cent change to one fill is detected.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
-import yaml
 from django.core.management import call_command
 
 from operations import update as update_service
-from operations.config import portfolio_configure
 from operations.digest import portfolio_tables, stored_fields, tables_diff, tables_digest
+from operations.tests.replay_setup import END, METHODS, replay_configure
 from operations.update import portfolio_apply, run_update
 from portfolio import selectors
-from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.feeds import BundledProvider
-from portfolio.models import ConfigChange, Portfolio, PortfolioSnapshot, Trade
+from portfolio.models import ConfigChange, PortfolioSnapshot, Trade
 from portfolio.services.books import pending_dates
 from portfolio.services.prices import prices_load
-from risk.models import AlertChannel, AlertDelivery, Violation
-from risk.services import risk_spec_read
+from risk.models import AlertDelivery, Violation
 
-ROOT = Path(__file__).resolve().parents[2]
-END = date(1991, 6, 28)  # ~375 bars: every kind of limit in risk_limits.yaml has fired
 SPLIT = date(1990, 11, 15)
-METHODS = {
-    "static": {},
-    "inverse_volatility": {"lookback": 20},
-    "risk_parity": {"lookback": 63},
-    "performance": {"lookback": 63, "metric": "sharpe"},
-}
 
 
 @pytest.fixture
@@ -52,17 +40,7 @@ def bars(db, settings):
     return selectors.price_frame(end=END)
 
 
-def _configure(method: str) -> Portfolio:
-    data = yaml.safe_load((ROOT / "config" / "strategy_allocation.yaml").read_text())
-    data["portfolio"]["allocation_method"] = method
-    data["portfolio"]["allocation_params"] = METHODS[method]
-    spec = parse_allocation_config(data, source=f"demo ({method})")
-    risk = risk_spec_read(ROOT / "config" / "risk_limits.yaml")
-    portfolio = portfolio_configure(spec=spec, risk=risk, source="live-equals-replay")
-    AlertChannel.objects.create(
-        portfolio=portfolio, name="hook", kind="webhook", config={"url": "http://127.0.0.1:9/"}
-    )
-    return portfolio
+_configure = replay_configure
 
 
 def _path_tables(method: str, apply) -> dict[str, list[tuple]]:

@@ -190,10 +190,23 @@ def strategy_allocations_set(
 def config_form_save(*, obj, fields: list[str], portfolio_of, origin: Origin) -> None:
     """Save an object a form has already validated and filled in (the admin), recording
     each of ``fields`` whose stored value differs; ``portfolio_of(obj)`` gives the
-    portfolio of the audit row. A new object is recorded field by field from None."""
+    portfolio of the audit row. A new object is recorded field by field from None.
+
+    An existing object is saved with ``update_fields`` limited to the fields the operator
+    changed: a full save would write back every other column as the form loaded it, so
+    an update chunk committed between loading and submitting the form (a strategy's
+    cash, P&L and targets, a portfolio's last applied date) would be silently undone.
+    The row is locked for the before/after read so the audit row describes the write."""
     with transaction.atomic():
-        old = type(obj).objects.filter(pk=obj.pk).first() if obj.pk else None
-        obj.save()
+        if obj.pk is None:
+            old = None
+            obj.save()
+        else:
+            old = type(obj).objects.select_for_update().filter(pk=obj.pk).first()
+            columns = {f.name for f in obj._meta.concrete_fields if not f.primary_key}
+            changed = [f for f in fields if f in columns]
+            if changed:
+                obj.save(update_fields=changed)
         portfolio = portfolio_of(obj)
         for field in fields:
             config_change_record(

@@ -1,0 +1,42 @@
+"""The configuration the live-equals-replay and crash-resume tests replay: the demo's
+strategies with ``config/risk_limits.yaml`` (limits that fire: drawdown and correlation
+pauses, leverage reductions, concentration alerts) and one webhook alert channel, under a
+chosen allocation method. Shared by the in-process paths and the subprocess harness (whose
+driver imports it), so both replay exactly the same book."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from operations.config import portfolio_configure
+from portfolio.engine.config_schema import parse_allocation_config
+from portfolio.models import Portfolio
+from risk.models import AlertChannel
+from risk.services import risk_spec_read
+
+ROOT = Path(__file__).resolve().parents[2]
+END = date(1991, 6, 28)  # ~375 bars: every kind of limit in risk_limits.yaml has fired
+METHODS = {
+    "static": {},
+    "inverse_volatility": {"lookback": 20},
+    "risk_parity": {"lookback": 63},
+    "performance": {"lookback": 63, "metric": "sharpe"},
+}
+HOOK_URL = "http://127.0.0.1:9/"  # nothing listens: deliveries stay in the outbox
+
+
+def replay_configure(method: str, *, hook_url: str = HOOK_URL) -> Portfolio:
+    """A fresh demo portfolio allocated by ``method``, with a webhook channel."""
+    data = yaml.safe_load((ROOT / "config" / "strategy_allocation.yaml").read_text())
+    data["portfolio"]["allocation_method"] = method
+    data["portfolio"]["allocation_params"] = METHODS[method]
+    spec = parse_allocation_config(data, source=f"demo ({method})")
+    risk = risk_spec_read(ROOT / "config" / "risk_limits.yaml")
+    portfolio = portfolio_configure(spec=spec, risk=risk, source="live-equals-replay")
+    AlertChannel.objects.create(
+        portfolio=portfolio, name="hook", kind="webhook", config={"url": hook_url}
+    )
+    return portfolio
