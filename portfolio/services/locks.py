@@ -85,16 +85,17 @@ def lock_hold(name: str, *, owner: str = "") -> Iterator[RunLock]:
 
 def db_retry_once(write: Callable[[], object]) -> None:
     """Run ``write``; if the database connection was lost (a PostgreSQL restart, a killed
-    backend), once more on a new connection. For the bookkeeping that must survive the
-    failure it records (a run marked failed, a lock released), outside any transaction:
-    inside one, a lost connection lost the transaction too, and the error is raised."""
+    backend), run it once more on a new connection. For the bookkeeping that must land
+    after the failure it records (a run marked failed, a lock released): the first attempt
+    often fails on the same broken connection that failed the update. The connection is
+    only closed outside a transaction (one closed inside stays unusable until its
+    rollback); inside one the retry runs on the same connection."""
     try:
         write()
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
         log.warning("database connection lost; retrying on a new connection", exc_info=True)
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()
         write()
 
 
