@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -137,9 +138,17 @@ class LimitSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class OptionalBooleanField(serializers.BooleanField):
+    """A flag that may be left out, in JSON and in a form post alike. DRF reads a checkbox
+    missing from a form post as False (``default_empty_html``), so a form that sent only a
+    threshold turned the limit off."""
+
+    default_empty_html = empty
+
+
 class LimitInputSerializer(serializers.Serializer):
     threshold = serializers.FloatField(required=False)
-    enabled = serializers.BooleanField(required=False)
+    enabled = OptionalBooleanField(required=False)
 
     def validate(self, attrs):
         if not attrs:

@@ -126,6 +126,17 @@ def test_a_limit_edit_is_checked_by_the_yaml_rules(staff, portfolio):
     assert ok.json()["limit"]["threshold"] == old + 0.5 and ok.json()["limit"]["enabled"] is False
 
 
+def test_a_form_post_of_only_a_threshold_leaves_the_limit_enabled(staff, portfolio):
+    # DRF reads a checkbox missing from a form post as False: a threshold edit sent as a
+    # form turned the limit off
+    limit = portfolio.risk_limits.get(name="max_leverage")
+    assert limit.enabled
+    ok = staff.post(f"/api/limits/{limit.pk}/", {"threshold": limit.threshold + 0.5})
+    assert ok.status_code == 200 and ok.json()["changed"] == ["threshold"]
+    limit.refresh_from_db()
+    assert limit.enabled
+
+
 def test_a_violation_is_acknowledged_with_a_note(staff, portfolio):
     run_update(as_of=date(1990, 8, 31))
     v = Violation.objects.filter(portfolio=portfolio).first()
