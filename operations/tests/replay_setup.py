@@ -12,8 +12,9 @@ from pathlib import Path
 import yaml
 
 from operations.config import portfolio_configure
+from operations.digest import portfolio_tables
 from portfolio.engine.config_schema import parse_allocation_config
-from portfolio.models import Portfolio
+from portfolio.models import ConfigChange, Portfolio
 from risk.models import AlertChannel
 from risk.services import risk_spec_read
 
@@ -40,3 +41,17 @@ def replay_configure(method: str, *, hook_url: str = HOOK_URL) -> Portfolio:
         portfolio=portfolio, name="hook", kind="webhook", config={"url": hook_url}
     )
     return portfolio
+
+
+def replay_tables(method: str, apply, *, end: date = END) -> dict[str, list[tuple]]:
+    """Configure a fresh portfolio, feed it the bars up to ``end`` with ``apply``, read
+    every table, and delete it again (so the next path starts from the same empty
+    database)."""
+    portfolio = replay_configure(method)
+    apply(portfolio)
+    portfolio.refresh_from_db()
+    assert portfolio.last_applied_date == end
+    tables = portfolio_tables(portfolio)
+    portfolio.delete()
+    ConfigChange.objects.all().delete()
+    return tables

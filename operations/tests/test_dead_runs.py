@@ -21,11 +21,11 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from operations import update as update_service
-from operations.digest import portfolio_tables, tables_diff, tables_digest
-from operations.tests.replay_setup import replay_configure
+from operations.digest import tables_diff, tables_digest
+from operations.tests.replay_setup import replay_configure, replay_tables
 from operations.update import portfolio_apply, run_update
 from portfolio import selectors
-from portfolio.models import ConfigChange, RunLock, UpdateRun
+from portfolio.models import RunLock, UpdateRun
 from portfolio.services.runs import runs_reap
 
 pytestmark = pytest.mark.django_db
@@ -93,23 +93,14 @@ def test_a_lock_left_by_a_dead_pid_on_this_host_is_taken_over_at_once():
     assert (dead.status, dead.error) == ("failed", f"worker died: process {pid} is gone")
 
 
-def _tables(apply) -> dict:
-    portfolio = replay_configure("static")
-    apply(portfolio)
-    portfolio.refresh_from_db()
-    assert portfolio.last_applied_date == END
-    tables = portfolio_tables(portfolio)
-    portfolio.delete()
-    ConfigChange.objects.all().delete()
-    return tables
-
-
 def test_a_lost_database_connection_fails_the_run_and_the_next_run_resumes_exactly(
     settings, monkeypatch
 ):
     settings.QUANTSITE_DATES_PER_COMMIT = 40
     closes = selectors.price_frame(end=END)
-    expected = _tables(lambda p: portfolio_apply(portfolio=p, closes=closes, as_of=END))
+    expected = replay_tables(
+        "static", lambda p: portfolio_apply(portfolio=p, closes=closes, as_of=END), end=END
+    )
     real_chunk, real_save = update_service.chunk_save, UpdateRun.save
     lost = {"chunks": 0, "down": False}
 
@@ -140,5 +131,5 @@ def test_a_lost_database_connection_fails_the_run_and_the_next_run_resumes_exact
         assert portfolio.last_applied_date is not None and portfolio.last_applied_date < END
         assert run_update(as_of=END, load_prices=False).status == "success"
 
-    resumed = _tables(killed_then_resumed)
+    resumed = replay_tables("static", killed_then_resumed, end=END)
     assert tables_digest(resumed) == tables_digest(expected), tables_diff(expected, resumed)

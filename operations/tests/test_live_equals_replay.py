@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from operations import update as update_service
 from operations.digest import portfolio_tables, stored_fields, tables_diff, tables_digest
-from operations.tests.replay_setup import END, METHODS, replay_configure
+from operations.tests.replay_setup import END, METHODS, replay_configure, replay_tables
 from operations.update import portfolio_apply, run_update
 from portfolio import selectors
 from portfolio.feeds import BundledProvider
@@ -43,17 +43,7 @@ def bars(db, settings):
 _configure = replay_configure
 
 
-def _path_tables(method: str, apply) -> dict[str, list[tuple]]:
-    """Configure a fresh portfolio, feed it the bars with ``apply``, read every table,
-    and delete it again (so the next path starts from the same empty database)."""
-    portfolio = _configure(method)
-    apply(portfolio)
-    portfolio.refresh_from_db()
-    assert portfolio.last_applied_date == END
-    tables = portfolio_tables(portfolio)
-    portfolio.delete()
-    ConfigChange.objects.all().delete()
-    return tables
+_path_tables = replay_tables
 
 
 def _killed_then_resumed(closes, monkeypatch):
