@@ -21,6 +21,8 @@ No Django model import here: ``settings`` calls it.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -38,7 +40,7 @@ def secrets_keys_load(raw: str, *, data_dir: Path, production: bool) -> list[str
             raise ImproperlyConfigured(
                 f"{ENV_NAME} must be set in production (one or more Fernet keys, newest first)"
             )
-        keys = [_key_file_read(data_dir / KEY_FILE)]
+        keys = [key_file_read(data_dir / KEY_FILE, lambda: Fernet.generate_key().decode())]
     for n, key in enumerate(keys, start=1):
         try:
             Fernet(key)
@@ -50,17 +52,25 @@ def secrets_keys_load(raw: str, *, data_dir: Path, production: bool) -> list[str
     return keys
 
 
-def _key_file_read(path: Path) -> str:
+def key_file_read(path: Path, generate: Callable[[], str]) -> str:
+    """The key stored in ``path``; when it is missing, ``generate()`` is stored there first,
+    readable by its owner only (0600) from the moment it exists. Several processes may start
+    at once on a new data folder (``make run``'s web server and worker): the key is written
+    whole to a private temporary file and hard-linked into place, which fails if another
+    process got there first, so every process ends up with the same key and none ever reads
+    a missing or half-written one. A key file of an older version (0644) is tightened."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
         try:
-            # readable by its owner only (0600), from the moment it exists
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            pass
-        else:
             with os.fdopen(fd, "w") as out:
-                out.write(Fernet.generate_key().decode())
+                out.write(generate())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process stored its key first: use theirs
+                pass
+        finally:
+            os.unlink(tmp)
     elif path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return path.read_text().strip()

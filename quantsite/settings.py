@@ -7,7 +7,6 @@ channels-redis layer).
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from quantsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
-from quantsite.secret_keys import secrets_keys_load
+from quantsite.secret_keys import key_file_read, secrets_keys_load
 from quantsite.security import (
     production_allowed_hosts_check,
     production_secret_key_check,
@@ -42,18 +41,12 @@ if not SECRET_KEY:
     if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
     # Local/embedded use: a key stored beside the database, created once, never committed.
-    _key_file = Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var"))) / "secret_key"
-    _key_file.parent.mkdir(parents=True, exist_ok=True)
-    if not _key_file.exists():
-        import secrets
+    import secrets
 
-        # readable by its owner only (0600), from the moment it exists
-        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(_fd, "w") as _out:
-            _out.write(secrets.token_urlsafe(50))
-    elif _key_file.stat().st_mode & 0o077:
-        _key_file.chmod(0o600)  # one written by an older version (0644): tighten it
-    SECRET_KEY = _key_file.read_text().strip()
+    SECRET_KEY = key_file_read(
+        Path(env_str("QUANTSITE_DATA_DIR", str(BASE_DIR / "var"))) / "secret_key",
+        lambda: secrets.token_urlsafe(50),
+    )
 
 # Alert channel secrets are encrypted at rest with QUANTSITE_SECRETS_KEY (Fernet keys,
 # newest first; see quantsite/secret_keys.py): generated into the data folder in

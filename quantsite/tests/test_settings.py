@@ -138,3 +138,46 @@ def test_a_generated_secret_key_is_readable_by_its_owner_only(monkeypatch, tmp_p
     key.chmod(0o644)  # as an older version wrote it
     assert _settings_with(monkeypatch, tmp_path)["SECRET_KEY"] == first
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_processes_started_at_once_on_a_new_data_folder_share_one_whole_key(tmp_path):
+    # make run starts the web server and the worker together: on a new data folder both
+    # create the keys. Each of 8 processes (real ones, released at one instant) must load
+    # the settings and see the same non-empty keys, and no temporary file may be left.
+    import subprocess
+    import sys
+    import time
+
+    at = time.time() + 4  # every process has started Python by then
+    code = (
+        "import os, sys, time\n"
+        f"while time.time() < {at}: time.sleep(0.0005)\n"
+        "from django.conf import settings\n"
+        "settings.SECRET_KEY\n"
+        "print(settings.SECRET_KEY, settings.QUANTSITE_SECRETS_KEYS[0])\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SECRET_KEY", "QUANTSITE_SECRETS_KEY", "DATABASE_URL")
+    }
+    env.update(DJANGO_SETTINGS_MODULE="quantsite.settings", QUANTSITE_DATA_DIR=str(tmp_path))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, outs
+    lines = {out.strip() for out in outs}
+    assert len(lines) == 1, lines
+    secret, fernet = lines.pop().split()
+    assert len(secret) > 40 and len(fernet) == 44
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"secret_key", "secrets_key"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temporary key file left
