@@ -11,6 +11,11 @@ neither says anything about the book. ``portfolio_digest`` hashes them: floats b
 exact bits (``float.hex``), JSON with sorted keys. Two portfolios fed the same bars under
 the same configuration have equal digests exactly when every stored number is bit for
 bit the same; ``tables_diff`` names the first rows that differ.
+
+Read it when no update is writing the portfolio: the tables are read one query after
+another, so a read during another process's chunk can see a violation whose limit row is
+not yet read, or trades of a date whose snapshot is not (a torn read, not a state the
+books were ever in).
 """
 
 from __future__ import annotations
