@@ -171,6 +171,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         "created_at",
         "channel",
         "violation",
+        "event",
         "subject",
         "status",
         "attempts",
@@ -178,11 +179,12 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         "error_excerpt",
         "sent_at",
     ]
-    list_filter = ["status", "channel"]
+    list_filter = ["status", "event", "channel"]
     list_select_related = ["channel", "violation"]
     readonly_fields = [
         "channel",
         "violation",
+        "event",
         "subject",
         "body",
         "status",

@@ -171,7 +171,7 @@ class Violation(models.Model):
 
 
 class AlertChannel(models.Model):
-    """Where alerts go: email, a webhook (generic/Slack/Discord) or SMS."""
+    """Where alerts go: email, a webhook (generic/Slack/Discord), SMS or PagerDuty."""
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
@@ -179,6 +179,7 @@ class AlertChannel(models.Model):
         SLACK = "slack", "Slack"
         DISCORD = "discord", "Discord"
         SMS = "sms", "SMS"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     portfolio = models.ForeignKey(
         Portfolio, on_delete=models.CASCADE, related_name="alert_channels", null=True, blank=True
@@ -187,7 +188,7 @@ class AlertChannel(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.LOW)
-    # URLs, headers, Twilio credentials: encrypted at rest, shown masked
+    # URLs, headers, Twilio credentials, PagerDuty routing keys: encrypted at rest, shown masked
     # (risk.engine.channel_secrets), decrypted only in Python for the senders.
     config = EncryptedJSONField(default=dict, blank=True)
 
@@ -214,7 +215,16 @@ class AlertChannel(models.Model):
 
 
 class AlertDelivery(models.Model):
-    """Outbox row: one alert for one channel, retried with backoff until sent."""
+    """Outbox row: one alert for one channel, retried with backoff until sent.
+
+    ``event`` is ``open`` for the alert of a new violation (every channel kind) and
+    ``resolve`` for its recovery, which only channels that close what they opened get
+    (PagerDuty: ``risk.alerts.RESOLVE_KINDS``); each is written at most once per channel
+    and violation, so a restart never sends either twice."""
+
+    class Event(models.TextChoices):
+        OPEN = "open", "Violation opened"
+        RESOLVE = "resolve", "Violation resolved"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -225,6 +235,7 @@ class AlertDelivery(models.Model):
     violation = models.ForeignKey(
         Violation, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
+    event = models.CharField(max_length=16, choices=Event.choices, default=Event.OPEN)
     subject = models.CharField(max_length=300)
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -238,9 +249,9 @@ class AlertDelivery(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "violation"],
+                fields=["channel", "violation", "event"],
                 condition=Q(violation__isnull=False),
-                name="alertdelivery_once_per_channel",
+                name="alertdelivery_once_per_channel_event",
             )
         ]
 

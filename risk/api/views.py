@@ -89,6 +89,7 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
             "channel",
             "kind",
             "violation",
+            "event",
             "subject",
             "body",
             "status",
