@@ -652,9 +652,7 @@ def _resolve(violation: Violation, day: date) -> None:
     violation.save(update_fields=["status", "resolved_on"])
 
 
-def test_pagerduty_gets_a_trigger_keyed_by_the_violation_and_its_202_counts_as_sent(
-    cast, server
-):
+def test_pagerduty_gets_a_trigger_keyed_by_the_violation_and_its_202_counts_as_sent(cast, server):
     key = f"quantsite-violation-{cast.critical.pk}"
     server.recorder.routes["/v2/enqueue"] = _pd_answer("accepted_202", 202, key)
     pager = _pagerduty(server)
@@ -773,9 +771,7 @@ def test_a_pagerduty_202_without_success_is_a_failure(cast, server):
 
     alerts.alerts_deliver(now=T0)
 
-    assert _delivery(pager).last_error == (
-        "PagerDuty answered 202 without status success: {}"
-    )
+    assert _delivery(pager).last_error == ("PagerDuty answered 202 without status success: {}")
 
 
 def test_the_pagerduty_routing_key_is_a_masked_secret():
