@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from portfolio.models import Instrument, Portfolio, Strategy
+from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from quantsite.encryption import EncryptedJSONField
 from risk.engine.channel_rules import channel_config_problem
 from risk.engine.channel_secrets import config_masked
@@ -161,6 +161,15 @@ class Violation(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
     acknowledged_note = models.TextField(blank=True)
+    # The post-violation review: the acknowledgement above (who, when, the note) plus the
+    # operator's configuration changes that answer the violation (risk.services.controls.
+    # violation_review: the portfolio's own, made at or after it opened, not the manager's).
+    review_changes = models.ManyToManyField(
+        ConfigChange,
+        blank=True,
+        related_name="reviewed_violations",
+        help_text="Configuration changes made in answer to this violation.",
+    )
 
     class Meta:
         ordering = ["-date", "-id"]
@@ -168,6 +177,11 @@ class Violation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} {self.limit_id} {self.date}"
+
+    @property
+    def reviewed(self) -> bool:
+        """Reviewed = acknowledged with a note (linked changes are optional)."""
+        return self.acknowledged_at is not None
 
 
 class AlertChannel(models.Model):

@@ -18,10 +18,17 @@ class ViolationFilter(DateRangeFilterSet):
     strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
     ticker = filters.CharFilter(field_name="instrument__ticker", lookup_expr="iexact")
     limit = filters.CharFilter(field_name="limit__name", help_text="Limit name.")
+    reviewed = filters.BooleanFilter(
+        field_name="acknowledged_at",
+        lookup_expr="isnull",
+        exclude=True,
+        help_text="true: reviewed (acknowledged); false: not yet.",
+    )
 
     class Meta:
         model = models.Violation
         fields = ["portfolio", "severity", "status", "scope", "strategy", "ticker", "limit"]
+        fields += ["reviewed"]
 
 
 class RiskSnapshotFilter(DateRangeFilterSet):
