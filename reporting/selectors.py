@@ -353,9 +353,10 @@ def violation_list(
     date_from: date | None = None,
     date_to: date | None = None,
     reviewed: bool | None = None,
+    with_reviews: bool = False,
 ) -> list[Violation]:
-    """Violations, newest first, filtered, with the changes their reviews linked
-    prefetched (2 queries; 1 when none match)."""
+    """Violations, newest first, filtered (1 query); ``with_reviews``: the changes their
+    reviews linked prefetched too (1 more when any match)."""
     qs = Violation.objects.filter(portfolio=portfolio)
     if reviewed is not None:
         qs = qs.filter(acknowledged_at__isnull=not reviewed)
@@ -367,7 +368,9 @@ def violation_list(
         qs = qs.filter(date__gte=date_from)
     if date_to:
         qs = qs.filter(date__lte=date_to)
-    qs = qs.select_related("limit", "strategy", "instrument").prefetch_related("review_changes")
+    qs = qs.select_related("limit", "strategy", "instrument")
+    if with_reviews:
+        qs = qs.prefetch_related("review_changes")
     return list(qs.order_by("-date", "-id")[:limit])
 
 

@@ -69,7 +69,10 @@ def _violations_with_candidates(portfolio: Portfolio, filters: dict) -> list:
     """The violation log's rows, each with ``review_candidates``: the configuration changes
     its review form offers (3 queries; 1 when no violation matches)."""
     violations = selectors.violation_list(
-        portfolio=portfolio, limit=VIOLATIONS_SHOWN, **_violation_filters(filters)
+        portfolio=portfolio,
+        limit=VIOLATIONS_SHOWN,
+        with_reviews=True,
+        **_violation_filters(filters),
     )
     candidates = selectors.review_candidate_list(
         violations=violations, per_violation=REVIEW_CANDIDATES_SHOWN
