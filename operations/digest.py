@@ -146,12 +146,12 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
             ["bar_date", "object_type", "object_repr", "field", "before", "after", "actor"],
         ),
         "alert": [
-            (channel, *violation_keys[vid], _canon(subject), status)
-            for channel, vid, subject, status in AlertDelivery.objects.filter(
+            (channel, *violation_keys[vid], event, _canon(subject), status)
+            for channel, vid, event, subject, status in AlertDelivery.objects.filter(
                 violation__portfolio=portfolio
             )
-            .order_by("violation__date", "violation_id", "channel__name")
-            .values_list("channel__name", "violation_id", "subject", "status")
+            .order_by("violation__date", "violation_id", "channel__name", "event")
+            .values_list("channel__name", "violation_id", "event", "subject", "status")
         ],
     }
     return tables

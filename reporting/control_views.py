@@ -36,6 +36,7 @@ from risk.services import (
     risk_limit_update,
     strategy_resume,
     violation_acknowledge,
+    violation_review,
 )
 
 
@@ -207,6 +208,20 @@ def _acknowledge(request, portfolio) -> str:
     return f"violation {v.pk} acknowledged" if done else f"violation {v.pk} was acknowledged"
 
 
+def _review(request, portfolio) -> str:
+    """The risk page's review form: a note and the checked configuration changes."""
+    v = get_object_or_404(Violation, portfolio=portfolio, pk=_pk(request, "violation"))
+    first = violation_review(
+        violation=v,
+        note=request.POST.get("note", ""),
+        change_ids=request.POST.getlist("change"),
+        origin=_origin(request),
+    )
+    n = v.review_changes.count()
+    linked = f"{n} change{'' if n == 1 else 's'} linked"
+    return f"violation {v.pk} {'reviewed' if first else 'review amended'}: {linked}"
+
+
 def _test_alert(request, portfolio) -> str:
     channel = _channel_get(request, portfolio)
     alerts.alert_channel_test(channel=channel)
@@ -226,6 +241,7 @@ CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
     "channel": _channel,
     "rebalance": _rebalance,
     "acknowledge": _acknowledge,
+    "review": _review,
     "test-alert": _test_alert,
 }
 
@@ -234,7 +250,8 @@ CONTROLS: dict[str, Callable[[HttpRequest, Portfolio], str]] = {
 @login_required
 def config_control(request: HttpRequest, pk: int, control: str):
     """POST /config/<portfolio id>/<control>/ (staff; others 403): run one control,
-    message, redirect back to the page."""
+    message, redirect back to the page (the risk page's violation log when the form
+    posts ``next=risk``, as its review form does)."""
     if not request.user.is_staff:
         raise PermissionDenied
     action = CONTROLS.get(control)
@@ -245,4 +262,6 @@ def config_control(request: HttpRequest, pk: int, control: str):
         messages.success(request, action(request, portfolio))
     except ConfigError as exc:
         messages.error(request, f"Refused, nothing changed: {exc.where}: {exc.rule}")
+    if request.POST.get("next") == "risk":
+        return redirect(f"/risk/?portfolio={portfolio.pk}#violations")
     return redirect(f"/config/?portfolio={portfolio.pk}")

@@ -31,6 +31,7 @@ from portfolio.models import (
     UpdateRun,
 )
 from reporting.engine.downsample import decimate
+from risk import selectors as risk_selectors
 from risk.models import AlertChannel, RiskLimit, Violation
 
 BENCHMARK_TICKER = "SP500"
@@ -351,9 +352,14 @@ def violation_list(
     strategy_name: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    reviewed: bool | None = None,
+    with_reviews: bool = False,
 ) -> list[Violation]:
-    """Violations, newest first, filtered (1 query)."""
+    """Violations, newest first, filtered (1 query); ``with_reviews``: the changes their
+    reviews linked prefetched too (1 more when any match)."""
     qs = Violation.objects.filter(portfolio=portfolio)
+    if reviewed is not None:
+        qs = qs.filter(acknowledged_at__isnull=not reviewed)
     if severity:
         qs = qs.filter(severity=severity)
     if strategy_name:
@@ -362,9 +368,28 @@ def violation_list(
         qs = qs.filter(date__gte=date_from)
     if date_to:
         qs = qs.filter(date__lte=date_to)
-    return list(
-        qs.select_related("limit", "strategy", "instrument").order_by("-date", "-id")[:limit]
-    )
+    qs = qs.select_related("limit", "strategy", "instrument")
+    if with_reviews:
+        qs = qs.prefetch_related("review_changes")
+    return list(qs.order_by("-date", "-id")[:limit])
+
+
+REVIEW_CANDIDATES_READ = 1000  # the newest; a page lists a few per violation
+
+
+def review_candidate_list(*, violations: list[Violation], per_violation: int) -> dict:
+    """Violation id -> the configuration changes a review of it may link (its portfolio's,
+    made at or after it opened, by an operator: ``risk.selectors.
+    violation_review_candidates``), oldest first, at most ``per_violation`` each, out of
+    the newest ``REVIEW_CANDIDATES_READ`` (1 query; none without violations)."""
+    if not violations:
+        return {}
+    since = min(v.opened_at for v in violations)
+    newest = risk_selectors.violation_review_candidates(
+        portfolio_id=violations[0].portfolio_id, since=since
+    ).order_by("-at", "-id")[:REVIEW_CANDIDATES_READ]
+    changes = list(reversed(newest))
+    return {v.pk: [c for c in changes if c.at >= v.opened_at][:per_violation] for v in violations}
 
 
 def status_change_list(*, limit: int) -> list[ConfigChange]:

@@ -94,6 +94,19 @@ def acknowledge(modeladmin, request, queryset):
     )
 
 
+class ReviewedFilter(admin.SimpleListFilter):
+    title = "review"
+    parameter_name = "reviewed"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Unreviewed"), ("yes", "Reviewed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(acknowledged_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(models.Violation)
 class ViolationAdmin(admin.ModelAdmin):
     list_display = [
@@ -107,10 +120,34 @@ class ViolationAdmin(admin.ModelAdmin):
         "action_taken",
         "status",
         "resolved_on",
+        "review",
     ]
-    list_filter = ["severity", "status", "portfolio"]
+    list_filter = ["severity", "status", ReviewedFilter, "portfolio"]
     list_select_related = ["limit", "strategy", "instrument"]
     actions = [acknowledge]
+    readonly_fields = ["review", "linked_changes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("review_changes")
+
+    @admin.display(description="Review")
+    def review(self, obj) -> str:
+        """The violation log's line: who reviewed it, when, the note, how many changes."""
+        if obj.acknowledged_at is None:
+            return "unreviewed"
+        n = len(obj.review_changes.all())
+        when = obj.acknowledged_at.strftime("%Y-%m-%d %H:%M")
+        linked = f"{n} change{'' if n == 1 else 's'} linked"
+        return f"reviewed by {obj.acknowledged_by} at {when}: {obj.acknowledged_note}; {linked}"
+
+    @admin.display(description="Linked configuration changes")
+    def linked_changes(self, obj) -> str:
+        rows = [
+            f"#{c.pk} {c.object_type} {c.object_repr}.{c.field}: {c.before} -> {c.after} "
+            f"({c.actor or '?'}, {c.source}, {c.at:%Y-%m-%d %H:%M})"
+            for c in obj.review_changes.all()
+        ]
+        return "; ".join(rows) or "-"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -171,6 +208,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         "created_at",
         "channel",
         "violation",
+        "event",
         "subject",
         "status",
         "attempts",
@@ -178,11 +216,12 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
         "error_excerpt",
         "sent_at",
     ]
-    list_filter = ["status", "channel"]
+    list_filter = ["status", "event", "channel"]
     list_select_related = ["channel", "violation"]
     readonly_fields = [
         "channel",
         "violation",
+        "event",
         "subject",
         "body",
         "status",

@@ -8,6 +8,13 @@ Contract for the risk manager:
   admits the severity), at most once per (channel, violation): a second call creates
   nothing. It never sends; it only registers one ``transaction.on_commit`` hook per
   transaction. Violations of backtest portfolios are never alerted.
+- Call ``alerts_enqueue_resolved(violations=[...])`` in the same transaction for the
+  violations the chunk resolved, after ``alerts_enqueue``. Channels that close what they
+  opened (``RESOLVE_KINDS``: PagerDuty) get one ``resolve`` delivery per channel that holds
+  the violation's ``open`` delivery, still enabled, at most once (the same unique
+  constraint, per event); other kinds are told of openings only. A resolve row is not
+  claimed while its channel's open row for that violation is unsent, so it never
+  overtakes the trigger.
 - After commit the hook queues the django-q2 task ``risk.tasks.deliver_alerts`` (always a
   cluster here: the ORM broker embedded, Redis in production; with ``Q_CLUSTER["sync"]``
   it runs inline). The hook is robust: a broker error is logged, never raised, and the
@@ -43,7 +50,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from risk.engine import alert_formats as fmt
@@ -90,7 +97,9 @@ def alerts_enqueue(*, violations: Iterable[Violation]) -> int:
         )
     )
     existing = set(
-        AlertDelivery.objects.filter(violation_id__in=ids).values_list("channel_id", "violation_id")
+        AlertDelivery.objects.filter(
+            violation_id__in=ids, event=AlertDelivery.Event.OPEN
+        ).values_list("channel_id", "violation_id")
     )
     new = []
     for violation in rows:
@@ -107,6 +116,51 @@ def alerts_enqueue(*, violations: Iterable[Violation]) -> int:
                 AlertDelivery(channel=channel, violation=violation, subject=subject, body=body)
             )
     # The partial unique constraint backs the check above against a concurrent enqueue.
+    AlertDelivery.objects.bulk_create(new, ignore_conflicts=True)
+    if new:
+        _deliver_on_commit()
+    return len(new)
+
+
+RESOLVE_KINDS = frozenset({AlertChannel.Kind.PAGERDUTY})
+
+
+def alerts_enqueue_resolved(*, violations: Iterable[Violation]) -> int:
+    """Write the ``resolve`` outbox rows of resolved violations (see the module docstring);
+    return how many were created."""
+    ids = [v.pk for v in violations if v.pk is not None]
+    if not ids:
+        return 0
+    opened = AlertDelivery.objects.filter(
+        violation_id__in=ids,
+        violation__status=Violation.Status.RESOLVED,
+        violation__portfolio__is_backtest=False,
+        event=AlertDelivery.Event.OPEN,
+        channel__enabled=True,
+        channel__kind__in=RESOLVE_KINDS,
+    ).select_related("channel", "violation__portfolio", "violation__limit")
+    opened = opened.select_related("violation__strategy", "violation__instrument")
+    done = set(
+        AlertDelivery.objects.filter(
+            violation_id__in=ids, event=AlertDelivery.Event.RESOLVE
+        ).values_list("channel_id", "violation_id")
+    )
+    new = []
+    for row in opened.order_by("violation_id", "channel_id"):
+        if (row.channel_id, row.violation_id) in done:
+            continue
+        v = row.violation
+        msg = violation_message(v)
+        resolved_on = v.resolved_on.isoformat() if v.resolved_on else "-"
+        new.append(
+            AlertDelivery(
+                channel=row.channel,
+                violation=v,
+                event=AlertDelivery.Event.RESOLVE,
+                subject=fmt.resolved_subject(msg, resolved_on=resolved_on),
+                body=fmt.alert_body(msg),
+            )
+        )
     AlertDelivery.objects.bulk_create(new, ignore_conflicts=True)
     if new:
         _deliver_on_commit()
@@ -206,6 +260,7 @@ def _claim(*, now: datetime, limit: int) -> list[AlertDelivery]:
         qs = AlertDelivery.objects.filter(
             due, status__in=[AlertDelivery.Status.PENDING, AlertDelivery.Status.FAILED]
         ).order_by(F("next_attempt_at").asc(nulls_first=True), "pk")
+        qs = qs.exclude(Q(event=AlertDelivery.Event.RESOLVE) & Exists(_open_unsent()))
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True)
         ids = list(qs.values_list("pk", flat=True)[:limit])
@@ -221,6 +276,17 @@ def _claim(*, now: datetime, limit: int) -> list[AlertDelivery]:
         )
         .order_by("pk")
     )
+
+
+def _open_unsent() -> QuerySet:
+    """The unsent ``open`` delivery of a ``resolve`` row's channel and violation: the resolve
+    waits for it (sent in one batch, or the trigger in backoff, PagerDuty would get the
+    resolve first and then open an incident nothing closes)."""
+    return AlertDelivery.objects.filter(
+        channel_id=OuterRef("channel_id"),
+        violation_id=OuterRef("violation_id"),
+        event=AlertDelivery.Event.OPEN,
+    ).exclude(status=AlertDelivery.Status.SENT)
 
 
 def _record(delivery: AlertDelivery, *, error: str | None, now: datetime) -> None:
@@ -392,12 +458,43 @@ def _send_sms(config: dict, msg: fmt.AlertMessage, delivery: AlertDelivery):
     return lambda: provider.send(to=to, body=fmt.sms_text(msg))
 
 
+def _send_pagerduty(config: dict, msg: fmt.AlertMessage, delivery: AlertDelivery):
+    """Events API v2: trigger on an opening (or a channel test), resolve on a recovery."""
+    routing_key = _required(config, "routing_key")
+    api_base = _url(config.get("api_base") or fmt.PAGERDUTY_API_BASE)
+    if delivery.violation_id:
+        dedup_key = fmt.pagerduty_dedup_key(delivery.violation_id)
+        when = delivery.violation.opened_at
+    else:
+        dedup_key, when = f"quantsite-test-{delivery.pk}", delivery.created_at
+    resolve = delivery.event == AlertDelivery.Event.RESOLVE
+    request = fmt.pagerduty_request(
+        msg,
+        routing_key=routing_key,
+        action="resolve" if resolve else "trigger",
+        dedup_key=dedup_key,
+        timestamp=when.isoformat(),
+        api_base=api_base,
+        timeout=_timeout(config),
+    )
+
+    def job() -> None:
+        status, content = http_send(request)
+        try:
+            fmt.pagerduty_accepted(status, content)
+        except ValueError as exc:
+            raise DeliveryError(f"{exc}: {_excerpt(content)}") from None
+
+    return job
+
+
 SENDERS = {
     AlertChannel.Kind.EMAIL: _send_email,
     AlertChannel.Kind.WEBHOOK: _send_webhook,
     AlertChannel.Kind.SLACK: _send_slack,
     AlertChannel.Kind.DISCORD: _send_discord,
     AlertChannel.Kind.SMS: _send_sms,
+    AlertChannel.Kind.PAGERDUTY: _send_pagerduty,
 }
 
 

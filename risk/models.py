@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from portfolio.models import Instrument, Portfolio, Strategy
+from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from quantsite.encryption import EncryptedJSONField
 from risk.engine.channel_rules import channel_config_problem
 from risk.engine.channel_secrets import config_masked
@@ -161,6 +161,15 @@ class Violation(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
     acknowledged_note = models.TextField(blank=True)
+    # The post-violation review: the acknowledgement above (who, when, the note) plus the
+    # operator's configuration changes that answer the violation (risk.services.controls.
+    # violation_review: the portfolio's own, made at or after it opened, not the manager's).
+    review_changes = models.ManyToManyField(
+        ConfigChange,
+        blank=True,
+        related_name="reviewed_violations",
+        help_text="Configuration changes made in answer to this violation.",
+    )
 
     class Meta:
         ordering = ["-date", "-id"]
@@ -169,9 +178,14 @@ class Violation(models.Model):
     def __str__(self) -> str:
         return f"{self.severity} {self.limit_id} {self.date}"
 
+    @property
+    def reviewed(self) -> bool:
+        """Reviewed = acknowledged with a note (linked changes are optional)."""
+        return self.acknowledged_at is not None
+
 
 class AlertChannel(models.Model):
-    """Where alerts go: email, a webhook (generic/Slack/Discord) or SMS."""
+    """Where alerts go: email, a webhook (generic/Slack/Discord), SMS or PagerDuty."""
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
@@ -179,6 +193,7 @@ class AlertChannel(models.Model):
         SLACK = "slack", "Slack"
         DISCORD = "discord", "Discord"
         SMS = "sms", "SMS"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     portfolio = models.ForeignKey(
         Portfolio, on_delete=models.CASCADE, related_name="alert_channels", null=True, blank=True
@@ -187,7 +202,7 @@ class AlertChannel(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     enabled = models.BooleanField(default=True)
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.LOW)
-    # URLs, headers, Twilio credentials: encrypted at rest, shown masked
+    # URLs, headers, Twilio credentials, PagerDuty routing keys: encrypted at rest, shown masked
     # (risk.engine.channel_secrets), decrypted only in Python for the senders.
     config = EncryptedJSONField(default=dict, blank=True)
 
@@ -214,7 +229,16 @@ class AlertChannel(models.Model):
 
 
 class AlertDelivery(models.Model):
-    """Outbox row: one alert for one channel, retried with backoff until sent."""
+    """Outbox row: one alert for one channel, retried with backoff until sent.
+
+    ``event`` is ``open`` for the alert of a new violation (every channel kind) and
+    ``resolve`` for its recovery, which only channels that close what they opened get
+    (PagerDuty: ``risk.alerts.RESOLVE_KINDS``); each is written at most once per channel
+    and violation, so a restart never sends either twice."""
+
+    class Event(models.TextChoices):
+        OPEN = "open", "Violation opened"
+        RESOLVE = "resolve", "Violation resolved"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -225,6 +249,7 @@ class AlertDelivery(models.Model):
     violation = models.ForeignKey(
         Violation, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
+    event = models.CharField(max_length=16, choices=Event.choices, default=Event.OPEN)
     subject = models.CharField(max_length=300)
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -238,9 +263,9 @@ class AlertDelivery(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "violation"],
+                fields=["channel", "violation", "event"],
                 condition=Q(violation__isnull=False),
-                name="alertdelivery_once_per_channel",
+                name="alertdelivery_once_per_channel_event",
             )
         ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from portfolio.models import Portfolio, PortfolioSnapshot
+from portfolio.models import ConfigChange, Portfolio, PortfolioSnapshot
 from risk.models import AlertDelivery, Violation
 
 # Every risk measure the risk manager stores on a PortfolioSnapshot (formulas in
@@ -60,10 +60,24 @@ def violation_records(*, portfolio: Portfolio) -> list[dict]:
 
 
 def violation_list() -> QuerySet[Violation]:
-    """Every violation with its limit, strategy and instrument joined, newest first (lazy,
+    """Every violation with its limit, strategy and instrument joined and the changes its
+    review linked prefetched, newest first (lazy, 2 queries)."""
+    return (
+        Violation.objects.select_related("limit", "strategy", "instrument")
+        .prefetch_related("review_changes")
+        .order_by("-date", "-id")
+    )
+
+
+def violation_review_candidates(*, portfolio_id: int, since) -> QuerySet[ConfigChange]:
+    """The configuration changes a review of a violation that opened at ``since`` may link
+    (``risk.services.controls.violation_review``): the portfolio's own, made at or after
+    ``since``, by an operator (every source but the risk manager's), oldest first (lazy,
     1 query)."""
-    return Violation.objects.select_related("limit", "strategy", "instrument").order_by(
-        "-date", "-id"
+    return (
+        ConfigChange.objects.filter(portfolio_id=portfolio_id, at__gte=since)
+        .exclude(source="risk")
+        .order_by("at", "id")
     )
 
 

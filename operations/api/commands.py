@@ -6,7 +6,9 @@ answers with the resulting state.
 * ``POST /api/portfolios/<id>/allocations/`` ``{"allocations": {name: weight}}`` (the
   whole set must sum to the leverage target; names not given keep theirs);
 * ``POST /api/limits/<id>/`` ``{"threshold": x, "enabled": bool}``;
-* ``POST /api/violations/<id>/acknowledge/`` ``{"note": "..."}``.
+* ``POST /api/violations/<id>/acknowledge/`` ``{"note": "..."}``;
+* ``POST /api/violations/<id>/review/`` ``{"note": "...", "changes": [config change ids]}``
+  (a second review amends the first: ``changed`` is false).
 
 A refused value answers 400 ``{"<field>": ["<rule>"]}`` (the API's one error shape) and
 changes nothing. Every command accepts an ``Idempotency-Key`` header (drf-idempotency,
@@ -29,9 +31,11 @@ from portfolio.models import Portfolio, Strategy
 from portfolio.services.controls import Origin, strategy_allocations_set, strategy_pause
 from quantsite.api.idempotency import IDEMPOTENCY_KEY, idempotent_command
 from quantsite.api.schema import ErrorSerializer
+from risk.api.views import ViolationSerializer
 from risk.models import RiskLimit, Violation
+from risk.selectors import violation_list
 from risk.services import strategy_resume
-from risk.services.controls import risk_limit_update, violation_acknowledge
+from risk.services.controls import risk_limit_update, violation_acknowledge, violation_review
 
 
 def command_schema(request, result):
@@ -213,3 +217,44 @@ class ViolationAcknowledgeApi(CommandApi):
             return refused(exc)
         violation.refresh_from_db()
         return Response({"changed": changed, "violation": AcknowledgedSerializer(violation).data})
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000)
+    # a list checked by the service (a ListField's per-item errors are keyed by index,
+    # which the API's one error shape, {"field": [rule]}, does not have)
+    changes = serializers.JSONField(
+        required=False,
+        default=list,
+        help_text="Ids of the portfolio's configuration changes (GET /api/audit/) made at or "
+        "after the violation opened that answer it.",
+    )
+
+
+class ReviewResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when it amended an earlier review.")
+    violation = ViolationSerializer()
+
+
+class ViolationReviewApi(CommandApi):
+    """Review a violation: acknowledge it with a note and link the configuration changes
+    that answer it; a change of another portfolio, from before the violation opened, the
+    risk manager's own or unknown is refused naming ``changes``."""
+
+    @command_schema(ReviewInputSerializer, ReviewResultSerializer)
+    @idempotent_command
+    def post(self, request, pk: int):
+        violation = get_object_or_404(Violation, pk=pk)
+        data = ReviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            changed = violation_review(
+                violation=violation,
+                note=data.validated_data["note"],
+                change_ids=data.validated_data["changes"],
+                origin=self.origin(request),
+            )
+        except ConfigError as exc:
+            return refused(exc)
+        violation = violation_list().get(pk=pk)
+        return Response({"changed": changed, "violation": ViolationSerializer(violation).data})

@@ -26,5 +26,10 @@ urlpatterns = [
         commands.ViolationAcknowledgeApi.as_view(),
         name="violation-acknowledge",
     ),
+    path(
+        "violations/<int:pk>/review/",
+        commands.ViolationReviewApi.as_view(),
+        name="violation-review",
+    ),
     path("", include(router.urls)),
 ]

@@ -1,7 +1,8 @@
 """The configuration the live-equals-replay and crash-resume tests replay: the demo's
 strategies with ``config/risk_limits.yaml`` (limits that fire: drawdown and correlation
-pauses, leverage reductions, concentration alerts) and one webhook alert channel, under a
-chosen allocation method. Shared by the in-process paths and the subprocess harness (whose
+pauses, leverage reductions, concentration alerts) and one webhook alert channel (and a
+PagerDuty one in ``replay_tables``, so recoveries are alerted), under a chosen allocation
+method. Shared by the in-process paths and the subprocess harness (whose
 driver imports it), so both replay exactly the same book."""
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ METHODS = {
 HOOK_URL = "http://127.0.0.1:9/"  # nothing listens: deliveries stay in the outbox
 
 
-def replay_configure(method: str, *, hook_url: str = HOOK_URL) -> Portfolio:
-    """A fresh demo portfolio allocated by ``method``, with a webhook channel."""
+def replay_configure(
+    method: str, *, hook_url: str = HOOK_URL, pagerduty: bool = False
+) -> Portfolio:
+    """A fresh demo portfolio allocated by ``method``, with a webhook channel (and a
+    PagerDuty one, which also gets a delivery per recovery, when ``pagerduty``)."""
     data = yaml.safe_load((ROOT / "config" / "strategy_allocation.yaml").read_text())
     data["portfolio"]["allocation_method"] = method
     data["portfolio"]["allocation_params"] = METHODS[method]
@@ -40,6 +44,13 @@ def replay_configure(method: str, *, hook_url: str = HOOK_URL) -> Portfolio:
     AlertChannel.objects.create(
         portfolio=portfolio, name="hook", kind="webhook", config={"url": hook_url}
     )
+    if pagerduty:
+        AlertChannel.objects.create(
+            portfolio=portfolio,
+            name="pager",
+            kind="pagerduty",
+            config={"routing_key": "R" * 32, "api_base": hook_url},
+        )
     return portfolio
 
 
@@ -47,7 +58,7 @@ def replay_tables(method: str, apply, *, end: date = END) -> dict[str, list[tupl
     """Configure a fresh portfolio, feed it the bars up to ``end`` with ``apply``, read
     every table, and delete it again (so the next path starts from the same empty
     database)."""
-    portfolio = replay_configure(method)
+    portfolio = replay_configure(method, pagerduty=True)
     apply(portfolio)
     portfolio.refresh_from_db()
     assert portfolio.last_applied_date == end

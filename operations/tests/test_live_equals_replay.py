@@ -93,6 +93,7 @@ def test_every_path_of_the_bars_leaves_the_same_rows(method, bars, monkeypatch):
     assert any(r[7] == "pause_strategy" for r in replay["violation"])  # action_taken
     assert any(r[7] == "reduce_positions" for r in replay["violation"]) or method != "static"
     assert replay["alert"] and replay["audit_risk"]
+    assert any(r[0] == "pager" and r[5] == "resolve" for r in replay["alert"])  # recoveries
     # the risk manager measured every bar after the warm-up (the row is date + fields)
     fields = ["date", *stored_fields(PortfolioSnapshot)]
     measured = [fields.index(f) for f in ("volatility", "var_95", "cvar_99")]

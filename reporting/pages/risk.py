@@ -17,12 +17,14 @@ COVARIANCE_WINDOW = 60  # trading days: the risk manager's window (risk.engine.m
 VOLATILITY_WINDOW = 63
 TOP_CONCENTRATION = 10
 VIOLATIONS_SHOWN = 200
+REVIEW_CANDIDATES_SHOWN = 30  # configuration changes a review form offers per violation
 VAR_FIELDS = ("var_95", "var_99", "cvar_95", "cvar_99")
 
 
 def risk_page(*, portfolio: Portfolio, params) -> dict:
     """Context of the risk page (a fixed number of queries). ``params`` (request.GET):
-    severity, strategy (name), date_from, date_to filter the violation log."""
+    severity, strategy (name), review (reviewed/unreviewed), date_from, date_to filter the
+    violation log."""
     history = history_load(portfolio=portfolio)
     filters = parse_violation_filters(params, history.names)
     limits = selectors.risk_limit_list(portfolio=portfolio)
@@ -32,9 +34,7 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         "strategies": history.strategies,
         "limits": limits,
         "filters": filters,
-        "violations": selectors.violation_list(
-            portfolio=portfolio, limit=VIOLATIONS_SHOWN, **_violation_filters(filters)
-        ),
+        "violations": _violations_with_candidates(portfolio, filters),
         "violations_limit": VIOLATIONS_SHOWN,
         "figures": {},
     }
@@ -65,8 +65,27 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     return context
 
 
+def _violations_with_candidates(portfolio: Portfolio, filters: dict) -> list:
+    """The violation log's rows, each with ``review_candidates``: the configuration changes
+    its review form offers (3 queries; 1 when no violation matches)."""
+    violations = selectors.violation_list(
+        portfolio=portfolio,
+        limit=VIOLATIONS_SHOWN,
+        with_reviews=True,
+        **_violation_filters(filters),
+    )
+    candidates = selectors.review_candidate_list(
+        violations=violations, per_violation=REVIEW_CANDIDATES_SHOWN
+    )
+    for v in violations:
+        v.review_candidates = candidates.get(v.pk, [])
+    return violations
+
+
 def _violation_filters(filters: dict) -> dict:
+    review = filters.get("review")
     return {
+        "reviewed": {"reviewed": True, "unreviewed": False}.get(review),
         "severity": filters.get("severity") or None,
         "strategy_name": filters.get("strategy") or None,
         "date_from": filters.get("date_from"),
@@ -206,7 +225,9 @@ def parse_violation_filters(params, strategy_names: list[str]) -> dict:
     severities = {"critical", "high", "medium", "low"}
     severity = params.get("severity", "")
     strategy = params.get("strategy", "")
+    review = params.get("review", "")
     return {
+        "review": review if review in ("reviewed", "unreviewed") else "",
         "severity": severity if severity in severities else "",
         "strategy": strategy if strategy in strategy_names else "",
         "date_from": query_date(params, "date_from"),

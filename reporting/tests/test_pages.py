@@ -37,10 +37,11 @@ pytestmark = pytest.mark.django_db
 # live portfolio, then the page's selectors (each history is one values_list into pandas).
 # Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies). The config
 # page's 11: its 7 selectors now include the audit trail and the unacknowledged violations.
-# The strategy page's 15: its trade-approval history is one more.
+# The strategy page's 15: its trade-approval history is one more. The risk page's 14: its
+# violation log's review column (the linked changes) and review forms (the candidates).
 QUERIES = {
     "/": 15,
-    "/risk/": 12,
+    "/risk/": 14,
     "/performance/": 9,
     "/strategy/mean_reversion_20/": 15,
     "/config/": 11,

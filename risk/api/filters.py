@@ -18,10 +18,20 @@ class ViolationFilter(DateRangeFilterSet):
     strategy = NameOrIdFilter(field_name="strategy", help_text="Strategy name or id.")
     ticker = filters.CharFilter(field_name="instrument__ticker", lookup_expr="iexact")
     limit = filters.CharFilter(field_name="limit__name", help_text="Limit name.")
+    # a choice, not a BooleanFilter: that one reads any other value as "not given"
+    reviewed = filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="reviewed_filter",
+        help_text="true: reviewed (acknowledged); false: not yet.",
+    )
 
     class Meta:
         model = models.Violation
         fields = ["portfolio", "severity", "status", "scope", "strategy", "ticker", "limit"]
+        fields += ["reviewed"]
+
+    def reviewed_filter(self, queryset, name, value):
+        return queryset.filter(acknowledged_at__isnull=value != "true")
 
 
 class RiskSnapshotFilter(DateRangeFilterSet):

@@ -5,9 +5,30 @@ from __future__ import annotations
 from rest_framework import permissions, serializers
 
 from portfolio.api.base import ReadViewSet
-from portfolio.models import PortfolioSnapshot
+from portfolio.models import ConfigChange, PortfolioSnapshot
 from risk import models, selectors
 from risk.api import filters
+
+
+class ReviewChangeSerializer(serializers.ModelSerializer):
+    """One configuration change a review linked (an audit row)."""
+
+    class Meta:
+        model = ConfigChange
+        fields = ["id", "at", "actor", "source", "object_type", "object_repr", "field"]
+        fields += ["before", "after"]
+        read_only_fields = fields
+
+
+class ReviewSerializer(serializers.Serializer):
+    """The post-violation review: ``reviewed`` false (and the rest null/empty) until an
+    operator reviews or acknowledges it."""
+
+    reviewed = serializers.BooleanField()
+    by = serializers.CharField(source="acknowledged_by", allow_null=True)
+    at = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
+    note = serializers.CharField(source="acknowledged_note")
+    changes = ReviewChangeSerializer(source="review_changes", many=True)
 
 
 class ViolationSerializer(serializers.ModelSerializer):
@@ -16,6 +37,7 @@ class ViolationSerializer(serializers.ModelSerializer):
     metric = serializers.CharField(source="limit.metric")
     strategy = serializers.CharField(source="strategy.name", allow_null=True, default=None)
     ticker = serializers.CharField(source="instrument.ticker", allow_null=True, default=None)
+    review = ReviewSerializer(source="*", read_only=True)
 
     class Meta:
         model = models.Violation
@@ -40,13 +62,15 @@ class ViolationSerializer(serializers.ModelSerializer):
             "acknowledged_at",
             "acknowledged_by",
             "acknowledged_note",
+            "review",
         ]
 
 
 class ViolationViewSet(ReadViewSet):
-    """Limit breaches, newest first. Filters ``portfolio``, ``severity``, ``status``,
+    """Limit breaches, newest first, each with its ``review`` (who, when, the note and the
+    linked configuration changes). Filters ``portfolio``, ``severity``, ``status``,
     ``scope`` (the limit's), ``strategy`` (name or id), ``ticker``, ``limit`` (name),
-    ``start``/``end`` (bar date of the breach, inclusive)."""
+    ``reviewed`` (true/false), ``start``/``end`` (bar date of the breach, inclusive)."""
 
     queryset = selectors.violation_list()
     serializer_class = ViolationSerializer
@@ -89,6 +113,7 @@ class AlertDeliverySerializer(serializers.ModelSerializer):
             "channel",
             "kind",
             "violation",
+            "event",
             "subject",
             "body",
             "status",

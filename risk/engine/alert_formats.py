@@ -14,7 +14,16 @@ each channel kind; ``risk/alerts.py`` sends them. Shapes:
   "fields": [{"name", "value", "inline"}]}]}``;
 - Twilio: ``POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json``, form-encoded
   ``To``/``From``/``Body``, HTTP basic auth ``sid:token``; success is a 201 whose JSON
-  carries a message ``sid``.
+  carries a message ``sid``;
+- PagerDuty Events API v2: ``POST {api_base}/v2/enqueue`` JSON ``{"routing_key",
+  "event_action": "trigger", "dedup_key": "quantsite-violation-<id>", "payload":
+  {"summary" (the subject, at most 1024 characters), "source": "quantsite/<portfolio>",
+  "severity", "timestamp" (ISO 8601, when the violation was recorded), "custom_details"
+  (the labelled fields, the violation id, the note)}}``; severities map critical ->
+  critical, high -> error, medium -> warning, low (and a channel test) -> info. A
+  recovery sends ``{"routing_key", "event_action": "resolve", "dedup_key"}`` with the same
+  key, so PagerDuty closes the incident the trigger opened. Success is a 202 whose JSON
+  ``status`` is ``"success"``.
 
 Retry delays: ``backoff_seconds(n)`` after the n-th failed attempt is
 ``min(60 * 2**(n-1), 3600)`` seconds (1, 2, 4, 8, 16, 32 min, then 1 h), no jitter.
@@ -36,6 +45,9 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 TWILIO_API_BASE = "https://api.twilio.com"
 SMS_MAX_CHARS = 1600  # Twilio's limit for one message body
 SUBJECT_MAX_CHARS = 300  # AlertDelivery.subject
+PAGERDUTY_API_BASE = "https://events.pagerduty.com"
+PAGERDUTY_SUMMARY_MAX_CHARS = 1024
+PAGERDUTY_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 
 
 @dataclass(frozen=True)
@@ -249,3 +261,69 @@ def twilio_message_sid(status: int, body: bytes) -> str:
     if not isinstance(sid, str) or not sid:
         raise ValueError("Twilio answered 201 without a message sid")
     return sid
+
+
+def pagerduty_dedup_key(violation_id: int) -> str:
+    """One PagerDuty incident per violation: its trigger and its resolve share this key."""
+    return f"quantsite-violation-{violation_id}"
+
+
+def resolved_subject(msg: AlertMessage, *, resolved_on: str) -> str:
+    """The outbox subject of a recovery (the channels that send one: PagerDuty)."""
+    text = f"[RESOLVED] {msg.portfolio}: {msg.limit} at {_where(msg)} recovered on {resolved_on}"
+    return text[:SUBJECT_MAX_CHARS]
+
+
+def pagerduty_payload(
+    msg: AlertMessage, *, routing_key: str, action: str, dedup_key: str, timestamp: str
+) -> dict:
+    """An Events API v2 event: ``action`` is ``"trigger"`` or ``"resolve"``."""
+    if action == "resolve":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+    details = {label: value for label, value in alert_fields(msg)}
+    details["Violation id"] = msg.violation_id
+    if msg.note:
+        details["Note"] = msg.note
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": {
+            "summary": alert_subject(msg)[:PAGERDUTY_SUMMARY_MAX_CHARS],
+            "source": f"quantsite/{msg.portfolio}",
+            "severity": PAGERDUTY_SEVERITY.get(msg.severity or "low", "info"),
+            "timestamp": timestamp,
+            "custom_details": details,
+        },
+    }
+
+
+def pagerduty_request(
+    msg: AlertMessage,
+    *,
+    routing_key: str,
+    action: str,
+    dedup_key: str,
+    timestamp: str,
+    api_base: str = PAGERDUTY_API_BASE,
+    timeout: float,
+) -> HttpRequest:
+    url = f"{api_base.rstrip('/')}/v2/enqueue"
+    payload = pagerduty_payload(
+        msg, routing_key=routing_key, action=action, dedup_key=dedup_key, timestamp=timestamp
+    )
+    return _json_request(url, payload, {"Accept": "application/json"}, timeout)
+
+
+def pagerduty_accepted(status: int, body: bytes) -> str:
+    """The dedup key of an accepted event (HTTP 202, ``status`` ``"success"``);
+    ValueError otherwise."""
+    if status != 202:
+        raise ValueError(f"PagerDuty answered HTTP {status}, expected 202")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("PagerDuty answered 202 without a JSON body") from None
+    if not isinstance(data, dict) or data.get("status") != "success":
+        raise ValueError("PagerDuty answered 202 without status success")
+    return str(data.get("dedup_key") or "")

@@ -8,7 +8,8 @@ problem, or None. Rules:
   read or reach what it must not;
 - an enabled channel has what it needs to send: a webhook its ``url``, Slack and Discord a
   ``webhook_url``, email at least one recipient, SMS (Twilio) ``twilio_sid``,
-  ``twilio_token``, ``phone_number`` and ``from_number`` (a disabled channel may be a
+  ``twilio_token``, ``phone_number`` and ``from_number``, PagerDuty a ``routing_key``
+  (a disabled channel may be a
   template still being filled in; the admin checks again when it is enabled);
 - recipients are ``name@domain`` addresses, ``smtp_server`` is ``host[:port]``, webhook
   ``headers`` a mapping of text to text without line breaks (no header injection),
@@ -32,6 +33,7 @@ _REQUIRED = {
         ("phone_number", "to"),
         ("from_number",),
     ),
+    "pagerduty": (("routing_key",),),
 }
 _URL_KEYS = ("url", "webhook_url", "api_base")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -4,8 +4,8 @@ A secret is shown as ``MASK`` plus its last four characters (``"••••abcd
 when the value is shorter than ``SHOW_TAIL_MIN`` characters, so a short token is not half
 shown). Secrets are every webhook URL (a Slack or Discord incoming-webhook URL is the
 credential itself; a generic webhook's URL often carries one), the Twilio account sid and
-auth token, an SMTP password, and every value of a webhook's ``headers`` mapping (they
-usually carry an ``Authorization``).
+auth token, a PagerDuty ``routing_key``, an SMTP password, and every value of a webhook's
+``headers`` mapping (they usually carry an ``Authorization``).
 
 ``config_masked`` is what the admin form and the audit trail show; ``config_merge`` turns
 a submitted config back into the one to store: a secret submitted exactly as it was shown
@@ -28,6 +28,7 @@ SECRET_KEYS = frozenset(
         "auth_token",
         "smtp_password",
         "password",
+        "routing_key",
     }
 )
 SECRET_MAPPINGS = frozenset({"headers"})  # every value inside is a secret

@@ -155,6 +155,7 @@ _ALERT_KINDS = {
             "min_severity",
         },
     ),
+    "pagerduty": ("pagerduty", {"enabled", "routing_key", "api_base", "timeout", "min_severity"}),
 }
 
 

@@ -6,6 +6,7 @@ from risk.services.controls import (
     alert_channel_update,
     risk_limit_update,
     violation_acknowledge,
+    violation_review,
 )
 from risk.services.session import (
     RiskManagerSession,
@@ -26,4 +27,5 @@ __all__ = [
     "risk_state_load",
     "strategy_resume",
     "violation_acknowledge",
+    "violation_review",
 ]

@@ -1,6 +1,7 @@
 """Operator controls owned by the risk app: edit a limit or an alert channel (the same
-rules as config/risk_limits.yaml) and acknowledge a violation. Audit rows go through the portfolio
-app's one mechanism (``portfolio.services.controls``)."""
+rules as config/risk_limits.yaml), acknowledge a violation and review it (the acknowledgement
+plus the configuration changes that answer it). Audit rows go through the portfolio app's one
+mechanism (``portfolio.services.controls``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portfolio.engine.errors import ConfigError
+from portfolio.models import ConfigChange
 from portfolio.services.controls import Origin, config_save
 from portfolio.services.live import state_touch
 from risk.engine.channel_rules import channel_config_problem
@@ -31,6 +33,7 @@ def risk_limit_update(*, limit: RiskLimit, values: dict[str, Any], origin: Origi
 
 
 MAX_NOTE_CHARS = 2000
+MAX_REVIEW_CHANGES = 500
 
 
 def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) -> bool:
@@ -50,6 +53,64 @@ def violation_acknowledge(*, violation: Violation, note: str, origin: Origin) ->
         violation.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_note"])
         state_touch(violation.portfolio)  # the open pages drop it from the unacknowledged
     return True
+
+
+def _note_check(note: str) -> None:
+    if not note.strip():
+        raise ConfigError("note", "a review needs a note")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ConfigError("note", f"must be at most {MAX_NOTE_CHARS} characters")
+
+
+def _changes_check(violation: Violation, change_ids) -> list[int]:
+    """The ids as a sorted list, or ConfigError naming ``changes`` and the first bad id."""
+    if isinstance(change_ids, (str, bytes, dict)) or not hasattr(change_ids, "__iter__"):
+        raise ConfigError("changes", "must be a list of config change ids")
+    change_ids = list(change_ids)
+    if len(change_ids) > MAX_REVIEW_CHANGES:
+        raise ConfigError("changes", f"must list at most {MAX_REVIEW_CHANGES} changes")
+    ids = []
+    for raw in change_ids:
+        if isinstance(raw, bool) or not (isinstance(raw, int) or str(raw).strip().isdigit()):
+            raise ConfigError("changes", f"must be config change ids, got {str(raw)[:40]!r}")
+        ids.append(int(raw))
+    ids = sorted(set(ids))
+    found = {c.pk: c for c in ConfigChange.objects.filter(pk__in=ids)}
+    for pk in ids:
+        change = found.get(pk)
+        if change is None:
+            raise ConfigError("changes", f"config change {pk} does not exist")
+        if change.portfolio_id != violation.portfolio_id:
+            raise ConfigError("changes", f"config change {pk} belongs to another portfolio")
+        if change.at < violation.opened_at:
+            raise ConfigError("changes", f"config change {pk} was made before the violation opened")
+        if change.source == "risk":
+            raise ConfigError(
+                "changes", f"config change {pk} is the risk manager's, not an operator's"
+            )
+    return ids
+
+
+def violation_review(*, violation: Violation, note: str, change_ids, origin: Origin) -> bool:
+    """Review a violation: acknowledge it with ``note`` and link the configuration changes
+    that answer it (``review_candidates``; any other id is refused, naming ``changes``,
+    and nothing changes). True for the first review; a second review amends the first and
+    returns False: the note, the reviewer, the time and the linked set become the new
+    ones (changes made later, after more thought, can be linked then). Like an
+    acknowledgement it is not an audit row: it changes no configuration, and it records
+    who and when itself."""
+    _note_check(note)
+    ids = _changes_check(violation, change_ids)
+    with transaction.atomic():
+        violation = Violation.objects.select_for_update().get(pk=violation.pk)
+        first = violation.acknowledged_at is None
+        violation.acknowledged_at = timezone.now()
+        violation.acknowledged_by = origin.actor[:150]
+        violation.acknowledged_note = note.strip()
+        violation.save(update_fields=["acknowledged_at", "acknowledged_by", "acknowledged_note"])
+        violation.review_changes.set(ids)
+        state_touch(violation.portfolio)
+    return first
 
 
 def alert_channel_update(*, channel: AlertChannel, values: dict[str, Any], origin: Origin):

@@ -215,6 +215,7 @@ class RiskManagerSession:
         """Violations opened and resolved in this chunk, the status changes, and the risk
         book (inside the chunk's transaction)."""
         opened: dict[tuple[int, str, date], Violation] = {}
+        resolved: list[Violation] = []
         instruments = dict(Instrument.objects.values_list("ticker", "id"))
         rules = {r.id: r for r in self.rules}
         for e in self.events:
@@ -246,6 +247,7 @@ class RiskManagerSession:
                     v.resolved_at = timezone.now()
                     v.message = f"{v.message}; {e.message}" if v.message else e.message
                     v.save(update_fields=["status", "resolved_on", "resolved_at", "message"])
+                    resolved.append(v)
         self._statuses_save(state)
         self.book.state = risk_state_dump(self.risk)
         self.book.portfolio_scale = state.risk_scale
@@ -255,6 +257,8 @@ class RiskManagerSession:
         recent = [v for v in opened.values() if v.date >= self.alert_from]
         if recent:
             _alerts_enqueue(recent)
+        if resolved:  # after the openings: one chunk may open and resolve a violation
+            _alerts_enqueue_resolved(resolved)
         self.events = []
 
     def _statuses_save(self, state: PortfolioState) -> None:
@@ -300,6 +304,12 @@ def _alerts_enqueue(violations: list[Violation]) -> None:
     from risk.alerts import alerts_enqueue
 
     alerts_enqueue(violations=violations)
+
+
+def _alerts_enqueue_resolved(violations: list[Violation]) -> None:
+    from risk.alerts import alerts_enqueue_resolved
+
+    alerts_enqueue_resolved(violations=violations)
 
 
 def strategy_resume(

@@ -622,3 +622,176 @@ def test_risk_limits_yaml_channels_may_set_timeouts_and_the_sms_api_base():
     configs = {c.kind: c.config for c in spec.channels}
     assert configs["webhook"]["timeout"] == 2
     assert configs["sms"]["api_base"] == "http://127.0.0.1:8081"
+
+
+# --- PagerDuty (Events API v2) ------------------------------------------------------------
+
+PD_KEY = "R0123456789abcdef0123456789abcde"
+PD_RECORDED = json.loads((FIXTURES / "pagerduty_events_v2.json").read_text())
+
+
+def _pd_answer(name: str, status: int, dedup_key: str = "") -> Route:
+    body = json.dumps(PD_RECORDED[name]).replace("DEDUP_KEY", dedup_key).encode()
+    return Route(status, body, "application/json")
+
+
+def _pd_expected(name: str, violation: Violation) -> dict:
+    text = json.dumps(PD_RECORDED[name])
+    text = text.replace("DEDUP_KEY", f"quantsite-violation-{violation.pk}")
+    text = text.replace("TIMESTAMP", violation.opened_at.isoformat())
+    return json.loads(text.replace('"VIOLATION_ID"', str(violation.pk)))
+
+
+def _pagerduty(server, **extra) -> AlertChannel:
+    config = {"routing_key": PD_KEY, "api_base": server.url("")}
+    return _channel("pager", "pagerduty", config, **extra)
+
+
+def _resolve(violation: Violation, day: date) -> None:
+    violation.status, violation.resolved_on = "resolved", day
+    violation.save(update_fields=["status", "resolved_on"])
+
+
+def test_pagerduty_gets_a_trigger_keyed_by_the_violation_and_its_202_counts_as_sent(cast, server):
+    key = f"quantsite-violation-{cast.critical.pk}"
+    server.recorder.routes["/v2/enqueue"] = _pd_answer("accepted_202", 202, key)
+    pager = _pagerduty(server)
+    alerts.alerts_enqueue(violations=[cast.critical])
+
+    report = alerts.alerts_deliver(now=T0)
+
+    (exchange,) = server.recorder.to("/v2/enqueue")
+    assert report.sent == 1 and _delivery(pager).status == "sent"
+    assert exchange.headers["Content-Type"] == "application/json"
+    assert exchange.json() == _pd_expected("trigger_request", cast.critical)
+
+
+def test_pagerduty_severities_map_critical_high_medium_low_to_its_four():
+    from risk.engine.alert_formats import AlertMessage, pagerduty_payload
+
+    def severity(level):
+        msg = AlertMessage(portfolio="P", limit="l", severity=level, violation_id=1)
+        event = pagerduty_payload(
+            msg, routing_key="k", action="trigger", dedup_key="d", timestamp="t"
+        )
+        return event["payload"]["severity"]
+
+    assert [severity(s) for s in ("critical", "high", "medium", "low")] == [
+        "critical",
+        "error",
+        "warning",
+        "info",
+    ]
+
+
+def test_pagerduty_summary_is_cut_to_1024_characters():
+    from risk.engine.alert_formats import AlertMessage, pagerduty_payload
+
+    msg = AlertMessage(portfolio="P" * 2000, limit="l", severity="low", violation_id=1)
+    event = pagerduty_payload(msg, routing_key="k", action="trigger", dedup_key="d", timestamp="t")
+    # the subject itself is cut to AlertDelivery.subject's 300 characters first
+    assert len(event["payload"]["summary"]) == 300
+
+
+def test_a_resolved_violation_sends_pagerduty_one_resolve_with_the_same_key(cast, server):
+    key = f"quantsite-violation-{cast.critical.pk}"
+    server.recorder.routes["/v2/enqueue"] = _pd_answer("accepted_202", 202, key)
+    pager = _pagerduty(server)
+    hook = _channel("hook", "webhook", {"url": server.url("/hook")})
+    alerts.alerts_enqueue(violations=[cast.critical])
+    alerts.alerts_deliver(now=T0)
+    _resolve(cast.critical, date(2020, 3, 20))
+
+    created = alerts.alerts_enqueue_resolved(violations=[cast.critical])
+    again = alerts.alerts_enqueue_resolved(violations=[cast.critical])  # a restart
+    report = alerts.alerts_deliver(now=T0 + timedelta(minutes=1))
+
+    # the webhook is told of openings only; PagerDuty gets its resolve once
+    assert (created, again) == (1, 0)
+    assert report == alerts.DeliveryReport(attempted=1, sent=1, failed=0)
+    resolve = AlertDelivery.objects.get(channel=pager, event="resolve")
+    assert resolve.status == "sent"
+    assert resolve.subject == (
+        "[RESOLVED] Alerts test: max_drawdown at portfolio recovered on 2020-03-20"
+    )
+    assert not AlertDelivery.objects.filter(channel=hook, event="resolve").exists()
+    trigger, resolved = (e.json() for e in server.recorder.to("/v2/enqueue"))
+    assert trigger["event_action"] == "trigger"
+    assert resolved == _pd_expected("resolve_request", cast.critical)
+
+
+def test_a_violation_pagerduty_never_got_sends_no_resolve(cast, server):
+    _pagerduty(server, min_severity="critical")
+    alerts.alerts_enqueue(violations=[cast.low])  # below the floor: no trigger
+    _resolve(cast.low, date(2020, 3, 20))
+
+    assert alerts.alerts_enqueue_resolved(violations=[cast.low]) == 0
+
+
+def test_a_pagerduty_resolve_waits_for_its_throttled_trigger(cast, server):
+    server.recorder.routes["/v2/enqueue"] = _pd_answer("throttled_429", 429)
+    pager = _pagerduty(server)
+    alerts.alerts_enqueue(violations=[cast.critical])
+    _resolve(cast.critical, date(2020, 3, 20))
+    alerts.alerts_enqueue_resolved(violations=[cast.critical])
+
+    first = alerts.alerts_deliver(now=T0)  # the trigger is throttled; the resolve waits
+    trigger = AlertDelivery.objects.get(channel=pager, event="open")
+    key = f"quantsite-violation-{cast.critical.pk}"
+    server.recorder.routes["/v2/enqueue"] = _pd_answer("accepted_202", 202, key)
+    second = alerts.alerts_deliver(now=T0 + timedelta(minutes=1))  # the trigger goes out
+    third = alerts.alerts_deliver(now=T0 + timedelta(minutes=1))  # then the resolve
+
+    assert (first.attempted, second.attempted, third.attempted) == (1, 1, 1)
+    assert trigger.status == "failed" and trigger.last_error.startswith("HTTP 429 from")
+    assert trigger.next_attempt_at == T0 + timedelta(minutes=1)  # the usual backoff
+    actions = [e.json()["event_action"] for e in server.recorder.to("/v2/enqueue")]
+    assert actions == ["trigger", "trigger", "resolve"]
+    assert set(AlertDelivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_pagerduty_invalid_event_is_a_failure_with_its_reason(cast, server):
+    server.recorder.routes["/v2/enqueue"] = _pd_answer("invalid_400", 400)
+    pager = _pagerduty(server)
+    alerts.alerts_enqueue(violations=[cast.critical])
+
+    alerts.alerts_deliver(now=T0)
+
+    delivery = _delivery(pager)
+    assert delivery.status == "failed"
+    assert delivery.last_error.startswith("HTTP 400 from 127.0.0.1: ")
+    assert "Event object is invalid" in delivery.last_error
+    assert PD_KEY not in delivery.last_error
+
+
+def test_a_pagerduty_202_without_success_is_a_failure(cast, server):
+    server.recorder.routes["/v2/enqueue"] = Route(202, b"{}", "application/json")
+    pager = _pagerduty(server)
+    alerts.alerts_enqueue(violations=[cast.critical])
+
+    alerts.alerts_deliver(now=T0)
+
+    assert _delivery(pager).last_error == ("PagerDuty answered 202 without status success: {}")
+
+
+def test_the_pagerduty_routing_key_is_a_masked_secret():
+    from risk.engine.channel_secrets import config_masked
+
+    assert config_masked({"routing_key": PD_KEY}) == {"routing_key": "••••bcde"}
+
+
+def test_risk_limits_yaml_takes_a_pagerduty_channel_and_refuses_one_without_a_key():
+    from portfolio.engine.errors import ConfigError
+    from risk.engine.limits_config import parse_risk_config
+
+    spec = parse_risk_config(
+        {"alert_settings": {"pagerduty": {"enabled": False, "routing_key": ""}}},
+        source="risk_limits.yaml",
+    )
+    assert [(c.kind, c.enabled) for c in spec.channels] == [("pagerduty", False)]
+    with pytest.raises(ConfigError) as refused:
+        parse_risk_config(
+            {"alert_settings": {"pagerduty": {"enabled": True}}}, source="risk_limits.yaml"
+        )
+    assert "alert_settings.pagerduty.routing_key" in str(refused.value)
+    assert "is required for an enabled pagerduty channel" in str(refused.value)
