@@ -29,6 +29,7 @@ class ViolationSerializer(serializers.ModelSerializer):
             "severity",
             "strategy",
             "ticker",
+            "group",
             "value",
             "threshold",
             "action_taken",
