@@ -169,3 +169,32 @@ def test_an_it_cap_on_the_bundled_data_fires_where_the_netted_it_exposure_exceed
     assert [r for _, r, _ in got if r is not None] == resolves
     assert {g for _, _, g in got} == {IT}
     assert RiskLimit.objects.get(portfolio=portfolio, group=IT).scope == "sector"
+
+
+def test_a_reducing_sector_cap_leaves_the_same_rows_in_one_commit_in_chunks_and_bar_by_bar():
+    from operations.digest import portfolio_tables, tables_diff
+    from portfolio.feeds import BundledProvider
+    from portfolio.models import ConfigChange
+
+    limits = (
+        f"portfolio_limits:\n  sector_limits: {{default: 0.5, overrides: {{'{IT}': 0.20}}}}\n"
+        "  asset_class_limits: {basis: gross, default: 0.9, severity: low}\n"
+    )
+    closes = BundledProvider().closes_frame()
+    end = date(1990, 6, 29)
+    tables = {}
+    for path, chunk in (("one commit", 10**6), ("chunks of 7", 7), ("bar by bar", 1)):
+        portfolio = _portfolio(
+            limits,
+            [_momentum("m20", 0.5, 5, 20), _momentum("m40", 0.5, 5, 40)],
+            name="sector replay",
+        )
+        portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, chunk_dates=chunk)
+        tables[path] = portfolio_tables(portfolio)
+        portfolio.delete()
+        ConfigChange.objects.all().delete()
+    fired = tables["one commit"]["violation"]
+    assert any(row[0] == f"sector_limits[{IT}]" for row in fired), fired[:3]
+    assert any(row[7] == "reduce_positions" for row in fired)  # action_taken
+    for path in ("chunks of 7", "bar by bar"):
+        assert tables[path] == tables["one commit"], tables_diff(tables[path], tables["one commit"])

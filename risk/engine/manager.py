@@ -1,7 +1,7 @@
 """The risk manager's step of the daily cycle (step 4, after the fills of close t).
 
 Every bar: measure (``measures.measure``), then for every enabled limit and target (the
-portfolio, each strategy, each ticker):
+portfolio, each strategy, each ticker, each sector or asset class):
 
 * a breach (``value > threshold`` for ``max`` limits, ``<`` for ``min``) with no open
   violation for that limit and target opens one and takes the limit's action at close t:
@@ -13,7 +13,11 @@ portfolio, each strategy, each ticker):
     VaR, CVaR, a ticker's weight, top-5 concentration), applied to every book (portfolio
     scope), to the breaching book (strategy scope) or to the books holding the ticker in
     the net direction (position scope, ``k`` on their combined same-side holding so the
-    net weight comes down to the threshold). The multiplier keeps later fills scaled too.
+    net weight comes down to the threshold), or to the group's holdings, pro rata across
+    the books holding them (sector / asset_class scopes: ``risk.engine.groups``, whose
+    membership the caller passes as ``groups``; whole shares rounded up like a book's
+    scaling). The multiplier keeps later fills scaled too (group and position cuts have no
+    multiplier: while open they cut again whenever new fills push the measure back over).
     For measures that exposure does not scale (drawdown, correlation, diversification,
     position count) the action is ``pause_strategy`` instead (documented fallback);
   - ``pause_strategy`` (medium): the breaching strategy stops trading (positions kept and
