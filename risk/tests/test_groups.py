@@ -13,7 +13,7 @@ from portfolio.engine.book import Book, Execution, Holding
 from portfolio.engine.cycle import PortfolioState, StrategyState
 from portfolio.engine.errors import ConfigError
 from portfolio.engine.state import DayContext
-from risk.engine.limits_config import parse_risk_config
+from risk.engine.limits_config import limit_check, parse_risk_config
 from risk.engine.manager import LimitRule, RiskState, risk_step
 
 NO_RETURNS = np.zeros((0, 0))
@@ -269,3 +269,13 @@ def test_a_sector_cap_under_a_severity_whose_action_is_milder_takes_that_action(
     spec = parse_risk_config(data, source="f.yaml")
     (limit,) = [s for s in spec.limits if s.scope == "sector"]
     assert (limit.severity, limit.action) == ("high", "alert_only")
+
+
+def test_a_hand_edited_sector_limit_follows_the_same_rules_as_the_yaml():
+    ok = dict(direction="max", threshold=0.3, severity="high", action="reduce_positions")
+    assert limit_check(scope="sector", metric="group_net_weight", **ok) == {}
+    assert limit_check(scope="asset_class", metric="group_gross_weight", **ok) == {}
+    assert "threshold" in limit_check(
+        scope="sector", metric="group_net_weight", **(ok | {"threshold": 1.5})
+    )
+    assert "metric" in limit_check(scope="sector", metric="ticker_weight", **ok)
