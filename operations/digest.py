@@ -159,9 +159,10 @@ def portfolio_tables(portfolio: Portfolio) -> dict[str, list[tuple]]:
 
 def _violation_keys(violations, limit_names) -> dict[int, tuple]:
     return {
-        pk: (limit_names[limit_id], strategy or "", ticker or "", d.isoformat())
-        for pk, limit_id, strategy, ticker, d in violations.values_list(
-            "id", "limit_id", "strategy__name", "instrument__ticker", "date"
+        # a violation's target: its strategy, or its ticker or group (sector / asset class)
+        pk: (limit_names[limit_id], strategy or "", ticker or group or "", d.isoformat())
+        for pk, limit_id, strategy, ticker, group, d in violations.values_list(
+            "id", "limit_id", "strategy__name", "instrument__ticker", "group", "date"
         )
     }
 

@@ -240,8 +240,8 @@ def position_frame(
 ) -> pd.DataFrame:
     """Open positions (1 query) with each instrument's last close on or before ``as_of``:
     columns strategy, ticker, sector, quantity, avg_entry_price, entry_date, multiplier,
-    close, value (= quantity x close x multiplier, signed), unrealized_pnl (= quantity x
-    (close - avg entry) x multiplier)."""
+    close, asset_class, value (= quantity x close x multiplier, signed), unrealized_pnl
+    (= quantity x (close - avg entry) x multiplier)."""
     last_close = PriceBar.objects.filter(instrument=OuterRef("instrument"))
     if as_of is not None:
         last_close = last_close.filter(date__lte=as_of)
@@ -260,6 +260,7 @@ def position_frame(
             "entry_date",
             "instrument__multiplier",
             "close",
+            "instrument__asset_class",
         )
     )
     columns = [
@@ -271,6 +272,7 @@ def position_frame(
         "entry_date",
         "multiplier",
         "close",
+        "asset_class",
     ]
     frame = _frame(rows, columns, floats=("quantity", "avg_entry_price", "multiplier", "close"))
     frame["entry_date"] = pd.to_datetime(frame["entry_date"])

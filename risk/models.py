@@ -41,6 +41,8 @@ class RiskLimit(models.Model):
         PORTFOLIO = "portfolio", "Portfolio"
         STRATEGY = "strategy", "Strategy"
         POSITION = "position", "Position"
+        SECTOR = "sector", "Sector"
+        ASSET_CLASS = "asset_class", "Asset class"
 
     class Direction(models.TextChoices):
         MAX = "max", "Upper bound"
@@ -62,6 +64,12 @@ class RiskLimit(models.Model):
         null=True,
         blank=True,
         help_text="Only this ticker (position scope); empty means every ticker.",
+    )
+    group = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Only this sector or asset class (sector / asset_class scope); empty means "
+        "every one without a limit of its own.",
     )
     metric = models.CharField(max_length=64)
     direction = models.CharField(max_length=8, choices=Direction.choices)
@@ -149,6 +157,9 @@ class Violation(models.Model):
     severity = models.CharField(max_length=16, choices=Severity.choices)
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, null=True, blank=True)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, null=True, blank=True)
+    group = models.CharField(
+        max_length=100, blank=True, help_text="The sector or asset class (group limits)."
+    )
     date = models.DateField(help_text="Bar date of the breach.")
     value = models.FloatField()
     threshold = models.FloatField()

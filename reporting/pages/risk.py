@@ -62,6 +62,9 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     context["figures"]["concentration"] = _concentration_figure(
         positions, float(history.latest["equity"]), limits
     )
+    context["group_exposure"] = group_exposure_rows(
+        positions, float(history.latest["equity"]), limits
+    )
     return context
 
 
@@ -217,6 +220,49 @@ def _concentration_figure(positions: pd.DataFrame, equity: float, limits) -> dic
         "" if limit is None else " Dashed lines: the per-ticker net weight limit."
     )
     return fig
+
+
+GROUP_KINDS = (("sector", "Sector"), ("asset_class", "Asset class"))
+
+
+def group_exposure_rows(positions: pd.DataFrame, equity: float, limits) -> list[dict]:
+    """Sector and asset-class exposure of the latest positions against their limits (the
+    risk manager's measure, ``risk.engine.groups``): positions netted per ticker across
+    books, then per group net ``|sum of netted values| / equity`` and gross ``sum of
+    |netted value| / equity``. ``cap`` is the group's own enabled limit or else the
+    default (no group) one, ``basis`` its metric's; ``over`` when the measured basis is
+    above the cap. Sorted by kind, then by the larger of net and gross, descending."""
+    if positions.empty or not equity > 0:
+        return []
+    netted = positions.groupby("ticker").agg(
+        value=("value", "sum"), sector=("sector", "first"), asset_class=("asset_class", "first")
+    )
+    rows = []
+    for scope, label in GROUP_KINDS:
+        caps = [lim for lim in limits if lim.enabled and lim.scope == scope]
+        kind_rows = []
+        for group, part in netted.groupby(scope):
+            net = abs(float(part["value"].sum())) / equity
+            gross = float(part["value"].abs().sum()) / equity
+            own = [lim for lim in caps if lim.group == group] or [
+                lim for lim in caps if not lim.group
+            ]
+            limit = min(own, key=lambda lim: lim.threshold) if own else None
+            basis = "gross" if limit is not None and "gross" in limit.metric else "net"
+            measured = gross if basis == "gross" else net
+            kind_rows.append(
+                {
+                    "kind": label,
+                    "group": group,
+                    "net": net,
+                    "gross": gross,
+                    "cap": None if limit is None else limit.threshold,
+                    "basis": basis if limit is not None else "",
+                    "over": limit is not None and measured > limit.threshold,
+                }
+            )
+        rows += sorted(kind_rows, key=lambda r: -max(r["net"], r["gross"]))
+    return rows
 
 
 def parse_violation_filters(params, strategy_names: list[str]) -> dict:

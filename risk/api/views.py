@@ -51,6 +51,7 @@ class ViolationSerializer(serializers.ModelSerializer):
             "severity",
             "strategy",
             "ticker",
+            "group",
             "value",
             "threshold",
             "action_taken",

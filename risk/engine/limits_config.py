@@ -20,7 +20,25 @@ strategy_limits.max_leverage                    strategy  leverage   value > thr
 strategy_limits.max_volatility                  strategy  volatility value > thr    high
 strategy_limits.max_positions                   strategy  positions  value > thr    low
 portfolio_limits.max_var_95 (99, cvar_95, 99)   portfolio VaR/CVaR   value > thr    high
+portfolio_limits.sector_limits                  sector    group wt   value > thr    high*
+portfolio_limits.asset_class_limits             asset_cl. group wt   value > thr    high*
 ==============================================  ========  =========  =============  ========
+
+Group (concentration) limits, e.g.::
+
+    sector_limits:      {basis: net, default: 0.40, overrides: {"Information Technology": 0.30}}
+    asset_class_limits: {basis: gross, default: 0.80, severity: low}
+
+``basis`` is ``net`` (metric ``group_net_weight``, the default) or ``gross``
+(``group_gross_weight``), formulas in ``risk.engine.groups``; ``default`` caps every
+group (sector or asset class name) that has no override, ``overrides`` maps a group name
+to its own cap; caps are in (0, 1]. ``*severity`` is the file's choice (default ``high``:
+the spec names the ticker weight as its "low, position size" example, but a cap on a whole
+sector that only alerted would be the same as the per-ticker one; a breach of it is a
+portfolio-level concentration that ``reduce_positions`` corrects by cutting that group's
+holdings), and the action is that severity's ``violation_actions`` entry. The default cap
+becomes the limit ``sector_limits`` (group empty: every group without its own limit) and
+each override ``sector_limits[<name>]``; each breaching group opens its own violation.
 
 Measurement (optional top-level ``measurement``): ``window_bars``, the trailing bars of
 strategy returns behind volatility, VaR/CVaR, diversification and correlation (default 60,
@@ -58,6 +76,11 @@ SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 DEFAULT_STEPS = (0.25, 0.5, 1.0)
 DEFAULT_CRITICAL_COOLDOWN = 5
 DEFAULT_WINDOW_BARS = 60  # the risk measures' trailing window of strategy returns
+# portfolio_limits section -> scope; basis -> metric (group limits, module docstring)
+GROUP_SECTIONS = {"sector_limits": "sector", "asset_class_limits": "asset_class"}
+GROUP_METRICS = {"net": "group_net_weight", "gross": "group_gross_weight"}
+GROUP_SEVERITY = "high"
+GROUP_NAME_MAX = 80  # a limit's name, ``<section>[<group>]``, fits RiskLimit.name (100)
 DEFAULT_ACTIONS = {
     "critical": "liquidate_all",
     "high": "reduce_positions",
@@ -79,6 +102,7 @@ class LimitSpec:
     recovery_threshold: float | None = None
     recovery_steps: tuple[float, ...] = DEFAULT_STEPS
     cooldown_bars: int = 0
+    group: str | None = None  # only this sector / asset class (group scopes; None: the rest)
 
 
 @dataclass(frozen=True)
@@ -182,7 +206,9 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
     pl = mapping(
         top.get("portfolio_limits"),
         "portfolio_limits",
-        set(_PORTFOLIO_KEYS) | {"position_limits", "correlation_limits", "violation_actions"},
+        set(_PORTFOLIO_KEYS)
+        | {"position_limits", "correlation_limits", "violation_actions"}
+        | set(GROUP_SECTIONS),
     )
     actions_raw = mapping(
         pl.get("violation_actions") or top.get("violation_actions"),
@@ -217,7 +243,7 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
     ]
     for path, section, keys, prefix in sections:
         extra = (
-            {"position_limits", "correlation_limits", "violation_actions"}
+            {"position_limits", "correlation_limits", "violation_actions", *GROUP_SECTIONS}
             if path == "portfolio_limits"
             else set()
         )
@@ -241,6 +267,8 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
                     f"{source}: {path}.{key}",
                 )
             )
+    for key in GROUP_SECTIONS:
+        limits.extend(_parse_group_limits(checker, pl.get(key), key, actions, source))
     limits = _parse_recovery(checker, top.get("recovery"), limits)
     channels = _parse_alerts(top.get("alert_settings"), mapping, fail)
     measurement = mapping(top.get("measurement"), "measurement", {"window_bars"})
@@ -269,7 +297,57 @@ METRICS = {
         if sc == scope
     }
     for scope in ("portfolio", "strategy", "position")
+} | {
+    scope: {metric: ("max", _WEIGHT) for metric in GROUP_METRICS.values()}
+    for scope in GROUP_SECTIONS.values()
 }
+
+
+def _parse_group_limits(
+    checker: ConfigChecker, raw: Any, key: str, actions: dict[str, str], source: str
+) -> list[LimitSpec]:
+    """``portfolio_limits.sector_limits`` / ``asset_class_limits`` (module docstring): one
+    LimitSpec for the default cap (``group`` None: every group without its own cap) and
+    one per override, named ``<key>[<group name>]``."""
+    path = f"portfolio_limits.{key}"
+    conf = checker.mapping(raw, path, {"basis", "default", "overrides", "severity"})
+    if not conf:
+        return []
+    basis = checker.choice(conf, "basis", path, tuple(GROUP_METRICS), default="net")
+    severity = checker.choice(conf, "severity", path, SEVERITIES, default=GROUP_SEVERITY)
+    overrides = conf.get("overrides")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise checker.fail(
+            f"{path}.overrides",
+            f"must be a mapping of group name to cap, got {type(overrides).__name__}",
+        )
+    caps: list[tuple[str | None, float]] = []
+    if "default" in conf:
+        caps.append((None, _threshold(conf["default"], f"{path}.default", _WEIGHT, checker.fail)))
+    for name, cap in (overrides or {}).items():
+        where = f"{path}.overrides.{name}"
+        if not isinstance(name, str) or not name.strip() or len(name) > GROUP_NAME_MAX:
+            raise checker.fail(
+                where, f"a group name must be a non-empty string of at most {GROUP_NAME_MAX} chars"
+            )
+        caps.append((name, _threshold(cap, where, _WEIGHT, checker.fail)))
+    if not caps:
+        raise checker.fail(path, "needs a default cap or overrides (or leave the section out)")
+    scope, metric = GROUP_SECTIONS[key], GROUP_METRICS[basis]
+    return [
+        LimitSpec(
+            key if group is None else f"{key}[{group}]",
+            scope,
+            metric,
+            "max",
+            cap,
+            severity,
+            actions[severity],
+            f"{source}: {path}." + ("default" if group is None else f"overrides.{group}"),
+            group=group,
+        )
+        for group, cap in caps
+    ]
 
 
 def limit_check(

@@ -1,7 +1,7 @@
 """The risk manager's step of the daily cycle (step 4, after the fills of close t).
 
 Every bar: measure (``measures.measure``), then for every enabled limit and target (the
-portfolio, each strategy, each ticker):
+portfolio, each strategy, each ticker, each sector or asset class):
 
 * a breach (``value > threshold`` for ``max`` limits, ``<`` for ``min``) with no open
   violation for that limit and target opens one and takes the limit's action at close t:
@@ -13,7 +13,11 @@ portfolio, each strategy, each ticker):
     VaR, CVaR, a ticker's weight, top-5 concentration), applied to every book (portfolio
     scope), to the breaching book (strategy scope) or to the books holding the ticker in
     the net direction (position scope, ``k`` on their combined same-side holding so the
-    net weight comes down to the threshold). The multiplier keeps later fills scaled too.
+    net weight comes down to the threshold), or to the group's holdings, pro rata across
+    the books holding them (sector / asset_class scopes: ``risk.engine.groups``, whose
+    membership the caller passes as ``groups``; whole shares rounded up like a book's
+    scaling). The multiplier keeps later fills scaled too (group and position cuts have no
+    multiplier: while open they cut again whenever new fills push the measure back over).
     For measures that exposure does not scale (drawdown, correlation, diversification,
     position count) the action is ``pause_strategy`` instead (documented fallback);
   - ``pause_strategy`` (medium): the breaching strategy stops trading (positions kept and
@@ -63,6 +67,7 @@ from portfolio.engine.book import negligible
 from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
+from risk.engine import groups as group_limits
 from risk.engine.measures import BookView, Measures, measure
 
 REASON = "risk_action"
@@ -76,7 +81,10 @@ PROPORTIONAL = {
     "cvar_99",
     "ticker_weight",
     "top5_concentration",
+    "group_net_weight",
+    "group_gross_weight",
 }
+GROUP_SCOPES = ("sector", "asset_class")  # risk.engine.groups
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
@@ -92,6 +100,7 @@ class LimitRule:
     action: str
     strategy: str | None = None  # only this strategy (strategy scope)
     ticker: str | None = None  # only this ticker (position scope)
+    group: str | None = None  # only this sector / asset class (group scopes)
     recovery_threshold: float | None = None
     recovery_steps: tuple[float, ...] = (0.25, 0.5, 1.0)
     cooldown_bars: int = 0
@@ -177,24 +186,28 @@ def risk_step(
     multipliers: dict[str, float],
     returns: np.ndarray,
     window: int = 60,
+    groups: dict[str, dict[str, str]] | None = None,
 ) -> tuple[Measures, list[RiskEvent]]:
     """Advance ramps, measure, open/enforce/resolve violations and act, at close t.
 
     ``returns`` is the risk manager's own trailing window of unit returns (``T x N``,
     oldest first, through the bar before t; the caller keeps it, at least ``window``
-    rows once that much history exists), independent of the allocation method's."""
+    rows once that much history exists), independent of the allocation method's.
+    ``groups``: per group scope (``sector``, ``asset_class``) each ticker's group, fixed
+    for the run (``risk.engine.groups``)."""
     events: list[RiskEvent] = []
     returns = returns[-window:] if len(returns) else np.zeros((0, len(state.strategies)))
     _advance_ramps(state, ctx, risk)
 
     def remeasure() -> Measures:
-        return _measure(state, ctx, risk, multipliers, returns, window)
+        m = _measure(state, ctx, risk, multipliers, returns, window)
+        return _measure_groups(m, state, ctx, multipliers, groups or {})
 
     m = remeasure()
     for key in list(risk.open):
         risk.open[key].bars += 1
     for rule in limits:
-        for target, value in _values(rule, m, state):
+        for target, value in _values(rule, m, state, limits):
             key = (rule.id, target)
             breach = risk.open.get(key)
             if breach is None and rule.breached(value):
@@ -256,8 +269,26 @@ def _measure(state, ctx, risk: RiskState, multipliers, returns, window) -> Measu
     )
 
 
-def _values(rule: LimitRule, m: Measures, state: PortfolioState):
-    if rule.scope == "portfolio":
+def _measure_groups(m: Measures, state, ctx, multipliers, groups) -> Measures:
+    """The group exposures (``risk.engine.groups``) into ``m.detail["groups"]`` (scope ->
+    basis -> group -> weight), and the ticker -> group mappings for the reduce."""
+    total = math.fsum(s.book.equity(ctx.marks) for s in state.strategies)
+    m.detail["groups"] = {
+        scope: group_limits.group_exposures(
+            m.detail["net"], ctx.marks, multipliers, total, groups.get(scope, {})
+        )
+        for scope in GROUP_SCOPES
+    }
+    m.detail["group_members"] = {scope: groups.get(scope, {}) for scope in GROUP_SCOPES}
+    m.detail["multipliers"] = multipliers
+    return m
+
+
+def _values(rule: LimitRule, m: Measures, state: PortfolioState, limits=()):
+    if rule.scope in GROUP_SCOPES:
+        basis = group_limits.BASIS.get(rule.metric, "net")
+        yield from group_limits.group_targets(rule, limits, m.detail["groups"][rule.scope][basis])
+    elif rule.scope == "portfolio":
         yield "", m.portfolio.get(rule.metric, math.nan)
     elif rule.scope == "strategy":
         for s in state.strategies:
@@ -274,7 +305,7 @@ def _at_full_size(rule: LimitRule, target: str, value: float, state: PortfolioSt
     resolves only when its limit would hold at full size, so a limit the configuration
     itself exceeds (say leverage_target 1.5 against a 1.2 cap) stays reduced instead of
     stepping back up and breaching again."""
-    if not _reduces(rule) or rule.scope == "position":
+    if not _reduces(rule) or rule.scope in ("position", *GROUP_SCOPES):
         return value
     scale = state.risk_scale
     if rule.scope == "strategy":
@@ -338,7 +369,35 @@ def _reduce(state, ctx, rule, target, value, m) -> str:
         s.risk_scale *= k
         _scale_book(s, k, ctx)
         return f"scaled {target} by {k:.4f}"
+    if rule.scope in GROUP_SCOPES:
+        return _reduce_group(state, ctx, rule, target, m)
     return _reduce_ticker(state, ctx, rule, target, m)
+
+
+def _reduce_group(state, ctx, rule, group, m) -> str:
+    """Cut a sector / asset class back to its cap (``risk.engine.groups.group_cuts``)."""
+    cuts, c = group_limits.group_cuts(
+        books=[
+            (s.name, {t: h.quantity for t, h in s.book.holdings.items()}, s.execution.whole_shares)
+            for s in state.strategies
+        ],
+        net_quantity=m.detail["net"],
+        marks=ctx.marks,
+        multipliers=m.detail["multipliers"],
+        tradable=ctx.today,
+        members=m.detail["group_members"][rule.scope],
+        group=group,
+        basis=group_limits.BASIS[rule.metric],
+        threshold=rule.threshold,
+        equity=math.fsum(s.book.equity(ctx.marks) for s in state.strategies),
+    )
+    books = []
+    for name, ticker, qty in cuts:
+        s = _strategy(state, name)
+        close = ctx.today[ticker]
+        ctx.fills.append((name, s.book.trade(ticker, qty, close, ctx.day, s.execution, REASON)))
+        books += [name] if name not in books else []
+    return f"cut {group} by {c:.2%} in {', '.join(books)}" if cuts else ""
 
 
 def _reduce_ticker(state, ctx, rule, ticker, m) -> str:

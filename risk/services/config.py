@@ -41,6 +41,7 @@ def risk_config_apply(
         limit.recovery_threshold = s.recovery_threshold
         limit.recovery_steps = list(s.recovery_steps)
         limit.cooldown_bars = s.cooldown_bars
+        limit.group = s.group or ""
         limit.save()
         after = {
             "threshold": s.threshold,

@@ -26,7 +26,7 @@ from portfolio import selectors
 from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
-from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
+from risk.engine.manager import GROUP_SCOPES, LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
 from risk.models import RiskBook, Violation
 
@@ -69,12 +69,24 @@ def limit_rules(portfolio: Portfolio, strategies) -> list[LimitRule]:
                 action=limit.action,
                 strategy=limit.strategy.name if limit.strategy else None,
                 ticker=limit.instrument.ticker if limit.instrument else None,
+                group=limit.group or None,
                 recovery_threshold=limit.recovery_threshold,
                 recovery_steps=steps,
                 cooldown_bars=limit.cooldown_bars,
             )
         )
     return rules
+
+
+def instrument_groups() -> dict[str, dict[str, str]]:
+    """Each ticker's sector and asset class (``risk.engine.groups``), one query, in ticker
+    order: the group limits' membership, fixed for the chunk."""
+    out: dict[str, dict[str, str]] = {"sector": {}, "asset_class": {}}
+    rows = Instrument.objects.order_by("ticker").values_list("ticker", "sector", "asset_class")
+    for ticker, sector, asset_class in rows:
+        out["sector"][ticker] = sector or "Unknown"
+        out["asset_class"][ticker] = asset_class
+    return out
 
 
 def risk_state_load(raw: dict) -> RiskState:
@@ -148,6 +160,7 @@ class RiskManagerSession:
         self.book = risk_book_get(portfolio)
         self.risk = risk_state_load(self.book.state)
         self.multipliers = selectors.multipliers()
+        self.groups = instrument_groups()
         self.measures: dict[date, Measures] = {}
         self.events: list[RiskEvent] = []
         self.status_changes: list[ConfigChange] = []
@@ -172,7 +185,14 @@ class RiskManagerSession:
         before = {s.name: s.active for s in state.strategies}
         returns = np.array(self.window, dtype=float).reshape(len(self.window), len(self.order))
         measures, events = risk_step(
-            state, ctx, self.risk, self.rules, self.multipliers, returns, self.window_bars
+            state,
+            ctx,
+            self.risk,
+            self.rules,
+            self.multipliers,
+            returns,
+            self.window_bars,
+            groups=self.groups,
         )
         self.measures[ctx.day] = measures
         self.events.extend(events)
@@ -227,6 +247,7 @@ class RiskManagerSession:
                     severity=e.severity,
                     strategy=self.strategies.get(e.target) if rule.scope == "strategy" else None,
                     instrument_id=instruments.get(e.target) if rule.scope == "position" else None,
+                    group=e.target if rule.scope in GROUP_SCOPES else "",
                     date=e.day,
                     value=e.value,
                     threshold=e.threshold,
