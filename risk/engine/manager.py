@@ -64,6 +64,7 @@ from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
 from risk.engine.measures import BookView, Measures, measure
+from risk.engine.stops import StopBook
 
 REASON = "risk_action"
 PROPORTIONAL = {
@@ -136,6 +137,7 @@ class RiskState:
     # strategy -> the open breaches (limit id, target) that paused it, oldest first
     paused_by: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     strategy_peaks: dict[str, float] = field(default_factory=dict)  # NAV peak since last act
+    stops: StopBook = field(default_factory=StopBook)  # per-position stops (risk.engine.stops)
 
 
 @dataclass(frozen=True)
@@ -479,7 +481,7 @@ def _to_targets(state: PortfolioState, s: StrategyState, ctx: DayContext) -> Non
     if s.pending is None:
         return
     scale = state.exposure_scale * state.risk_scale * s.risk_scale
-    weights = {t: w * scale for t, w in s.pending.items()}
+    weights = {t: w * scale for t, w in s.tradable_targets(s.pending).items()}
     for f in s.book.rebalance_to(
         weights, ctx.today, ctx.day, replace(s.execution, trade_band=0.0), REASON
     ):
