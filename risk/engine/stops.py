@@ -109,7 +109,7 @@ def stops_step(
             ref_value = track.best if stop.trailing else h.avg_price
             msg = (
                 f"stop-loss: closed {'long' if side > 0 else 'short'} {abs(qty):g} {ticker} "
-                f"at close {close:g} (stop {level:g}, {stop.level:g} "
+                f"at close {close:g} (stop {level:g}, {stop.level * 100:g}% "
                 f"{'below' if side > 0 else 'above'} {ref} {ref_value:g}); "
                 f"no re-entry for {stop.cooloff_bars} bar(s)"
             )
