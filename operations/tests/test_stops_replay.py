@@ -114,3 +114,21 @@ def test_each_stop_is_one_risk_action_fill_and_one_violation_resolved_after_its_
     before = tables_digest(portfolio_tables(portfolio))
     portfolio_apply(portfolio=portfolio, closes=bars, chunk_dates=50)
     assert tables_digest(portfolio_tables(portfolio)) == before
+
+
+@pytest.mark.django_db
+def test_stop_violations_show_on_the_pages_the_export_and_the_api(bars, logged_in, user):
+    user.is_staff = user.is_superuser = True
+    user.save()
+    portfolio = _configure()
+    portfolio_apply(portfolio=portfolio, closes=bars, chunk_dates=10**6)
+    v = Violation.objects.filter(limit__name=STOP_LIMIT).select_related("instrument").first()
+    assert v is not None
+    risk_page = logged_in.get("/risk/")
+    assert risk_page.status_code == 200 and STOP_LIMIT in risk_page.content.decode()
+    export = logged_in.get("/export/violations.csv")
+    assert export.status_code == 200 and STOP_LIMIT in export.content.decode()
+    api = logged_in.get("/api/violations/", {"limit": STOP_LIMIT})
+    assert api.status_code == 200 and v.instrument.ticker in api.content.decode()
+    for url in ("/", "/config/", "/strategy/trend_following_50/", "/admin/risk/violation/"):
+        assert logged_in.get(url).status_code == 200, url

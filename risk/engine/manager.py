@@ -49,6 +49,12 @@ portfolio, each strategy, each ticker):
   latest decided targets at the new size (trades with reason ``risk_action``); a strategy
   paused by a violation resumes when it resolves.
 
+Per-position stop-losses (``risk_config.stop_loss`` per strategy) are checked first, at
+the same close, before the ramps and the limits: ``risk.engine.stops.stops_step`` (the
+service's hook calls it just before ``risk_step``). Its state is ``RiskState.stops``; a
+ticker cooling off after a stop is in ``StrategyState.reentry_blocked``, and
+``_to_targets`` (the recovery ramps) trades it to 0 as the cycle's signal fills do.
+
 Everything here is a pure function of the state passed in; the service persists it.
 """
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from portfolio.engine.book import Book, Execution
+from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates
+from portfolio.engine.errors import ConfigError
 from portfolio.engine.sizing import StopLoss
 from risk.engine.stops import (
     StopBook,
@@ -159,3 +163,26 @@ def test_the_stop_book_round_trips_through_json_exactly():
     assert stop_book_load(raw) == book
     assert [row[:2] for row in raw["tracks"]] == [["a", "X"], ["b", "Y"]]  # sorted keys
     assert stop_book_load(None) == StopBook() and not StopBook()
+
+
+def _demo_yaml() -> dict:
+    path = Path(__file__).resolve().parents[2] / "config" / "strategy_allocation.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_shipped_yaml_configures_no_stop():
+    spec = parse_allocation_config(_demo_yaml(), source="strategy_allocation.yaml")
+    assert [s.risk.stop_loss for s in spec.strategies] == [None] * 5
+
+
+def test_a_malformed_stop_in_the_yaml_is_refused_naming_the_file_and_key():
+    data = _demo_yaml()
+    data["strategies"][1]["risk_config"]["stop_loss"] = {"level": 0.08, "cooloff_bars": -2}
+    with pytest.raises(ConfigError) as err:
+        parse_allocation_config(data, source="strategy_allocation.yaml")
+    where = "strategy_allocation.yaml: strategies[1].risk_config.stop_loss.cooloff_bars"
+    assert err.value.where == where and "integer >= 0, got -2" in err.value.rule
+    data["strategies"][1]["risk_config"]["stop_loss"] = {"level": 0.08, "trailing": True}
+    spec = parse_allocation_config(data, source="strategy_allocation.yaml")
+    assert spec.strategies[1].risk.stop_loss == StopLoss(0.08, trailing=True)
+    assert spec.strategies[1].risk_config["stop_loss"] == {"level": 0.08, "trailing": True}
