@@ -12,6 +12,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -21,6 +22,8 @@ from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates
 from portfolio.engine.errors import ConfigError
 from portfolio.engine.sizing import StopLoss
+from portfolio.engine.state import DayContext
+from risk.engine.manager import RiskState, risk_step
 from risk.engine.stops import (
     StopBook,
     StopTrack,
@@ -186,3 +189,14 @@ def test_a_malformed_stop_in_the_yaml_is_refused_naming_the_file_and_key():
     spec = parse_allocation_config(data, source="strategy_allocation.yaml")
     assert spec.strategies[1].risk.stop_loss == StopLoss(0.08, trailing=True)
     assert spec.strategies[1].risk_config["stop_loss"] == {"level": 0.08, "trailing": True}
+
+
+def test_a_recovery_step_does_not_re_enter_a_ticker_cooling_off():
+    # A (all cash, 1000) steps back to full size toward its targets X 0.5, Y 0.5 while X
+    # cools off after a stop: it buys 500 / 50 = 10 Y and no X.
+    a = StrategyState("A", 1.0, True, "daily", Execution(), Book(1000.0), pending={})
+    a.pending, a.reentry_blocked = {"X": 0.5, "Y": 0.5}, {"X"}
+    state = PortfolioState(1000.0, 1.0, [a])
+    ctx = DayContext(D0, {"X": 100.0, "Y": 50.0}, {"X": 100.0, "Y": 50.0}, {"A": 0.0})
+    risk_step(state, ctx, RiskState(strategy_ramps={"A": [1.0]}), [], {}, np.zeros((0, 1)))
+    assert [(f.ticker, f.quantity, f.reason) for _, f in ctx.fills] == [("Y", 10.0, "risk_action")]
