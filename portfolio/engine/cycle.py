@@ -204,7 +204,8 @@ def _apply_day(
             s.pending = None  # nor may the risk manager's ramp (step 4) trade toward them
             continue
         if s.active and trading_day:
-            scaled = {t: w * scale * s.risk_scale for t, w in s.pending.items()}
+            pending = s.tradable_targets(s.pending)
+            scaled = {t: w * scale * s.risk_scale for t, w in pending.items()}
             for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
                 ctx.fills.append((s.name, f))
     if risk_hook is not None:
@@ -270,7 +271,7 @@ def _decide(state: PortfolioState, ctx: DayContext, decisions) -> list[OrderDeci
         s.pending, s.pending_date = targets, ctx.day
         if not (s.approval_required and s.active):
             continue
-        scaled = {t: w * scale * s.risk_scale for t, w in targets.items()}
+        scaled = {t: w * scale * s.risk_scale for t, w in s.tradable_targets(targets).items()}
         orders = s.book.orders_to(scaled, ctx.today, s.execution)
         if not orders:
             s.pending = None

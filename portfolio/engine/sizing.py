@@ -26,6 +26,21 @@ ZERO_VOL = 1e-12
 
 
 @dataclass(frozen=True)
+class StopLoss:
+    """A per-position stop-loss (checked by the risk manager, ``risk.engine.stops``).
+
+    level: fraction in (0, 1): a long stops at ``ref * (1 - level)``, a short at
+    ``ref * (1 + level)``, ``ref`` the book's average entry price (``Holding.avg_price``),
+    or with ``trailing`` the best close since entry (a long's highest, a short's lowest).
+    cooloff_bars: bars after the stop during which the strategy may not re-enter the ticker.
+    """
+
+    level: float
+    trailing: bool = False
+    cooloff_bars: int = 0
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     """Per-strategy sizing rules (None switches a rule off).
 
@@ -33,12 +48,16 @@ class RiskConfig:
     max_leverage: cap on gross exposure sum|w|.
     volatility_target: annualized vol the held portfolio is scaled toward.
     vol_lookback: daily returns used to estimate that vol (>= 2).
+    stop_loss: per-position stop (``StopLoss``; not a sizing rule: the risk manager applies
+    it at each close). YAML: ``stop_loss: 0.08`` or ``stop_loss: {level: 0.08, trailing:
+    true, cooloff_bars: 5}``.
     """
 
     max_position_size: float | None = None
     max_leverage: float | None = None
     volatility_target: float | None = None
     vol_lookback: int = 60
+    stop_loss: StopLoss | None = None
 
 
 def risk_config_from_dict(
@@ -69,7 +88,36 @@ def risk_config_from_dict(
         if not isinstance(value, int) or isinstance(value, bool) or value < 2:
             raise ConfigError(f"{where}.vol_lookback", f"must be an integer >= 2, got {value!r}")
         values["vol_lookback"] = value
+    if d.get("stop_loss") is not None:
+        values["stop_loss"] = stop_loss_from_value(d["stop_loss"], where=f"{where}.stop_loss")
     return RiskConfig(**values)
+
+
+def stop_loss_from_value(value: Any, *, where: str) -> StopLoss:
+    """A ``StopLoss`` from ``0.08`` or ``{level: 0.08, trailing: bool, cooloff_bars: int}``
+    (``level`` required). Raises ``ConfigError`` at ``{where}[.key]`` for anything else."""
+    if not isinstance(value, Mapping):
+        return StopLoss(level=_stop_level(value, where))
+    allowed = [f.name for f in fields(StopLoss)]
+    for key in value:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}", f"unknown key; allowed: {', '.join(allowed)}")
+    if "level" not in value:
+        raise ConfigError(f"{where}.level", "is required (a fraction in (0, 1))")
+    trailing = value.get("trailing", False)
+    if not isinstance(trailing, bool):
+        raise ConfigError(f"{where}.trailing", f"must be true or false, got {trailing!r}")
+    cooloff = value.get("cooloff_bars", 0)
+    if not isinstance(cooloff, int) or isinstance(cooloff, bool) or cooloff < 0:
+        raise ConfigError(f"{where}.cooloff_bars", f"must be an integer >= 0, got {cooloff!r}")
+    return StopLoss(_stop_level(value["level"], f"{where}.level"), trailing, cooloff)
+
+
+def _stop_level(value: Any, where: str) -> float:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or not 0 < value < 1:
+        raise ConfigError(where, f"must be a fraction in (0, 1), got {value!r}")
+    return float(value)
 
 
 def size_targets(raw: pd.DataFrame, closes: pd.DataFrame, risk: RiskConfig) -> pd.DataFrame:

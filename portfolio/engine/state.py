@@ -46,6 +46,15 @@ class StrategyState:
     # Retired by an operator: never active again; its book is wound down at the next bar
     # (``rebalance.retire_books``) and its history kept.
     retired: bool = False
+    # Tickers the strategy may not re-enter yet (a stop-loss's cool-off, set by the risk
+    # manager: ``risk.engine.stops``): their targets count as 0 wherever targets trade.
+    reentry_blocked: set[str] = field(default_factory=set)
+
+    def tradable_targets(self, targets: dict[str, float]) -> dict[str, float]:
+        """``targets`` without the tickers in ``reentry_blocked`` (a target of 0)."""
+        if not self.reentry_blocked:
+            return targets
+        return {t: w for t, w in targets.items() if t not in self.reentry_blocked}
 
     @property
     def static(self) -> float:

@@ -19,6 +19,7 @@ from portfolio.engine.errors import ConfigError
 from portfolio.engine.signals import signal_from_config
 from portfolio.engine.sizing import (
     RiskConfig,
+    StopLoss,
     risk_config_from_dict,
     size_targets,
     trailing_portfolio_vol,
@@ -206,3 +207,37 @@ def test_sizing_the_real_momentum_book_is_fast_and_within_its_limits():
     assert (gross <= 1 + 1e-12).all() and (w.abs().to_numpy() <= 0.35).all()
     # a 5-stock book runs hotter than 24% a year, so the target does bind on some rows
     assert (gross[200:] < 0.99).mean() > 0.1
+
+
+# --- stop-loss configuration --------------------------------------------------------------
+
+
+def test_a_stop_loss_is_read_from_a_fraction_or_a_mapping():
+    assert risk_config_from_dict({"stop_loss": 0.08}).stop_loss == StopLoss(0.08)
+    full = {"stop_loss": {"level": 0.1, "trailing": True, "cooloff_bars": 5}}
+    assert risk_config_from_dict(full).stop_loss == StopLoss(0.1, True, 5)
+    assert risk_config_from_dict({"stop_loss": {"level": 0.1}}).stop_loss == StopLoss(0.1)
+    assert risk_config_from_dict({"stop_loss": None}).stop_loss is None
+    assert risk_config_from_dict({"max_leverage": 1}).stop_loss is None  # no stop by default
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "rule"),
+    [
+        (0, "s.risk_config.stop_loss", "must be a fraction in (0, 1), got 0"),
+        (1.0, "s.risk_config.stop_loss", "must be a fraction in (0, 1), got 1.0"),
+        (True, "s.risk_config.stop_loss", "must be a fraction in (0, 1), got True"),
+        ("8%", "s.risk_config.stop_loss", "must be a fraction in (0, 1), got '8%'"),
+        ({"level": -0.1}, "s.risk_config.stop_loss.level", "must be a fraction in (0, 1)"),
+        ({"trailing": True}, "s.risk_config.stop_loss.level", "is required"),
+        ({"level": 0.1, "trail": True}, "s.risk_config.stop_loss.trail", "unknown key"),
+        ({"level": 0.1, "trailing": "yes"}, "s.risk_config.stop_loss.trailing", "true or false"),
+        ({"level": 0.1, "cooloff_bars": -1}, "s.risk_config.stop_loss.cooloff_bars", ">= 0"),
+        ({"level": 0.1, "cooloff_bars": 2.5}, "s.risk_config.stop_loss.cooloff_bars", ">= 0"),
+        ({"level": 0.1, "cooloff_bars": True}, "s.risk_config.stop_loss.cooloff_bars", ">= 0"),
+    ],
+)
+def test_a_malformed_stop_loss_is_refused_naming_the_key(value, where, rule):
+    with pytest.raises(ConfigError) as err:
+        risk_config_from_dict({"stop_loss": value}, where="s.risk_config")
+    assert err.value.where == where and rule in err.value.rule

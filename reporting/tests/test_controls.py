@@ -173,6 +173,39 @@ def test_risk_scale_cannot_be_set_through_risk_config_on_the_page(staff):
     assert _state() == before
 
 
+def test_a_malformed_stop_loss_is_refused_on_the_page_naming_the_strategy_and_key(staff):
+    portfolio = _configure()
+    s = portfolio.strategies.get(name="momentum_60")
+    before = _state()
+    response = _post(
+        staff,
+        portfolio,
+        "strategy",
+        strategy=s.pk,
+        parameters=json.dumps(s.parameters),
+        risk_config=json.dumps({"stop_loss": {"level": 0.08, "trailing": "yes"}}),
+    )
+    text = " ".join(_messages(response))
+    assert "Refused" in text and "momentum_60.risk_config.stop_loss.trailing" in text
+    assert _state() == before
+
+
+def test_a_stop_loss_is_saved_from_the_page(staff):
+    portfolio = _configure()
+    s = portfolio.strategies.get(name="momentum_60")
+    stop = {"stop_loss": {"level": 0.08, "trailing": True, "cooloff_bars": 5}}
+    _post(
+        staff,
+        portfolio,
+        "strategy",
+        strategy=s.pk,
+        parameters=json.dumps(s.parameters),
+        risk_config=json.dumps(stop),
+    )
+    s.refresh_from_db()
+    assert s.risk_config == stop
+
+
 def test_a_valid_strategy_edit_is_audited_with_before_and_after(staff):
     portfolio = _configure()
     s = portfolio.strategies.get(name="momentum_60")

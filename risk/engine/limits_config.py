@@ -54,6 +54,11 @@ default drawdown limits recover at half their threshold, the others at the thres
 A severity may take its own action or a milder one (critical > high > medium > low;
 liquidate_all > reduce_positions > pause_strategy > alert_only), never a harsher one.
 
+Per-position stop-losses are not limits of this file: each strategy sets its own in
+``strategy_allocation.yaml`` (``risk_config.stop_loss``, ``portfolio.engine.sizing``) and
+``risk.engine.stops`` applies them; their violations refer to one disabled limit named
+``position stop-loss`` (``risk.services.session.stop_limit_get``), never a name of this file.
+
 (``position_limits`` may sit inside ``portfolio_limits``, as in the spec, or at top level.)
 Thresholds are checked for sign and range: drawdowns in (-1, 0), leverage and volatility
 > 0, weights in (0, 1], correlations in (-1, 1], ratio >= 1, position counts >= 1.

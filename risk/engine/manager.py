@@ -53,6 +53,12 @@ portfolio, each strategy, each ticker, each sector or asset class):
   latest decided targets at the new size (trades with reason ``risk_action``); a strategy
   paused by a violation resumes when it resolves.
 
+Per-position stop-losses (``risk_config.stop_loss`` per strategy) are checked first, at
+the same close, before the ramps and the limits: ``risk.engine.stops.stops_step`` (the
+service's hook calls it just before ``risk_step``). Its state is ``RiskState.stops``; a
+ticker cooling off after a stop is in ``StrategyState.reentry_blocked``, and
+``_to_targets`` (the recovery ramps) trades it to 0 as the cycle's signal fills do.
+
 Everything here is a pure function of the state passed in; the service persists it.
 """
 
@@ -69,6 +75,7 @@ from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
 from risk.engine import groups as group_limits
 from risk.engine.measures import BookView, Measures, measure
+from risk.engine.stops import StopBook
 
 REASON = "risk_action"
 PROPORTIONAL = {
@@ -145,6 +152,7 @@ class RiskState:
     # strategy -> the open breaches (limit id, target) that paused it, oldest first
     paused_by: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     strategy_peaks: dict[str, float] = field(default_factory=dict)  # NAV peak since last act
+    stops: StopBook = field(default_factory=StopBook)  # per-position stops (risk.engine.stops)
 
 
 @dataclass(frozen=True)
@@ -538,7 +546,7 @@ def _to_targets(state: PortfolioState, s: StrategyState, ctx: DayContext) -> Non
     if s.pending is None:
         return
     scale = state.exposure_scale * state.risk_scale * s.risk_scale
-    weights = {t: w * scale for t, w in s.pending.items()}
+    weights = {t: w * scale for t, w in s.tradable_targets(s.pending).items()}
     for f in s.book.rebalance_to(
         weights, ctx.today, ctx.day, replace(s.execution, trade_band=0.0), REASON
     ):

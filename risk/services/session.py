@@ -23,12 +23,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from portfolio import selectors
+from portfolio.engine.sizing import risk_config_from_dict
 from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
 from risk.engine.manager import GROUP_SCOPES, LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
-from risk.models import RiskBook, Violation
+from risk.engine.stops import (
+    StopEvent,
+    reentry_blocks_apply,
+    stop_book_dump,
+    stop_book_load,
+    stops_step,
+)
+from risk.models import RiskBook, RiskLimit, Violation
 
 _SNAPSHOT_FIELDS = {
     "volatility": "volatility",
@@ -100,6 +108,7 @@ def risk_state_load(raw: dict) -> RiskState:
             k: [(int(c[0]), c[1]) for c in causes] for k, causes in raw.get("paused_by", {}).items()
         },
         strategy_peaks=dict(raw.get("strategy_peaks", {})),
+        stops=stop_book_load(raw.get("stops")),
     )
     for b in raw.get("open", []):
         breach = OpenBreach(
@@ -118,8 +127,10 @@ def risk_state_load(raw: dict) -> RiskState:
 
 def risk_state_dump(risk: RiskState) -> dict:
     """JSON for ``RiskBook.state``: floats are written with ``repr`` and read back to the
-    same double, so the state round-trips exactly."""
-    return {
+    same double, so the state round-trips exactly. The stops' state only when there is
+    any (a portfolio without stops stores what it always did)."""
+    stops = {"stops": stop_book_dump(risk.stops)} if risk.stops else {}
+    return stops | {
         "risk_peak": risk.risk_peak,
         "ramp": risk.ramp,
         "strategy_ramps": risk.strategy_ramps,
@@ -163,6 +174,12 @@ class RiskManagerSession:
         self.groups = instrument_groups()
         self.measures: dict[date, Measures] = {}
         self.events: list[RiskEvent] = []
+        self.stop_events: list[StopEvent] = []
+        self.stop_configs = {
+            s.name: stop
+            for s in strategies
+            if (stop := risk_config_from_dict(s.risk_config, where=s.name).stop_loss)
+        }
         self.status_changes: list[ConfigChange] = []
         dates, rows = selectors.unit_returns_tail(
             portfolio=portfolio, strategy_ids=[s.id for s in strategies], bars=self.window_bars
@@ -179,11 +196,14 @@ class RiskManagerSession:
         state.risk_scale = self.book.portfolio_scale
         for s in state.strategies:
             s.risk_scale = float(self.book.strategy_scales.get(s.name, 1.0))
+        reentry_blocks_apply(state, self.risk.stops)
 
     def hook(self, state: PortfolioState, ctx: DayContext) -> None:
         self._window_feed(state)
         before = {s.name: s.active for s in state.strategies}
         returns = np.array(self.window, dtype=float).reshape(len(self.window), len(self.order))
+        # per-position stops first: after the signal fills of t, before the limits
+        self.stop_events.extend(stops_step(state, ctx, self.risk.stops, self.stop_configs))
         measures, events = risk_step(
             state,
             ctx,
@@ -269,6 +289,7 @@ class RiskManagerSession:
                     v.message = f"{v.message}; {e.message}" if v.message else e.message
                     v.save(update_fields=["status", "resolved_on", "resolved_at", "message"])
                     resolved.append(v)
+        opened.update(self._stops_persist(instruments, resolved))
         self._statuses_save(state)
         self.book.state = risk_state_dump(self.risk)
         self.book.portfolio_scale = state.risk_scale
@@ -282,6 +303,46 @@ class RiskManagerSession:
             _alerts_enqueue_resolved(resolved)
         self.events = []
 
+    def _stops_persist(self, instruments, resolved: list[Violation]) -> dict:
+        """One violation per stop (limit ``STOP_LIMIT``, the strategy and the ticker), open
+        until its cool-off ends (found again by strategy and ticker: at most one is open);
+        the opened ones by key, the resolved ones appended to ``resolved``."""
+        if not self.stop_events:
+            return {}
+        limit = stop_limit_get(self.portfolio)
+        opened = {}
+        for e in self.stop_events:
+            strategy = self.strategies[e.strategy]
+            if e.kind == "opened":
+                v = Violation.objects.create(
+                    portfolio=self.portfolio,
+                    limit=limit,
+                    severity=limit.severity,
+                    strategy=strategy,
+                    instrument_id=instruments.get(e.ticker),
+                    date=e.day,
+                    value=e.close,
+                    threshold=e.stop,
+                    action_taken=limit.action,
+                    message=e.message,
+                )
+                opened[("stop", e.strategy, e.ticker, e.day)] = v
+                continue
+            v = Violation.objects.filter(
+                limit=limit,
+                strategy=strategy,
+                instrument_id=instruments.get(e.ticker),
+                status=Violation.Status.OPEN,
+            ).first()
+            if v is not None:
+                v.status, v.resolved_on = Violation.Status.RESOLVED, e.day
+                v.resolved_at = timezone.now()
+                v.message = f"{v.message}; {e.message}"
+                v.save(update_fields=["status", "resolved_on", "resolved_at", "message"])
+                resolved.append(v)
+        self.stop_events = []
+        return opened
+
     def _statuses_save(self, state: PortfolioState) -> None:
         """One audit row per pause and resume, in bar order (a pause and its resume inside
         one chunk are both recorded), then the strategies' final status."""
@@ -293,6 +354,31 @@ class RiskManagerSession:
             if s.status != status:
                 s.status = status
                 s.save(update_fields=["status"])
+
+
+STOP_LIMIT = "position stop-loss"
+
+
+def stop_limit_get(portfolio: Portfolio) -> RiskLimit:
+    """The limit every stop-loss violation of the portfolio refers to (created with the
+    first stop). Disabled: the limits loop never evaluates it, and a reload of
+    risk_limits.yaml leaves it as it is; the stops themselves are per strategy, in
+    ``risk_config.stop_loss``."""
+    limit, _ = RiskLimit.objects.get_or_create(
+        portfolio=portfolio,
+        name=STOP_LIMIT,
+        defaults={
+            "scope": RiskLimit.Scope.POSITION,
+            "metric": "stop_loss",
+            "direction": RiskLimit.Direction.MIN,
+            "threshold": 0.0,
+            "severity": "low",
+            "action": "reduce_positions",
+            "enabled": False,
+            "source": "strategies[].risk_config.stop_loss",
+        },
+    )
+    return limit
 
 
 def _status_change(name: str, active: bool, day: date) -> ConfigChange:
