@@ -46,6 +46,10 @@ class StrategyState:
     # Retired by an operator: never active again; its book is wound down at the next bar
     # (``rebalance.retire_books``) and its history kept.
     retired: bool = False
+    # The risk manager's caps on this book's holdings: ticker -> the most |quantity| it may
+    # hold (units) while a ``reduce_position`` violation on that ticker is open
+    # (``portfolio.engine.caps``; kept by ``risk.engine.position_caps``).
+    position_caps: dict[str, float] = field(default_factory=dict)
 
     @property
     def static(self) -> float:

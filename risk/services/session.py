@@ -27,6 +27,7 @@ from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
 from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
+from risk.engine.position_caps import caps_apply
 from risk.engine.measures import Measures, finite_or_none
 from risk.models import RiskBook, Violation
 
@@ -99,6 +100,7 @@ def risk_state_load(raw: dict) -> RiskState:
             bars=b["bars"],
             violation_id=b.get("violation_id"),
             overridden=b.get("overridden", False),
+            caps={k: float(v) for k, v in b.get("caps", {}).items()},
         )
         state.open[(breach.limit_id, breach.target)] = breach
     return state
@@ -106,7 +108,8 @@ def risk_state_load(raw: dict) -> RiskState:
 
 def risk_state_dump(risk: RiskState) -> dict:
     """JSON for ``RiskBook.state``: floats are written with ``repr`` and read back to the
-    same double, so the state round-trips exactly."""
+    same double, so the state round-trips exactly. A breach's position caps are written
+    only when it has some (sorted by book name; jsonb does not keep key order anyway)."""
     return {
         "risk_peak": risk.risk_peak,
         "ramp": risk.ramp,
@@ -124,6 +127,7 @@ def risk_state_dump(risk: RiskState) -> dict:
                 "violation_id": b.violation_id,
                 "overridden": b.overridden,
             }
+            | ({"caps": {k: b.caps[k] for k in sorted(b.caps)}} if b.caps else {})
             for b in risk.open.values()
         ],
     }
@@ -162,10 +166,12 @@ class RiskManagerSession:
         return self.book.window_bars
 
     def state_apply(self, state: PortfolioState) -> None:
-        """The stored exposure multipliers onto the engine state loaded for the chunk."""
+        """The stored exposure multipliers and position caps onto the engine state loaded
+        for the chunk."""
         state.risk_scale = self.book.portfolio_scale
         for s in state.strategies:
             s.risk_scale = float(self.book.strategy_scales.get(s.name, 1.0))
+        caps_apply(state, self.risk.open)
 
     def hook(self, state: PortfolioState, ctx: DayContext) -> None:
         self._window_feed(state)
