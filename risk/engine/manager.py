@@ -65,13 +65,12 @@ from datetime import date
 
 import numpy as np
 from portfolio.engine.book import negligible
+from portfolio.engine.caps import capped_weights
 from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
-from portfolio.engine.caps import capped_weights
-
 from risk.engine.measures import BookView, Measures, measure
-from risk.engine.position_caps import caps_apply, caps_tighten, capping, full_size_weight
+from risk.engine.position_caps import capping, caps_apply, caps_tighten, full_size_weight
 
 REASON = "risk_action"
 PROPORTIONAL = {

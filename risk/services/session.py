@@ -27,8 +27,8 @@ from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
 from risk.engine.manager import LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
-from risk.engine.position_caps import caps_apply
 from risk.engine.measures import Measures, finite_or_none
+from risk.engine.position_caps import caps_apply
 from risk.models import RiskBook, Violation
 
 _SNAPSHOT_FIELDS = {
