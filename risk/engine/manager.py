@@ -210,7 +210,7 @@ def risk_step(
                 risk.open[key] = breach
                 n0 = len(ctx.fills)
                 msg = _act(state, ctx, risk, rule, target, value, m, returns)
-                _caps_after(state, ctx, risk, rule, breach, n0)
+                _caps_after(state, ctx, risk, limits, rule, breach, n0)
                 events.append(_event("opened", rule, target, ctx.day, value, msg))
                 m = remeasure()
             elif (
@@ -219,7 +219,7 @@ def risk_step(
                 and breach.bars >= rule.cooldown_bars
             ):
                 del risk.open[key]
-                caps_apply(state, risk.open)  # its caps lift
+                caps_apply(state, risk.open, limits)  # its caps lift
                 msg = _recover(state, ctx, risk, rule, target)
                 event = _event("resolved", rule, target, ctx.day, value, msg)
                 events.append(
@@ -228,18 +228,18 @@ def risk_step(
             elif breach is not None and rule.breached(value):
                 n0 = len(ctx.fills)
                 msg = _enforce(state, ctx, risk, rule, breach, value, m, returns)
-                _caps_after(state, ctx, risk, rule, breach, n0)
+                _caps_after(state, ctx, risk, limits, rule, breach, n0)
                 if msg:
                     events.append(_event("enforced", rule, target, ctx.day, value, msg))
                     m = remeasure()
     return m, events
 
 
-def _caps_after(state, ctx, risk, rule, breach: OpenBreach, n0: int) -> None:
+def _caps_after(state, ctx, risk, limits, rule, breach: OpenBreach, n0: int) -> None:
     """A ``reduce_position`` cut (the fills from ``n0``) caps the books it cut."""
     if capping(rule) and len(ctx.fills) > n0:
         caps_tighten(breach.caps, state, breach.target, ctx.fills[n0:])
-        caps_apply(state, risk.open)
+        caps_apply(state, risk.open, limits)
 
 
 def _enforce(state, ctx, risk, rule, breach: OpenBreach, value, m, returns) -> str:

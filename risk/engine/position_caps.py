@@ -54,12 +54,17 @@ def caps_tighten(caps: dict[str, float], state: PortfolioState, ticker: str, fil
         caps[name] = min(caps.get(name, math.inf), held)
 
 
-def caps_apply(state: PortfolioState, open_breaches: Mapping) -> None:
+def caps_apply(state: PortfolioState, open_breaches: Mapping, rules) -> None:
     """Put the open breaches' caps on the books (``StrategyState.position_caps``), the
-    smallest where several cap one (book, ticker); books with none get none."""
+    smallest where several cap one (book, ticker); books with none get none. Only the
+    breaches of ``rules`` (the enabled limits) that still cap count: a limit disabled, or
+    edited to another action, while its violation is open caps nothing any more."""
+    capping_ids = {r.id for r in rules if capping(r)}
     per_book: dict[str, dict[str, float]] = {}
     for key in sorted(open_breaches):
         breach = open_breaches[key]
+        if breach.limit_id not in capping_ids:
+            continue
         for name, units in breach.caps.items():
             book = per_book.setdefault(name, {})
             book[breach.target] = min(book.get(breach.target, math.inf), units)

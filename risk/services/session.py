@@ -171,7 +171,7 @@ class RiskManagerSession:
         state.risk_scale = self.book.portfolio_scale
         for s in state.strategies:
             s.risk_scale = float(self.book.strategy_scales.get(s.name, 1.0))
-        caps_apply(state, self.risk.open)
+        caps_apply(state, self.risk.open, self.rules)
 
     def hook(self, state: PortfolioState, ctx: DayContext) -> None:
         self._window_feed(state)

@@ -15,6 +15,7 @@ from portfolio.engine.cycle import PortfolioState, StrategyState, apply_dates
 from portfolio.engine.errors import ConfigError
 from risk.engine.limits_config import limit_check, parse_risk_config
 from risk.engine.manager import LimitRule, OpenBreach, RiskState, risk_step
+from risk.engine.position_caps import caps_apply
 
 FREE = Execution()
 DAYS = [date(2024, 1, 1) + timedelta(days=i) for i in range(8)]
@@ -204,3 +205,15 @@ def test_a_breach_keeps_its_caps_through_the_stored_state():
     assert "caps" not in raw["open"][1]  # only a capping breach writes caps
     back = risk_state_load(raw)
     assert back.open[(7, "X")].caps == {"B": cap} and back.open[(1, "")].caps == {}
+
+
+def test_a_cap_whose_limit_is_disabled_or_no_longer_caps_holds_nothing():
+    books = [StrategyState(n, 0.5, True, "daily", FREE, Book()) for n in ("A", "B")]
+    state = PortfolioState(2000.0, 1.0, books)
+    breach = OpenBreach(7, "X", DAYS[2], 0.3, "reduce_position", caps={"B": 4.0, "A": 2.5})
+    tighter = OpenBreach(8, "X", DAYS[3], 0.3, "reduce_position", caps={"A": 1.5})
+    open_ = {(7, "X"): breach, (8, "X"): tighter}
+    caps_apply(state, open_, [_cap_rule(), _cap_rule(id=8)])
+    assert [s.position_caps for s in books] == [{"X": 1.5}, {"X": 4.0}]  # the smallest
+    caps_apply(state, open_, [_cap_rule(action="alert_only")])  # 7 edited, 8 disabled
+    assert [s.position_caps for s in books] == [{}, {}]
