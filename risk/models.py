@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     LIQUIDATE_ALL = "liquidate_all", "Liquidate all"
     REDUCE_POSITIONS = "reduce_positions", "Reduce positions"
     PAUSE_STRATEGY = "pause_strategy", "Pause strategy"
+    REDUCE_POSITION = "reduce_position", "Reduce position (that ticker, capped)"
     ALERT_ONLY = "alert_only", "Alert only"
 
 

@@ -10,7 +10,8 @@ For each bar date t, in order, with close-only data:
    books at close t (paused books keep their capital);
 3. orders decided at t-1 fill at close t for every active strategy whose frequency makes t
    a trading day, sized with the equity after step 2 and scaled by the risk manager's
-   multipliers (``PortfolioState.risk_scale`` x ``StrategyState.risk_scale``, 1 normally);
+   multipliers (``PortfolioState.risk_scale`` x ``StrategyState.risk_scale``, 1 normally)
+   and held within its position caps (``StrategyState.position_caps``: ``caps``);
 4. the risk hook, when given (the risk manager's step); it may trade and may call
    ``rebalance.rebalance(state, ctx, "risk_breach")``;
 5. every strategy records its targets decided with data through close t, to fill later.
@@ -48,6 +49,7 @@ import pandas as pd
 
 from portfolio.engine.book import Fill
 from portfolio.engine.calendar import bar_numbers, is_period_start
+from portfolio.engine.caps import capped_weights
 from portfolio.engine.rebalance import rebalance, retire_books, trigger_due
 from portfolio.engine.state import (
     DayContext,
@@ -206,6 +208,7 @@ def _apply_day(
         if s.active and trading_day:
             pending = s.tradable_targets(s.pending)
             scaled = {t: w * scale * s.risk_scale for t, w in pending.items()}
+            scaled = capped_weights(s, scaled, ctx.today)  # open reduce_position caps
             for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
                 ctx.fills.append((s.name, f))
     if risk_hook is not None:
@@ -272,6 +275,7 @@ def _decide(state: PortfolioState, ctx: DayContext, decisions) -> list[OrderDeci
         if not (s.approval_required and s.active):
             continue
         scaled = {t: w * scale * s.risk_scale for t, w in s.tradable_targets(targets).items()}
+        scaled = capped_weights(s, scaled, ctx.today)
         orders = s.book.orders_to(scaled, ctx.today, s.execution)
         if not orders:
             s.pending = None

@@ -49,6 +49,10 @@ class StrategyState:
     # Tickers the strategy may not re-enter yet (a stop-loss's cool-off, set by the risk
     # manager: ``risk.engine.stops``): their targets count as 0 wherever targets trade.
     reentry_blocked: set[str] = field(default_factory=set)
+    # The risk manager's caps on this book's holdings: ticker -> the most |quantity| it may
+    # hold (units) while a ``reduce_position`` violation on that ticker is open
+    # (``portfolio.engine.caps``; kept by ``risk.engine.position_caps``).
+    position_caps: dict[str, float] = field(default_factory=dict)
 
     def tradable_targets(self, targets: dict[str, float]) -> dict[str, float]:
         """``targets`` without the tickers in ``reentry_blocked`` (a target of 0)."""

@@ -51,8 +51,17 @@ bars after a violation resolves, ascending in (0, 1], ending at 1; default 0.25,
 safe side of the limit (a drawdown limit of -0.15 may recover at -0.05, not at -0.2). By
 default drawdown limits recover at half their threshold, the others at the threshold.
 
-A severity may take its own action or a milder one (critical > high > medium > low;
-liquidate_all > reduce_positions > pause_strategy > alert_only), never a harsher one.
+A severity may take its own action or a milder one, never a harsher one. Actions, harshest
+first: liquidate_all > reduce_positions > pause_strategy > reduce_position > alert_only;
+the harshest each severity may take: critical liquidate_all, high reduce_positions,
+medium pause_strategy, low reduce_position (the spec's "Low: position size breach ->
+reduce specific position"). So ``violation_actions.low`` may be ``reduce_position`` or
+``alert_only`` (the default, the spec's example), and a medium limit may also take
+``reduce_position``. ``reduce_position`` cuts the breaching ticker only and caps it there
+while the violation is open (``risk.engine.position_caps``); it is a position-scope action:
+a portfolio- or strategy-scope limit given it (diversification ratio, top-5 concentration,
+correlation alert, strategy position count at low) has no one position to cut and alerts
+only (documented fallback).
 
 Per-position stop-losses are not limits of this file: each strategy sets its own in
 ``strategy_allocation.yaml`` (``risk_config.stop_loss``, ``portfolio.engine.sizing``) and
@@ -75,9 +84,22 @@ from portfolio.engine.checks import ConfigChecker
 from risk.engine.channel_rules import channel_config_problem
 
 SEVERITIES = ("critical", "high", "medium", "low")
-ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "alert_only")
-ACTION_RANK = {"alert_only": 1, "pause_strategy": 2, "reduce_positions": 3, "liquidate_all": 4}
+ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "reduce_position", "alert_only")
+ACTION_RANK = {
+    "alert_only": 1,
+    "reduce_position": 2,
+    "pause_strategy": 3,
+    "reduce_positions": 4,
+    "liquidate_all": 5,
+}
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+# the harshest action each severity may take (a milder one is always allowed)
+HARSHEST_ACTION = {
+    "critical": "liquidate_all",
+    "high": "reduce_positions",
+    "medium": "pause_strategy",
+    "low": "reduce_position",
+}
 DEFAULT_STEPS = (0.25, 0.5, 1.0)
 DEFAULT_CRITICAL_COOLDOWN = 5
 DEFAULT_WINDOW_BARS = 60  # the risk measures' trailing window of strategy returns
@@ -285,9 +307,10 @@ def parse_risk_config(data: Any, *, source: str) -> RiskConfigSpec:
 
 def action_mismatch(severity: str, action: str) -> str | None:
     """Why ``action`` is too harsh for ``severity`` (None when it is allowed)."""
-    if ACTION_RANK[action] <= SEVERITY_RANK[severity]:
+    ceiling = ACTION_RANK[HARSHEST_ACTION[severity]]
+    if ACTION_RANK[action] <= ceiling:
         return None
-    allowed = [a for a, r in ACTION_RANK.items() if r <= SEVERITY_RANK[severity]]
+    allowed = [a for a, r in ACTION_RANK.items() if r <= ceiling]
     return (
         f"a {severity}-severity breach cannot take action {action}; allowed: "
         f"{', '.join(sorted(allowed, key=ACTION_RANK.get, reverse=True))}"

@@ -26,6 +26,11 @@ portfolio, each strategy, each ticker, each sector or asset class):
     (on a tie, the first by name). A strategy may be paused by several breaches at once
     and resumes only when the last of them resolves; one an operator paused (or the
     configuration did) stays paused whatever resolves, until an operator resumes it;
+  - ``reduce_position`` (low, position scope): that ticker is cut as ``reduce_positions``
+    cuts it, and each book cut keeps the size it was left with as a cap on the ticker
+    while the violation is open: later signal fills (and recovery trades) hold it there
+    (``position_caps``: the cap in units, its resolution at full size). For a portfolio- or
+    strategy-scope limit there is no one position to cut: alert only (documented fallback);
   - ``alert_only`` (low): nothing trades.
 
   While a violation is open its action keeps acting on any bar the measure is still beyond
@@ -70,11 +75,13 @@ from datetime import date
 
 import numpy as np
 from portfolio.engine.book import negligible
+from portfolio.engine.caps import capped_weights
 from portfolio.engine.rebalance import rebalance
 from portfolio.engine.state import DayContext, PortfolioState, StrategyState
 
 from risk.engine import groups as group_limits
 from risk.engine.measures import BookView, Measures, measure
+from risk.engine.position_caps import capping, caps_apply, caps_tighten, full_size_weight
 from risk.engine.stops import StopBook
 
 REASON = "risk_action"
@@ -139,6 +146,7 @@ class OpenBreach:
     bars: int = 0
     violation_id: int | None = None
     overridden: bool = False  # an operator resumed what it paused: it pauses no more
+    caps: dict[str, float] = field(default_factory=dict)  # book -> |units| (reduce_position)
 
 
 @dataclass
@@ -221,26 +229,38 @@ def risk_step(
             if breach is None and rule.breached(value):
                 breach = OpenBreach(rule.id, target, ctx.day, value, rule.action)
                 risk.open[key] = breach
+                n0 = len(ctx.fills)
                 msg = _act(state, ctx, risk, rule, target, value, m, returns)
+                _caps_after(state, ctx, risk, limits, rule, breach, n0)
                 events.append(_event("opened", rule, target, ctx.day, value, msg))
                 m = remeasure()
             elif (
                 breach is not None
-                and rule.recovered(_at_full_size(rule, target, value, state))
+                and rule.recovered(_at_full_size(rule, target, value, state, ctx, breach))
                 and breach.bars >= rule.cooldown_bars
             ):
                 del risk.open[key]
+                caps_apply(state, risk.open, limits)  # its caps lift
                 msg = _recover(state, ctx, risk, rule, target)
                 event = _event("resolved", rule, target, ctx.day, value, msg)
                 events.append(
                     replace(event, opened_on=breach.opened_on, violation_id=breach.violation_id)
                 )
             elif breach is not None and rule.breached(value):
+                n0 = len(ctx.fills)
                 msg = _enforce(state, ctx, risk, rule, breach, value, m, returns)
+                _caps_after(state, ctx, risk, limits, rule, breach, n0)
                 if msg:
                     events.append(_event("enforced", rule, target, ctx.day, value, msg))
                     m = remeasure()
     return m, events
+
+
+def _caps_after(state, ctx, risk, limits, rule, breach: OpenBreach, n0: int) -> None:
+    """A ``reduce_position`` cut (the fills from ``n0``) caps the books it cut."""
+    if capping(rule) and len(ctx.fills) > n0:
+        caps_tighten(breach.caps, state, breach.target, ctx.fills[n0:])
+        caps_apply(state, risk.open, limits)
 
 
 def _enforce(state, ctx, risk, rule, breach: OpenBreach, value, m, returns) -> str:
@@ -308,11 +328,16 @@ def _values(rule: LimitRule, m: Measures, state: PortfolioState, limits=()):
                 yield ticker, weight
 
 
-def _at_full_size(rule: LimitRule, target: str, value: float, state: PortfolioState) -> float:
+def _at_full_size(
+    rule: LimitRule, target: str, value: float, state: PortfolioState, ctx, breach
+) -> float:
     """A reduce action's measure as it would be with the exposure restored: a violation
     resolves only when its limit would hold at full size, so a limit the configuration
     itself exceeds (say leverage_target 1.5 against a 1.2 cap) stays reduced instead of
-    stepping back up and breaching again."""
+    stepping back up and breaching again. A capped ticker: with its capped books at their
+    signal's size (``position_caps.full_size_weight``)."""
+    if capping(rule):
+        return full_size_weight(state, ctx.marks, target, breach.caps)
     if not _reduces(rule) or rule.scope in ("position", *GROUP_SCOPES):
         return value
     scale = state.risk_scale
@@ -322,7 +347,7 @@ def _at_full_size(rule: LimitRule, target: str, value: float, state: PortfolioSt
 
 
 def _reduces(rule: LimitRule) -> bool:
-    return rule.action == "reduce_positions" and rule.metric in PROPORTIONAL
+    return (rule.action == "reduce_positions" and rule.metric in PROPORTIONAL) or capping(rule)
 
 
 def _act(state, ctx, risk, rule, target, value, m, returns) -> str:
@@ -340,6 +365,10 @@ def _act(state, ctx, risk, rule, target, value, m, returns) -> str:
         msg = _pause(state, risk, (rule.id, target), name)
         fallback = " (exposure does not scale this measure)"
         return msg + (fallback if rule.action != "pause_strategy" and name else "")
+    if capping(rule):
+        return _reduce(state, ctx, rule, target, value, m)
+    if rule.action == "reduce_position":
+        return "alert only (reduce_position cuts a position-scope breach only)"
     return "alert only"
 
 
@@ -467,6 +496,8 @@ def _pause_candidate(state: PortfolioState, m: Measures, returns: np.ndarray) ->
 
 def _recover(state, ctx, risk, rule, target) -> str:
     steps = [x for x in rule.recovery_steps if x > 0] or [1.0]
+    if capping(rule):
+        return f"cap on {target} lifted"
     if rule.action == "liquidate_all":
         # The books are all cash: restore the target allocations before re-entering.
         rebalance(state, ctx, "risk_breach", "cash")
@@ -547,6 +578,7 @@ def _to_targets(state: PortfolioState, s: StrategyState, ctx: DayContext) -> Non
         return
     scale = state.exposure_scale * state.risk_scale * s.risk_scale
     weights = {t: w * scale for t, w in s.tradable_targets(s.pending).items()}
+    weights = capped_weights(s, weights, ctx.today)
     for f in s.book.rebalance_to(
         weights, ctx.today, ctx.day, replace(s.execution, trade_band=0.0), REASON
     ):

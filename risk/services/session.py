@@ -29,6 +29,7 @@ from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
 from risk.engine.manager import GROUP_SCOPES, LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
+from risk.engine.position_caps import caps_apply
 from risk.engine.stops import (
     StopEvent,
     reentry_blocks_apply,
@@ -120,6 +121,7 @@ def risk_state_load(raw: dict) -> RiskState:
             bars=b["bars"],
             violation_id=b.get("violation_id"),
             overridden=b.get("overridden", False),
+            caps={k: float(v) for k, v in b.get("caps", {}).items()},
         )
         state.open[(breach.limit_id, breach.target)] = breach
     return state
@@ -128,7 +130,8 @@ def risk_state_load(raw: dict) -> RiskState:
 def risk_state_dump(risk: RiskState) -> dict:
     """JSON for ``RiskBook.state``: floats are written with ``repr`` and read back to the
     same double, so the state round-trips exactly. The stops' state only when there is
-    any (a portfolio without stops stores what it always did)."""
+    any (a portfolio without stops stores what it always did); a breach's position caps
+    only when it has some (sorted by book name; jsonb does not keep key order anyway)."""
     stops = {"stops": stop_book_dump(risk.stops)} if risk.stops else {}
     return stops | {
         "risk_peak": risk.risk_peak,
@@ -147,6 +150,7 @@ def risk_state_dump(risk: RiskState) -> dict:
                 "violation_id": b.violation_id,
                 "overridden": b.overridden,
             }
+            | ({"caps": {k: b.caps[k] for k in sorted(b.caps)}} if b.caps else {})
             for b in risk.open.values()
         ],
     }
@@ -192,11 +196,13 @@ class RiskManagerSession:
         return self.book.window_bars
 
     def state_apply(self, state: PortfolioState) -> None:
-        """The stored exposure multipliers onto the engine state loaded for the chunk."""
+        """The stored exposure multipliers and position caps onto the engine state loaded
+        for the chunk."""
         state.risk_scale = self.book.portfolio_scale
         for s in state.strategies:
             s.risk_scale = float(self.book.strategy_scales.get(s.name, 1.0))
         reentry_blocks_apply(state, self.risk.stops)
+        caps_apply(state, self.risk.open, self.rules)
 
     def hook(self, state: PortfolioState, ctx: DayContext) -> None:
         self._window_feed(state)
@@ -373,7 +379,7 @@ def stop_limit_get(portfolio: Portfolio) -> RiskLimit:
             "direction": RiskLimit.Direction.MIN,
             "threshold": 0.0,
             "severity": "low",
-            "action": "reduce_positions",
+            "action": "reduce_position",  # the low rung: it closes that one position
             "enabled": False,
             "source": "strategies[].risk_config.stop_loss",
         },
