@@ -181,7 +181,7 @@ def portfolio_apply(
                 s.id: dict(st.reviews) for s, st in zip(strategies, state.strategies, strict=True)
             }
             gated = any(st.approval_required or st.reviews for st in state.strategies)
-            risk = risk_session_open(portfolio, strategies, dates[-1])
+            risk = risk_session_open(portfolio, strategies, dates[-1], closes=frame)
             risk.state_apply(state)
             results = apply_dates(state, frame, targets, part, risk_hook=risk.hook)
             t2 = time.perf_counter()

@@ -422,6 +422,18 @@ class StrategySnapshot(models.Model):
         help_text="daily_return / the exposure the book held (portfolio exposure scale x "
         "risk multipliers): what the allocation methods and risk estimates read.",
     )
+    # Open-position figures of the close, after its fills (risk/engine/excursion.py has
+    # the formulas). NULL on rows written before they existed, and for the weight of a
+    # book holding positions with equity <= 0.
+    max_position_weight = models.FloatField(
+        null=True, blank=True, help_text="max |position value| / equity (0 when flat)"
+    )
+    open_mae = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Largest adverse excursion of the open positions: worst close since entry "
+        "vs. the average entry price, a fraction of it (0 when flat).",
+    )
 
     class Meta:
         ordering = ["strategy", "date"]
@@ -468,6 +480,12 @@ class PortfolioSnapshot(models.Model):
     exposure_scale = models.FloatField(
         default=1.0,
         help_text="Sum of allocations in force during the day (the one its returns earned).",
+    )
+    open_mae = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Largest open-position adverse excursion over every book, not netted "
+        "(risk/engine/excursion.py); NULL on rows written before it existed.",
     )
 
     class Meta:

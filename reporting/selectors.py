@@ -52,6 +52,7 @@ PORTFOLIO_SNAPSHOT_FIELDS = (
     "var_99",
     "cvar_95",
     "cvar_99",
+    "open_mae",
 )
 STRATEGY_SNAPSHOT_FIELDS = (
     "strategy__name",
@@ -67,6 +68,8 @@ STRATEGY_SNAPSHOT_FIELDS = (
     "allocation",
     "unrealized_pnl",
     "realized_pnl",
+    "max_position_weight",
+    "open_mae",
     "status",
 )
 TRADE_FIELDS = (

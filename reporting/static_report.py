@@ -315,6 +315,7 @@ RISK_LABELS = {
     "diversification_ratio": ("Diversification ratio", _num),
     "max_correlation": ("Max strategy correlation", _num),
     "concentration_top5": ("Top-5 concentration", _pct),
+    "open_mae": ("Open-position MAE (worst of any book)", _pct),
 }
 
 

@@ -26,6 +26,7 @@ RISK_SNAPSHOT_FIELDS = (
     "diversification_ratio",
     "max_correlation",
     "concentration_top5",
+    "open_mae",
     "exposure_scale",
     "risk",
 )

@@ -29,6 +29,7 @@ class PortfolioCurveSerializer(serializers.ModelSerializer):
             "leverage",
             "gross_exposure",
             "net_exposure",
+            "open_mae",
         ]
 
 
@@ -60,6 +61,8 @@ class StrategyCurveSerializer(serializers.ModelSerializer):
             "allocation",
             "leverage",
             "volatility",
+            "max_position_weight",
+            "open_mae",
             "status",
         ]
 

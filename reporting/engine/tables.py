@@ -54,6 +54,7 @@ RISK_COLUMNS = (
     "diversification_ratio",
     "max_correlation",
     "concentration_top5",
+    "open_mae",
 )
 
 VIOLATION_COLUMNS = (

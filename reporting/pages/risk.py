@@ -43,6 +43,7 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
     context.update(_gauges(history, limits))
     context["var"] = _var(history)
+    context["open_positions"] = _open_positions(history)
     context["figures"].update(context.pop("gauge_figures"))
     context["drawdown_reference"] = selectors.drawdown_reference(portfolio=portfolio)
     context["figures"]["drawdown"] = charts.drawdown_figure(
@@ -132,6 +133,24 @@ def _var(history: History) -> dict:
         "computed": any(v is not None for v in values.values()),
         "has_history": has_history,
     }
+
+
+def _open_positions(history: History) -> dict:
+    """The last close's open-position figures as stored (``risk.engine.excursion``): the
+    portfolio's open MAE (the worst open position of any book, not netted) and each
+    book's max position weight and open MAE; None where a row predates them."""
+    frame = history.strategy_snapshots
+    last = frame[frame["date"] == history.snapshots.index[-1]].set_index("strategy")
+    books = [
+        {
+            "name": name,
+            "max_position_weight": finite(last.at[name, "max_position_weight"]),
+            "open_mae": finite(last.at[name, "open_mae"]),
+        }
+        for name in history.names
+        if name in last.index
+    ]
+    return {"open_mae": finite(history.latest["open_mae"]), "books": books}
 
 
 def _correlation(history: History, limits) -> dict:

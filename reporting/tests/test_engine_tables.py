@@ -82,11 +82,13 @@ def test_decimals_become_the_nearest_double_not_a_rounded_one():
 
 
 def test_risk_metrics_not_computed_stay_empty():
-    rows = [(D1, 0.95, -0.01, None, None, None, None, None, None, None, None)]
-    rows.append((D2, 1.0, 0.0, 0.12, 0.02, 0.03, 0.025, 0.035, 1.4, 0.8, 0.5))
+    # the last column is the open-position MAE: NULL on a row written before it existed
+    rows = [(D1, 0.95, -0.01, None, None, None, None, None, None, None, None, None)]
+    rows.append((D2, 1.0, 0.0, 0.12, 0.02, 0.03, 0.025, 0.035, 1.4, 0.8, 0.5, 0.07))
     t = tables.risk_table(rows)
     assert list(t.columns) == list(tables.RISK_COLUMNS)
     assert math.isnan(t["var_95"][0]) and t["var_95"][1] == 0.02
+    assert math.isnan(t["open_mae"][0]) and t["open_mae"][1] == 0.07
     assert t["leverage"][0] == 0.95
 
 

@@ -4,7 +4,9 @@
 from bar to bar), its enabled limits, and rebuilds the return window from stored
 ``StrategySnapshot.unit_return`` rows; ``state_apply`` puts the stored exposure multipliers
 on the engine state; ``hook`` is step 4 of every bar (``risk.engine.manager.risk_step``);
-``decorate`` fills the snapshots' risk fields; ``persist`` writes violations, the status
+``decorate`` fills the snapshots' risk fields and their open-position figures (max
+position weight and open MAE, ``risk.engine.excursion``, measured in ``hook`` after the
+risk step's fills); ``persist`` writes violations, the status
 changes it made (one audit row each, dated by its bar), and the ``RiskBook``, inside the
 chunk's transaction; alerts are queued in that transaction and sent after the commit.
 
@@ -18,6 +20,7 @@ from collections import deque
 from datetime import date, timedelta
 
 import numpy as np
+import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +30,13 @@ from portfolio.engine.sizing import risk_config_from_dict
 from portfolio.engine.state import DayContext, PortfolioState
 from portfolio.models import ConfigChange, Instrument, Portfolio, Strategy
 from portfolio.services.controls import Origin, config_change_record
+from risk.engine.excursion import (
+    BookFigures,
+    CloseHistory,
+    OpenPosition,
+    book_figures,
+    portfolio_open_mae,
+)
 from risk.engine.manager import GROUP_SCOPES, LimitRule, OpenBreach, RiskEvent, RiskState, risk_step
 from risk.engine.measures import Measures, finite_or_none
 from risk.engine.position_caps import caps_apply
@@ -165,9 +175,16 @@ class RiskManagerSession:
     """The risk manager for one chunk of one portfolio (see ``operations.update``)."""
 
     def __init__(
-        self, portfolio: Portfolio, strategies, rules: list[LimitRule], alert_from: date
+        self,
+        portfolio: Portfolio,
+        strategies,
+        rules: list[LimitRule],
+        alert_from: date,
+        closes: pd.DataFrame,
     ) -> None:
         self.portfolio = portfolio
+        self.closes = CloseHistory(closes)
+        self.open_figures: dict[date, dict[str, BookFigures]] = {}
         self.alert_from = alert_from
         self.strategies = {s.name: s for s in strategies}
         self.order = [s.name for s in strategies]
@@ -222,11 +239,30 @@ class RiskManagerSession:
         )
         self.measures[ctx.day] = measures
         self.events.extend(events)
+        self._open_figures_record(state, ctx)
         for s in state.strategies:
             if s.active != before[s.name]:
                 change = _status_change(s.name, s.active, ctx.day)
                 change.portfolio = self.portfolio
                 self.status_changes.append(change)
+
+    def _open_figures_record(self, state: PortfolioState, ctx: DayContext) -> None:
+        """Each book's max position weight and open MAE at this close, after every fill of
+        it (step 5 does not trade), from the book and the stored closes only."""
+        self.open_figures[ctx.day] = {
+            s.name: book_figures(
+                [
+                    OpenPosition(t, h.quantity, h.avg_price, h.entry_date)
+                    for t, h in s.book.holdings.items()
+                ],
+                ctx.marks,
+                s.book.equity(ctx.marks),
+                s.book.multipliers,
+                self.closes,
+                ctx.day,
+            )
+            for s in state.strategies
+        }
 
     def _window_feed(self, state: PortfolioState) -> None:
         """Append the unit returns the engine recorded since the window's last bar (the
@@ -256,6 +292,16 @@ class RiskManagerSession:
             m = self.measures.get(row.date)
             if m is not None:
                 row.volatility = finite_or_none(m.strategies[row.strategy.name].get("volatility"))
+        self._open_figures_decorate(portfolio_rows, strategy_rows)
+
+    def _open_figures_decorate(self, portfolio_rows: list, strategy_rows: list) -> None:
+        for row in strategy_rows:
+            f = self.open_figures[row.date][row.strategy.name]
+            row.max_position_weight = finite_or_none(f.max_position_weight)
+            row.open_mae = finite_or_none(f.open_mae)
+        for row in portfolio_rows:
+            books = self.open_figures[row.date]
+            row.open_mae = finite_or_none(portfolio_open_mae([books[n] for n in self.order]))
 
     def persist(self, state: PortfolioState) -> None:
         """Violations opened and resolved in this chunk, the status changes, and the risk
@@ -403,14 +449,20 @@ def _status_change(name: str, active: bool, day: date) -> ConfigChange:
     )
 
 
-def risk_session_open(portfolio: Portfolio, strategies, last_date: date) -> RiskManagerSession:
+def risk_session_open(
+    portfolio: Portfolio, strategies, last_date: date, closes: pd.DataFrame | None = None
+) -> RiskManagerSession:
     """The update path's risk manager for one chunk. It always measures (a portfolio
     without limits still gets its VaR, volatility and correlations stored); limits act
     when enabled. Violations on bars more than ``QUANTSITE_ALERT_MAX_AGE_DAYS`` before the
-    run's last bar (a catch-up replay of history) are recorded but not alerted."""
+    run's last bar (a catch-up replay of history) are recorded but not alerted.
+    ``closes``: the close frame the engine marks with (read from the database when not
+    given), for the open positions' worst close since entry."""
     rules = limit_rules(portfolio, strategies)
     alert_from = last_date - timedelta(days=settings.QUANTSITE_ALERT_MAX_AGE_DAYS)
-    return RiskManagerSession(portfolio, strategies, rules, alert_from)
+    if closes is None:
+        closes = selectors.price_frame(end=last_date)
+    return RiskManagerSession(portfolio, strategies, rules, alert_from, closes)
 
 
 def _alerts_enqueue(violations: list[Violation]) -> None:
