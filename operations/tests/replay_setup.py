@@ -55,10 +55,15 @@ def replay_configure(
 
 
 def replay_tables(method: str, apply, *, end: date = END) -> dict[str, list[tuple]]:
-    """Configure a fresh portfolio, feed it the bars up to ``end`` with ``apply``, read
-    every table, and delete it again (so the next path starts from the same empty
-    database)."""
-    portfolio = replay_configure(method, pagerduty=True)
+    """``configured_tables`` of the replay configuration under ``method`` (with PagerDuty)."""
+    return configured_tables(lambda: replay_configure(method, pagerduty=True), apply, end=end)
+
+
+def configured_tables(configure, apply, *, end: date = END) -> dict[str, list[tuple]]:
+    """Configure a fresh portfolio (``configure()``), feed it the bars up to ``end`` with
+    ``apply``, read every table, and delete it again (so the next path starts from the
+    same empty database)."""
+    portfolio = configure()
     apply(portfolio)
     portfolio.refresh_from_db()
     assert portfolio.last_applied_date == end
@@ -66,3 +71,31 @@ def replay_tables(method: str, apply, *, end: date = END) -> dict[str, list[tupl
     portfolio.delete()
     ConfigChange.objects.all().delete()
     return tables
+
+
+def killed_then_resumed(closes, monkeypatch, *, chunk_dates: int, end: date = END):
+    """A path that dies (``KeyboardInterrupt``) in the third chunk's write, then resumes
+    from what was committed."""
+    import pytest
+
+    from operations import update as update_service
+    from operations.update import portfolio_apply
+
+    def apply(portfolio):
+        real, calls = update_service.chunk_save, {"n": 0}
+
+        def dying(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt("killed in the third chunk")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(update_service, "chunk_save", dying)
+        with pytest.raises(KeyboardInterrupt):
+            portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, chunk_dates=chunk_dates)
+        monkeypatch.setattr(update_service, "chunk_save", real)
+        portfolio.refresh_from_db()
+        assert portfolio.last_applied_date is not None and portfolio.last_applied_date < end
+        portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, chunk_dates=chunk_dates)
+
+    return apply

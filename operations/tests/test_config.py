@@ -84,7 +84,9 @@ def test_the_demo_config_loads_into_the_database_with_an_audit_trail():
     ]
     assert sum(float(s.target_allocation) for s in portfolio.strategies.all()) == pytest.approx(1)
     assert RiskLimit.objects.filter(portfolio=portfolio).count() == 10
-    assert AlertChannel.objects.filter(portfolio=portfolio).count() == 3
+    assert (
+        AlertChannel.objects.filter(portfolio=portfolio).count() == 4
+    )  # email, pagerduty, slack, sms (all disabled)
     assert ConfigChange.objects.filter(object_type="Strategy").exists()
     changes = ConfigChange.objects.count()
     call_command("load_config", allocation=str(DEMO), risk=str(DEMO_RISK))  # same again

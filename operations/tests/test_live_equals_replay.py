@@ -19,9 +19,14 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from operations import update as update_service
 from operations.digest import portfolio_tables, stored_fields, tables_diff, tables_digest
-from operations.tests.replay_setup import END, METHODS, replay_configure, replay_tables
+from operations.tests.replay_setup import (
+    END,
+    METHODS,
+    killed_then_resumed,
+    replay_configure,
+    replay_tables,
+)
 from operations.update import portfolio_apply, run_update
 from portfolio import selectors
 from portfolio.feeds import BundledProvider
@@ -44,27 +49,6 @@ _configure = replay_configure
 
 
 _path_tables = replay_tables
-
-
-def _killed_then_resumed(closes, monkeypatch):
-    def apply(portfolio):
-        real, calls = update_service.chunk_save, {"n": 0}
-
-        def dying(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise KeyboardInterrupt("killed in the third chunk")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(update_service, "chunk_save", dying)
-        with pytest.raises(KeyboardInterrupt):
-            portfolio_apply(portfolio=portfolio, closes=closes, as_of=END, chunk_dates=50)
-        monkeypatch.setattr(update_service, "chunk_save", real)
-        portfolio.refresh_from_db()
-        assert portfolio.last_applied_date is not None and portfolio.last_applied_date < END
-        portfolio_apply(portfolio=portfolio, closes=closes, as_of=END, chunk_dates=50)
-
-    return apply
 
 
 def _bar_by_bar(closes):
@@ -107,7 +91,7 @@ def test_every_path_of_the_bars_leaves_the_same_rows(method, bars, monkeypatch):
             call_command("run_update", as_of=END.isoformat(), no_prices=True, verbosity=0),
         ),
         "bar by bar": _bar_by_bar(bars),
-        "killed and resumed": _killed_then_resumed(bars, monkeypatch),
+        "killed and resumed": killed_then_resumed(bars, monkeypatch, chunk_dates=50),
     }
     expected = tables_digest(replay)
     for name, apply in paths.items():

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from operations import update as update_service
 from operations.config import portfolio_configure
 from operations.digest import portfolio_tables, tables_diff, tables_digest
+from operations.tests.replay_setup import configured_tables, killed_then_resumed
 from operations.update import portfolio_apply
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
@@ -42,37 +42,6 @@ def _configure():
     return portfolio_configure(spec=spec, risk=risk, source="position caps")
 
 
-def _tables(apply):
-    portfolio = _configure()
-    apply(portfolio)
-    portfolio.refresh_from_db()
-    assert portfolio.last_applied_date == END
-    tables = portfolio_tables(portfolio)
-    portfolio.delete()
-    ConfigChange.objects.all().delete()
-    return tables
-
-
-def _killed_then_resumed(closes, monkeypatch):
-    def apply(portfolio):
-        real, calls = update_service.chunk_save, {"n": 0}
-
-        def dying(*args, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise KeyboardInterrupt("killed in the third chunk")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(update_service, "chunk_save", dying)
-        with pytest.raises(KeyboardInterrupt):
-            portfolio_apply(portfolio=portfolio, closes=closes, as_of=END, chunk_dates=40)
-        monkeypatch.setattr(update_service, "chunk_save", real)
-        portfolio.refresh_from_db()
-        portfolio_apply(portfolio=portfolio, closes=closes, as_of=END, chunk_dates=40)
-
-    return apply
-
-
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_capped_tickers_leave_the_same_rows_on_every_path_and_a_rerun_adds_nothing(
@@ -98,9 +67,9 @@ def test_capped_tickers_leave_the_same_rows_on_every_path_and_a_rerun_adds_nothi
     paths = {
         "chunks of 1": lambda p: portfolio_apply(portfolio=p, closes=bars, chunk_dates=1),
         "chunks of 7": lambda p: portfolio_apply(portfolio=p, closes=bars, chunk_dates=7),
-        "killed and resumed": _killed_then_resumed(bars, monkeypatch),
+        "killed and resumed": killed_then_resumed(bars, monkeypatch, chunk_dates=40, end=END),
     }
     expected = tables_digest(replay)
     for name, apply in paths.items():
-        tables = _tables(apply)
+        tables = configured_tables(_configure, apply, end=END)
         assert tables_digest(tables) == expected, (name, tables_diff(replay, tables))

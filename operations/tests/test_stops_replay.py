@@ -12,12 +12,12 @@ from django.core.management import call_command
 
 from operations.config import portfolio_configure
 from operations.digest import portfolio_tables, tables_diff, tables_digest
-from operations.tests.replay_setup import END, ROOT
+from operations.tests.replay_setup import END, ROOT, configured_tables
 from operations.update import portfolio_apply
 from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.feeds import BundledProvider
-from portfolio.models import ConfigChange, Trade
+from portfolio.models import Trade
 from portfolio.services.prices import prices_load
 from risk.models import AlertChannel, AlertDelivery, Violation
 from risk.services import risk_spec_read
@@ -51,21 +51,12 @@ def _configure():
     return portfolio
 
 
-def _tables(apply):
-    portfolio = _configure()
-    apply(portfolio)
-    portfolio.refresh_from_db()
-    assert portfolio.last_applied_date == END
-    tables = portfolio_tables(portfolio)
-    portfolio.delete()
-    ConfigChange.objects.all().delete()
-    return tables
-
-
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_stops_leave_the_same_rows_whichever_way_the_bars_arrive(bars):
-    replay = _tables(lambda p: portfolio_apply(portfolio=p, closes=bars, chunk_dates=10**6))
+    replay = configured_tables(
+        _configure, lambda p: portfolio_apply(portfolio=p, closes=bars, chunk_dates=10**6)
+    )
     stops = [r for r in replay["violation"] if r[0] == STOP_LIMIT]
     assert {r[1] for r in stops} == set(STOPS)  # every configured stop fired at least once
     assert any(r[8] == "resolved" for r in stops)  # (limit, strategy, ticker, date, ...)
@@ -79,7 +70,7 @@ def test_stops_leave_the_same_rows_whichever_way_the_bars_arrive(bars):
     }
     expected = tables_digest(replay)
     for name, apply in paths.items():
-        tables = _tables(apply)
+        tables = configured_tables(_configure, apply)
         assert tables_digest(tables) == expected, (name, tables_diff(replay, tables))
 
 
