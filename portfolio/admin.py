@@ -319,6 +319,7 @@ class TradeAdmin(HistoryAdmin):
         "cost",
         "realized_pnl",
         "reason",
+        "detail",
     ]
     list_filter = ["reason", "side", "strategy__portfolio", "strategy"]
     date_hierarchy = "date"

@@ -384,6 +384,12 @@ class Trade(models.Model):
     cost = models.FloatField(help_text="Commission plus slippage, in money.")
     realized_pnl = models.FloatField(default=0.0)
     reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="What a risk fill acted on (a stop-loss: its level and reference).",
+    )
 
     class Meta:
         ordering = ["date", "id"]

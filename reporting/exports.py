@@ -98,6 +98,7 @@ def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.D
         "cost",
         "realized_pnl",
         "reason",
+        "detail",
     )
     return tables.trades_table(list(rows))
 

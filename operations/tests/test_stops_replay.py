@@ -87,6 +87,8 @@ def test_each_stop_is_one_risk_action_fill_and_one_violation_resolved_after_its_
             strategy=v.strategy, instrument=v.instrument, date=v.date, reason="risk_action"
         )
         assert [f.price for f in fills] == [pytest.approx(v.value, rel=1e-3)]  # slippage 2 bps
+        # the trade itself names the stop level (the violation's threshold) it acted on
+        assert fills[0].detail.startswith(f"stop-loss {v.threshold:g}: "), fills[0].detail
         assert v.strategy is not None and v.instrument is not None and "stop-loss" in v.message
         cooloff = STOPS[v.strategy.name]
         n = cooloff.get("cooloff_bars", 0) if isinstance(cooloff, dict) else 0

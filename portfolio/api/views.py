@@ -101,6 +101,7 @@ class TradeSerializer(serializers.ModelSerializer):
             "cost",
             "realized_pnl",
             "reason",
+            "detail",
         ]
 
 

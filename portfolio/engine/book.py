@@ -59,6 +59,7 @@ class Fill:
     cost: float  # commission + slippage money
     realized_pnl: float
     reason: str
+    detail: str = ""  # what a risk fill acted on (a stop-loss: its level and reference)
 
     @property
     def side(self) -> str:

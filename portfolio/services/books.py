@@ -318,6 +318,7 @@ def chunk_rows(
                     cost=f.cost,
                     realized_pnl=f.realized_pnl,
                     reason=f.reason,
+                    detail=f.detail,
                 )
             )
         for rb in r.rebalances:

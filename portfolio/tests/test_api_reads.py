@@ -153,7 +153,7 @@ def test_an_empty_page_as_csv_is_the_header_line(logged_in):
     response = logged_in.get("/api/trades/?format=csv&side=buy&start=2100-01-01")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert response.content.decode().splitlines() == [
-        "id,strategy,ticker,date,side,quantity,price,value,cost,realized_pnl,reason"
+        "id,strategy,ticker,date,side,quantity,price,value,cost,realized_pnl,reason,detail"
     ]
 
 

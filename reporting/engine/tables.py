@@ -28,6 +28,7 @@ TRADE_COLUMNS = (
     "cost",
     "realized_pnl",
     "reason",
+    "detail",
 )
 TRADE_NUMBERS = ("quantity", "price", "value", "cost", "realized_pnl")
 

@@ -74,7 +74,7 @@ def test_positions_are_marked_to_the_last_close_with_the_multiplier():
 
 def test_decimals_become_the_nearest_double_not_a_rounded_one():
     price = Decimal("123.4567890123")  # 13 significant digits, as the database holds it
-    row = (D1, "mom", "AAPL", "buy", Decimal("0.0000000001"), price, price, 0, 0, "signal")
+    row = (D1, "mom", "AAPL", "buy", Decimal("0.0000000001"), price, price, 0, 0, "signal", "")
     t = tables.trades_table([row])
     assert t["price"][0] == float(price) == 123.4567890123
     assert t["quantity"][0] == 1e-10

@@ -284,10 +284,11 @@ def test_the_workbook_has_one_formatted_sheet_per_table(portfolio):
 
 def test_text_that_looks_like_a_formula_stays_text():
     frame = tables.trades_table(
-        [(date(2021, 1, 4), '=HYPERLINK("x")', "@A1", "buy", 1, 1, 1, 0, 0, "-1+1")]
+        [(date(2021, 1, 4), '=HYPERLINK("x")', "@A1", "buy", 1, 1, 1, 0, 0, "-1+1", "=1+1")]
     )
     rows = read_csv(exports.export_bytes({"trades": frame}, "csv"))
     assert rows[0]["strategy"] == '\'=HYPERLINK("x")' and rows[0]["ticker"] == "'@A1"
+    assert rows[0]["detail"] == "'=1+1"
     ws = openpyxl.load_workbook(io.BytesIO(exports.export_bytes({"t": frame}, "xlsx")))["t"]
     assert ws["B2"].value == '=HYPERLINK("x")' and ws["B2"].data_type == "s"
 

@@ -28,7 +28,7 @@ stored as JSON (``StopBook``), whose key order PostgreSQL's jsonb does not keep.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from portfolio.engine.sizing import StopLoss
@@ -101,12 +101,12 @@ def stops_step(
             if not (close <= level if side > 0 else close >= level):
                 continue
             qty = h.quantity
-            ctx.fills.append(
-                (s.name, s.book.trade(ticker, -qty, close, ctx.day, s.execution, REASON))
-            )
-            del book.tracks[key]
             ref = "best close since entry" if stop.trailing else "average entry"
             ref_value = track.best if stop.trailing else h.avg_price
+            fill = s.book.trade(ticker, -qty, close, ctx.day, s.execution, REASON)
+            detail = f"stop-loss {level:g}: {stop.level * 100:g}% from {ref} {ref_value:g}"
+            ctx.fills.append((s.name, replace(fill, detail=detail)))
+            del book.tracks[key]
             msg = (
                 f"stop-loss: closed {'long' if side > 0 else 'short'} {abs(qty):g} {ticker} "
                 f"at close {close:g} (stop {level:g}, {stop.level * 100:g}% "
