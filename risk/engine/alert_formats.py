@@ -2,7 +2,7 @@
 
 An ``AlertMessage`` is the plain-data view of one violation (or of a channel test). The
 functions here turn it into text (subject, body, SMS) and into ``HttpRequest`` values for
-each channel kind; ``risk/alerts.py`` sends them. Shapes:
+each channel kind; ``risk.alerts.transports`` sends them. Shapes:
 
 - generic webhook: ``POST`` JSON ``{"event": "risk.violation", "violation_id", "portfolio",
   "limit", "severity", "scope", "strategy", "ticker", "value", "threshold", "action",

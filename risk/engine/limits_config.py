@@ -182,7 +182,7 @@ _STRATEGY_KEYS = {
     "max_volatility": ("strategy", "volatility", "max", "high", _POS),
     "max_positions": ("strategy", "positions_count", "max", "low", (1.0, math.inf, False, True)),
 }
-# Keys each channel's config may carry; their use: risk/alerts.py (senders) and README.
+# Keys each channel's config may carry; their use: risk/alerts/transports/ (senders) and README.
 _ALERT_KINDS = {
     "email": (
         "email",
