@@ -8,6 +8,12 @@ geometric annual return; sample standard deviation (ddof=1); the risk-free rate 
 annual simple rate, applied as the constant daily rate ``rf / 252``; drawdown is a negative
 fraction of the running peak of the equity curve that starts at 1 *before* the first return
 (so a loss on day one is a drawdown, as in empyrical).
+
+The metrics this module shares with the risk side (annual volatility, Sharpe, downside
+deviation, Sortino, drawdown series, max drawdown, win rate, profit factor) are defined
+once, in ``risk.engine.metrics``, and imported here under the same names; this module
+keeps what is its own: the headline bundle, total and annual return, Calmar, moments,
+drawdown periods, calendar aggregation and closed-trade tables.
 """
 
 from __future__ import annotations
@@ -17,11 +23,45 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from risk.engine.metrics import (
+    TRADING_DAYS,
+    annual_volatility,
+    downside_deviation,
+    drawdown_series,
+    max_drawdown,
+    profit_factor,
+    sharpe_ratio,
+    sortino_ratio,
+    win_rate,
+)
 from scipy import stats as sps
 
 from reporting.engine.checks import checked_returns
 
-TRADING_DAYS = 252
+__all__ = [  # the shared definitions are part of this module's public names
+    "TRADING_DAYS",
+    "PerformanceStats",
+    "TradeStats",
+    "annual_return",
+    "annual_volatility",
+    "calmar_ratio",
+    "downside_deviation",
+    "drawdown_periods",
+    "drawdown_series",
+    "excess_kurtosis",
+    "max_drawdown",
+    "max_drawdown_duration_days",
+    "monthly_returns_table",
+    "performance_stats",
+    "period_returns",
+    "profit_factor",
+    "sharpe_ratio",
+    "skew",
+    "sortino_ratio",
+    "total_return",
+    "trade_stats",
+    "win_rate",
+]
 PERIODS = {"D": None, "M": "M", "Y": "Y"}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -96,47 +136,6 @@ def annual_return(returns: pd.Series) -> float:
     return -1.0 if growth <= 0 else float(growth ** (TRADING_DAYS / n) - 1.0)
 
 
-def annual_volatility(returns: pd.Series) -> float:
-    """std(r, ddof=1) * sqrt(252). NaN with fewer than 2 days."""
-    if len(returns) < 2:
-        return math.nan
-    return float(np.std(returns.to_numpy(dtype=float), ddof=1) * math.sqrt(TRADING_DAYS))
-
-
-def sharpe_ratio(returns: pd.Series, rf: float = 0.0) -> float:
-    """mean(x) / std(x, ddof=1) * sqrt(252) with x_t = r_t - rf / 252 (``rf`` annual). NaN
-    with fewer than 2 days or zero dispersion (empyrical likewise)."""
-    x = returns.to_numpy(dtype=float) - rf / TRADING_DAYS
-    if len(x) < 2:
-        return math.nan
-    sd = np.std(x, ddof=1)
-    if sd == 0 or not np.isfinite(sd):
-        return math.nan
-    return float(np.mean(x) / sd * math.sqrt(TRADING_DAYS))
-
-
-def downside_deviation(returns: pd.Series, rf: float = 0.0) -> float:
-    """Annualized downside deviation sqrt(mean(min(r_t - rf/252, 0) ** 2)) * sqrt(252), the
-    mean over *all* days (days above target count as zero), as empyrical's downside_risk."""
-    x = np.minimum(returns.to_numpy(dtype=float) - rf / TRADING_DAYS, 0.0)
-    if len(x) == 0:
-        return math.nan
-    return float(np.sqrt(np.mean(x * x)) * math.sqrt(TRADING_DAYS))
-
-
-def sortino_ratio(returns: pd.Series, rf: float = 0.0) -> float:
-    """mean(r_t - rf/252) * 252 / downside_deviation(returns, rf), as empyrical. With no day
-    below target it is +inf for a positive mean (nothing to penalise), NaN when 0 / 0.
-    NaN with fewer than 2 days."""
-    if len(returns) < 2:
-        return math.nan
-    mean_excess = float(np.mean(returns.to_numpy(dtype=float) - rf / TRADING_DAYS))
-    dd = downside_deviation(returns, rf)
-    if dd == 0:
-        return math.inf if mean_excess > 0 else math.nan
-    return mean_excess * TRADING_DAYS / dd
-
-
 def calmar_ratio(returns: pd.Series) -> float:
     """annual_return / |max_drawdown| over the whole sample; NaN when there is no drawdown
     (as empyrical)."""
@@ -144,25 +143,6 @@ def calmar_ratio(returns: pd.Series) -> float:
     if not mdd < 0:
         return math.nan
     return annual_return(returns) / abs(mdd)
-
-
-def win_rate(returns: pd.Series) -> float:
-    """Fraction of winning days among days that moved: #(r_t > 0) / #(r_t != 0). Flat days
-    (a book in cash, a holiday row) are neither wins nor losses, as in quantstats. NaN when
-    no day moved (quantstats returns 0.0 there)."""
-    r = returns.to_numpy(dtype=float)
-    moved = np.count_nonzero(r)
-    return math.nan if moved == 0 else float(np.count_nonzero(r > 0) / moved)
-
-
-def profit_factor(returns: pd.Series) -> float:
-    """sum(r_t for r_t > 0) / |sum(r_t for r_t < 0)| of the daily returns (not compounded).
-    +inf with gains and no losses, NaN with neither (quantstats returns 0 for both)."""
-    r = returns.to_numpy(dtype=float)
-    gains, losses = r[r > 0].sum(), -r[r < 0].sum()
-    if losses == 0:
-        return math.inf if gains > 0 else math.nan
-    return float(gains / losses)
 
 
 def skew(returns: pd.Series) -> float:
@@ -184,44 +164,6 @@ def excess_kurtosis(returns: pd.Series) -> float:
 
 
 # --- drawdowns --------------------------------------------------------------------------
-
-
-def _equity_from_returns(returns: pd.Series) -> np.ndarray:
-    """[1, prod(1+r_0), prod(1+r_0..r_1), ...]: n + 1 values, the start first."""
-    return np.concatenate(([1.0], np.cumprod(1.0 + returns.to_numpy(dtype=float))))
-
-
-def _drawdown(equity: np.ndarray) -> np.ndarray:
-    """equity / running max(equity) - 1, elementwise (0 where the peak is not positive)."""
-    peak = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
-    return dd
-
-
-def drawdown_series(
-    *, returns: pd.Series | None = None, equity: pd.Series | None = None
-) -> pd.Series:
-    """Drawdown dd_t = E_t / max_{s<=t} E_s - 1 (<= 0), on the input's index. Pass exactly
-    one of: ``returns`` (daily simple returns; E is their compounded growth starting from 1
-    before the first day, so a first-day loss shows as a drawdown) or ``equity`` (positive
-    account values; the first value is the first peak)."""
-    if (returns is None) == (equity is None):
-        raise ValueError("pass exactly one of returns= or equity=")
-    if returns is not None:
-        r = checked_returns(returns)
-        return pd.Series(_drawdown(_equity_from_returns(r))[1:], index=r.index, name="drawdown")
-    if not isinstance(equity, pd.Series) or (equity.to_numpy(dtype=float) <= 0).any():
-        raise ValueError("equity must be a Series of positive values")
-    e = equity.to_numpy(dtype=float)
-    return pd.Series(_drawdown(e), index=equity.index, name="drawdown")
-
-
-def max_drawdown(returns: pd.Series) -> float:
-    """min_t dd_t of ``drawdown_series(returns=returns)`` (<= 0; 0 if never under water)."""
-    if len(returns) == 0:
-        return math.nan
-    return float(_drawdown(_equity_from_returns(returns)).min())
 
 
 def _underwater_runs(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +193,8 @@ def drawdown_periods(returns: pd.Series, top: int | None = 10) -> pd.DataFrame:
     duration_days: trading days from peak to recovery, or to the last day when not
     recovered (``max_drawdown_duration_days``)."""
     r = checked_returns(returns)
-    dd = _drawdown(_equity_from_returns(r))  # position p >= 1 is date p - 1
+    # Position 0 is the starting capital (never under water), position p >= 1 is date p - 1.
+    dd = np.concatenate(([0.0], drawdown_series(r.to_numpy(dtype=float))))
     first, last = _underwater_runs(dd)
     dates = pd.DatetimeIndex([pd.NaT]).append(r.index)
     columns = ["peak", "start", "trough", "recovery", "depth", "duration_days"]
@@ -348,10 +291,10 @@ def trade_stats(trades: pd.DataFrame) -> TradeStats:
     strategy (label), realized_pnl (account currency, after costs), entry_date and exit_date
     (dates, exit >= entry). Definitions, per strategy and overall:
 
-    win_rate = #(pnl > 0) / #(pnl != 0): scratch trades (pnl == 0) are neither, as for days;
-    avg_winner = mean(pnl | pnl > 0) (> 0), avg_loser = mean(pnl | pnl < 0) (< 0), NaN when
-    there is none; win_loss_ratio = avg_winner / |avg_loser|; profit_factor = sum of
-    winning pnl / |sum of losing pnl| (+inf with no loser, NaN with neither);
+    win_rate and profit_factor are ``risk.engine.metrics``' (scratch trades, pnl == 0, are
+    neither wins nor losses); avg_winner = mean(pnl | pnl > 0) (> 0), avg_loser =
+    mean(pnl | pnl < 0) (< 0), NaN when there is none; win_loss_ratio = avg_winner /
+    |avg_loser|;
     hold_days = (exit_date - entry_date) in calendar days (a same-day round trip is 0).
     """
     missing = [c for c in TRADE_COLUMNS if c not in trades.columns]
@@ -384,20 +327,15 @@ def _trade_row(group: pd.DataFrame) -> dict[str, float]:
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     avg_winner = float(wins.mean()) if len(wins) else math.nan
     avg_loser = float(losses.mean()) if len(losses) else math.nan
-    decided = len(wins) + len(losses)
-    if len(losses):
-        pf = float(wins.sum() / -losses.sum())
-    else:
-        pf = math.inf if len(wins) else math.nan
     return {
         "n_trades": len(pnl),
         "n_winners": len(wins),
         "n_losers": len(losses),
-        "win_rate": len(wins) / decided if decided else math.nan,
+        "win_rate": win_rate(pnl),
         "avg_winner": avg_winner,
         "avg_loser": avg_loser,
         "win_loss_ratio": avg_winner / abs(avg_loser),
-        "profit_factor": pf,
+        "profit_factor": profit_factor(pnl),
         "total_pnl": float(pnl.sum()),
         "hold_days_mean": float(hold.mean()),
         "hold_days_median": float(hold.median()),

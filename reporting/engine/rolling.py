@@ -15,11 +15,11 @@ import itertools
 import math
 
 import pandas as pd
+from risk.engine.metrics import ROLLING_VOL_WINDOWS, TRADING_DAYS, rolling_volatility
 
 from reporting.engine.checks import checked_return_frame, checked_returns
 
-TRADING_DAYS = 252
-ROLLING_WINDOWS = (30, 60, 90)  # what the dashboard offers; any window >= 2 works
+ROLLING_WINDOWS = ROLLING_VOL_WINDOWS  # what the dashboard offers; any window >= 2 works
 
 
 def _checked(returns, window: int):
@@ -37,10 +37,10 @@ def _positive(sd):
 
 
 def rolling_annual_volatility(returns, window: int):
-    """std(r_{t-window+1..t}, ddof=1) * sqrt(252): the trailing annualized volatility.
-    Same values as empyrical.roll_annual_volatility, aligned on the input index."""
-    r = _checked(returns, window)
-    return r.rolling(window, min_periods=window).std(ddof=1) * math.sqrt(TRADING_DAYS)
+    """The trailing annualized volatility ``risk.engine.metrics.rolling_volatility`` (its
+    docstring has the formula; the same values as empyrical.roll_annual_volatility) of
+    ``returns`` checked at this module's boundary."""
+    return rolling_volatility(_checked(returns, window), window)
 
 
 def rolling_sharpe_ratio(returns, window: int, rf: float = 0.0):

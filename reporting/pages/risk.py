@@ -11,6 +11,7 @@ from reporting.engine.rolling import rolling_annual_volatility
 from reporting.pages.common import History, finite, history_load, limit_threshold
 from reporting.pages.params import query_date
 from risk.engine.portfolio_risk import correlation_matrix, portfolio_risk
+from risk.engine.severity import SEVERITIES
 
 CORRELATION_WINDOW = 252  # trading days: one year of daily returns
 COVARIANCE_WINDOW = 60  # trading days: the risk manager's window (risk.engine.measures)
@@ -287,13 +288,12 @@ def group_exposure_rows(positions: pd.DataFrame, equity: float, limits) -> list[
 def parse_violation_filters(params, strategy_names: list[str]) -> dict:
     """GET params -> filters. An unknown severity or strategy is dropped, never passed to
     the query; a malformed date is a ``QueryError`` (``reporting.pages.params``)."""
-    severities = {"critical", "high", "medium", "low"}
     severity = params.get("severity", "")
     strategy = params.get("strategy", "")
     review = params.get("review", "")
     return {
         "review": review if review in ("reviewed", "unreviewed") else "",
-        "severity": severity if severity in severities else "",
+        "severity": severity if severity in SEVERITIES else "",
         "strategy": strategy if strategy in strategy_names else "",
         "date_from": query_date(params, "date_from"),
         "date_to": query_date(params, "date_to"),

@@ -69,10 +69,12 @@ def test_performance_stats_match_the_hand_worked_five_days():
 
 def test_a_risk_free_rate_is_taken_as_annual_and_charged_daily():
     # rf 2.52 % a year = .0001 a day: excess returns r - .0001, mean .0099, same std.
-    assert_allclose(sharpe_ratio(FIVE_DAYS, rf=0.0252), 0.0099 / math.sqrt(0.0155) * math.sqrt(252))
+    assert_allclose(
+        sharpe_ratio(FIVE_DAYS, risk_free=0.0252), 0.0099 / math.sqrt(0.0155) * math.sqrt(252)
+    )
     # Downside of r - .0001: day 4 (r = 0) now counts, -.0001; squares .2001**2 + .0001**2.
     downside = math.sqrt((0.2001**2 + 0.0001**2) / 5)
-    assert_allclose(sortino_ratio(FIVE_DAYS, rf=0.0252), 0.0099 * math.sqrt(252) / downside)
+    assert_allclose(sortino_ratio(FIVE_DAYS, risk_free=0.0252), 0.0099 * math.sqrt(252) / downside)
 
 
 def test_degenerate_ratios_are_nan_or_inf_not_a_crash():

@@ -2,7 +2,7 @@
 
 An ``AlertMessage`` is the plain-data view of one violation (or of a channel test). The
 functions here turn it into text (subject, body, SMS) and into ``HttpRequest`` values for
-each channel kind; ``risk/alerts.py`` sends them. Shapes:
+each channel kind; ``risk.alerts.transports`` sends them. Shapes:
 
 - generic webhook: ``POST`` JSON ``{"event": "risk.violation", "violation_id", "portfolio",
   "limit", "severity", "scope", "strategy", "ticker", "value", "threshold", "action",
@@ -36,7 +36,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+from risk.engine.severity import LOWEST_SEVERITY, severity_at_least
+
 # Discord embed colours (decimal RGB): red, orange, amber, blue.
 SEVERITY_COLOR = {"critical": 0xD32F2F, "high": 0xF57C00, "medium": 0xFBC02D, "low": 0x1976D2}
 BACKOFF_BASE_SECONDS = 60
@@ -85,8 +86,8 @@ class HttpRequest:
 
 def severity_admits(min_severity: str, severity: str) -> bool:
     """True when a channel whose floor is ``min_severity`` takes a ``severity`` alert
-    (critical > high > medium > low)."""
-    return SEVERITY_RANK[severity] >= SEVERITY_RANK[min_severity]
+    (``risk.engine.severity``: critical > high > medium > low)."""
+    return severity_at_least(severity, min_severity)
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -196,7 +197,7 @@ def discord_payload(msg: AlertMessage) -> dict:
     embed = {
         "title": title[:256],
         "description": _discord_description(msg)[:4096],
-        "color": SEVERITY_COLOR.get(msg.severity or "low", SEVERITY_COLOR["low"]),
+        "color": SEVERITY_COLOR.get(msg.severity or LOWEST_SEVERITY, SEVERITY_COLOR["low"]),
         "fields": [
             {"name": label, "value": value[:1024], "inline": True}
             for label, value in alert_fields(msg)
@@ -291,7 +292,7 @@ def pagerduty_payload(
         "payload": {
             "summary": alert_subject(msg)[:PAGERDUTY_SUMMARY_MAX_CHARS],
             "source": f"quantsite/{msg.portfolio}",
-            "severity": PAGERDUTY_SEVERITY.get(msg.severity or "low", "info"),
+            "severity": PAGERDUTY_SEVERITY.get(msg.severity or LOWEST_SEVERITY, "info"),
             "timestamp": timestamp,
             "custom_details": details,
         },

@@ -82,8 +82,8 @@ from typing import Any
 from portfolio.engine.checks import ConfigChecker
 
 from risk.engine.channel_rules import channel_config_problem
+from risk.engine.severity import SEVERITIES
 
-SEVERITIES = ("critical", "high", "medium", "low")
 ACTIONS = ("liquidate_all", "reduce_positions", "pause_strategy", "reduce_position", "alert_only")
 ACTION_RANK = {
     "alert_only": 1,
@@ -92,7 +92,6 @@ ACTION_RANK = {
     "reduce_positions": 4,
     "liquidate_all": 5,
 }
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 # the harshest action each severity may take (a milder one is always allowed)
 HARSHEST_ACTION = {
     "critical": "liquidate_all",
@@ -183,7 +182,7 @@ _STRATEGY_KEYS = {
     "max_volatility": ("strategy", "volatility", "max", "high", _POS),
     "max_positions": ("strategy", "positions_count", "max", "low", (1.0, math.inf, False, True)),
 }
-# Keys each channel's config may carry; their use: risk/alerts.py (senders) and README.
+# Keys each channel's config may carry; their use: risk/alerts/transports/ (senders) and README.
 _ALERT_KINDS = {
     "email": (
         "email",

@@ -99,7 +99,6 @@ PROPORTIONAL = {
     "group_gross_weight",
 }
 GROUP_SCOPES = ("sector", "asset_class")  # risk.engine.groups
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,16 @@ fraction (0.02 = 2 %), converted to a daily rate arithmetically as ``risk_free /
 rate directly). Drawdowns are negative fractions of the running peak of the compounded
 NAV, whose peak starts at the initial 1.0, so a loss on the first day is a drawdown.
 
+This module is the one definition of every single-series metric the site shows (risk
+manager, risk page, performance and strategy pages, exports, the static report):
+``reporting.engine.performance`` imports these and adds only what is its own (annual
+return, Calmar, profit factor, moments, drawdown periods, calendar and trade tables).
+
 Degenerate inputs give NaN, never an exception: a statistic that needs a dispersion (vol,
-Sharpe, Sortino) is NaN with fewer than 2 observations, and Sharpe/Sortino are NaN when
-their denominator is zero (empyrical returns +-inf there). NaN inside ``returns`` is not
+Sharpe, Sortino) is NaN with fewer than 2 observations, and Sharpe is NaN when the excess
+returns do not vary (empyrical returns +-inf there; a ratio over zero dispersion is
+undefined, not infinitely good). Sortino follows empyrical: +inf for a positive mean
+excess with no day below the target, NaN for 0 / 0. NaN inside ``returns`` is not
 dropped: it propagates, so a missing day is the caller's to fill or drop.
 
 Elsewhere: VaR/CVaR in ``risk.engine.var``; covariance-based portfolio metrics
@@ -54,7 +61,7 @@ def _is_constant(x: np.ndarray) -> bool:
     return bool(x.max() == x.min())
 
 
-def annualized_volatility(returns: ArrayLike) -> float:
+def annual_volatility(returns: ArrayLike) -> float:
     """Annualized volatility ``std(r, ddof=1) * sqrt(252)``.
 
     ``returns``: daily simple returns, shape (n,). NaN if n < 2; exactly 0.0 if all
@@ -67,43 +74,65 @@ def annualized_volatility(returns: ArrayLike) -> float:
     return float(r.std(ddof=1)) * SQRT_TRADING_DAYS
 
 
-def rolling_volatility(returns: pd.Series, window: int) -> pd.Series:
+def _checked_window(window: int) -> int:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+        raise ValueError(f"window must be an integer >= 2 trading days, got {window!r}")
+    return window
+
+
+def rolling_volatility(returns: pd.Series | pd.DataFrame, window: int):
     """Rolling annualized volatility: at row t, ``std(r[t-window+1 .. t], ddof=1) *
     sqrt(252)``.
 
-    ``returns``: Series of daily simple returns; ``window``: trading days (>= 2), e.g. one
-    of ``ROLLING_VOL_WINDOWS``. Returns a Series on the same index, NaN for the first
-    ``window - 1`` rows (window not yet full). Computed on explicit windows, not with a
-    running sum, so it matches ``annualized_volatility`` of the same slice exactly."""
-    if window < 2:
-        raise ValueError(f"window must be >= 2 trading days, got {window}")
-    r = as_returns(returns)
-    out = np.full(r.size, np.nan)
-    if r.size >= window:
-        windows = np.lib.stride_tricks.sliding_window_view(r, window)
-        out[window - 1 :] = windows.std(axis=1, ddof=1) * SQRT_TRADING_DAYS
+    ``returns``: Series, or DataFrame (dates x strategies), of daily simple returns;
+    ``window``: trading days (an integer >= 2), e.g. one of ``ROLLING_VOL_WINDOWS``.
+    Returns the same type on the same index (and columns), NaN for the first
+    ``window - 1`` rows and wherever the window holds a NaN (a strategy not started yet).
+    Computed on explicit windows, not with a running sum, so it matches
+    ``annual_volatility`` of the same slice exactly."""
+    _checked_window(window)
+    values = returns.to_numpy(dtype=float)
+    out = np.full(values.shape, np.nan)
+    if values.shape[0] >= window:
+        windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)
+        out[window - 1 :] = windows.std(axis=-1, ddof=1) * SQRT_TRADING_DAYS
+    if isinstance(returns, pd.DataFrame):
+        return pd.DataFrame(out, index=returns.index, columns=returns.columns)
     return pd.Series(out, index=returns.index, name=returns.name)
 
 
-def drawdown_series(returns: ArrayLike) -> np.ndarray | pd.Series:
-    """Drawdown at each day: ``nav_t / max(1, nav_0 .. nav_t) - 1`` with
-    ``nav_t = prod(1 + r_0 .. r_t)``.
+def drawdown_series(
+    returns: ArrayLike | None = None, *, equity: ArrayLike | None = None
+) -> np.ndarray | pd.Series:
+    """Drawdown at each day ``dd_t = E_t / max_{s<=t} E_s - 1`` (<= 0, a negative fraction
+    of the running peak).
 
-    Values are <= 0 (a negative fraction of the running peak); the peak starts at the
-    initial NAV of 1.0, as in empyrical and skfolio. Same length as ``returns``; a
-    Series in gives a Series out on the same index."""
-    r = as_returns(returns)
-    nav = np.cumprod(1.0 + r)
-    peak = np.maximum(np.maximum.accumulate(nav), 1.0) if r.size else nav
+    Pass exactly one of ``returns`` (daily simple returns; ``E_t = prod(1 + r_0 .. r_t)``
+    with the peak starting at the initial 1.0, as in empyrical and skfolio, so a loss on
+    the first day is a drawdown) or ``equity=`` (positive account values; the first value
+    is the first peak). Same length as the input; a Series in gives a Series named
+    "drawdown" out on the same index."""
+    if (returns is None) == (equity is None):
+        raise ValueError("pass exactly one of returns or equity=")
+    source = returns if equity is None else equity
+    if equity is None:
+        r = as_returns(returns)
+        nav = np.cumprod(1.0 + r)
+        peak = np.maximum(np.maximum.accumulate(nav), 1.0) if r.size else nav
+    else:
+        nav = as_returns(equity)
+        if not (nav > 0).all():
+            raise ValueError("equity must be positive values")
+        peak = np.maximum.accumulate(nav)
     dd = nav / peak - 1.0
-    if isinstance(returns, pd.Series):
-        return pd.Series(dd, index=returns.index, name=returns.name)
+    if isinstance(source, pd.Series):
+        return pd.Series(dd, index=source.index, name="drawdown")
     return dd
 
 
 def max_drawdown(returns: ArrayLike) -> float:
     """Maximum drawdown ``min_t drawdown_series(r)_t``: a fraction <= 0 (-0.25 = the NAV
-    fell 25 % below its peak). NaN for an empty series."""
+    fell 25 % below its peak; 0.0 if never under water). NaN for an empty series."""
     r = as_returns(returns)
     if r.size == 0:
         return math.nan
@@ -115,46 +144,78 @@ def sharpe_ratio(returns: ArrayLike, risk_free: float = 0.0) -> float:
     returns ``x = r - risk_free / 252``.
 
     ``returns``: daily simple returns, shape (n,); ``risk_free``: annual fraction. NaN if
-    n < 2 or the excess returns are all equal (zero dispersion)."""
+    n < 2 or the excess returns are all equal (zero dispersion; empyrical gives +-inf)."""
     x = as_returns(returns) - daily_risk_free(risk_free)
     if x.size < 2 or _is_constant(x):
         return math.nan
     return float(x.mean() / x.std(ddof=1)) * SQRT_TRADING_DAYS
 
 
-def sortino_ratio(returns: ArrayLike, risk_free: float = 0.0) -> float:
-    """Annualized Sortino ratio (empyrical's): ``mean(x) * 252 / (dd * sqrt(252))`` with
-    excess returns ``x = r - risk_free / 252`` and downside deviation
-    ``dd = sqrt(mean(min(x, 0)**2))`` over ALL days (not only the losing ones).
+def downside_deviation(returns: ArrayLike, risk_free: float = 0.0) -> float:
+    """Annualized downside deviation ``sqrt(mean(min(x, 0)**2)) * sqrt(252)`` with
+    ``x = r - risk_free / 252``, the mean over ALL days (days above the target count as
+    zero), as empyrical's ``downside_risk``. NaN for an empty series; 0.0 when no day is
+    below the target."""
+    x = as_returns(returns) - daily_risk_free(risk_free)
+    if x.size == 0:
+        return math.nan
+    return math.sqrt(float(np.mean(np.minimum(x, 0.0) ** 2))) * SQRT_TRADING_DAYS
 
-    The target return is the daily risk-free rate. NaN if n < 2 or dd == 0 (no day below
-    the target; empyrical returns +inf there)."""
+
+def sortino_ratio(returns: ArrayLike, risk_free: float = 0.0) -> float:
+    """Annualized Sortino ratio (empyrical's): ``mean(x) * 252 / downside_deviation``
+    with excess returns ``x = r - risk_free / 252``; the target return is the daily
+    risk-free rate and the downside deviation is taken over ALL days.
+
+    No day below the target (downside deviation 0): +inf when the mean excess is positive
+    (as empyrical: a series with gains and nothing to penalise is unboundedly good, and
+    pages show it as such rather than hiding it), NaN when the mean is 0 too (0 / 0).
+    NaN if n < 2."""
     x = as_returns(returns) - daily_risk_free(risk_free)
     if x.size < 2:
         return math.nan
-    downside = math.sqrt(float(np.mean(np.minimum(x, 0.0) ** 2)))
+    mean_annual = float(x.mean()) * TRADING_DAYS
+    downside = downside_deviation(returns, risk_free)
     if downside == 0.0:
-        return math.nan
-    return float(x.mean()) / downside * SQRT_TRADING_DAYS
+        return math.inf if mean_annual > 0 else math.nan
+    return mean_annual / downside
+
+
+def _finite_outcomes(values: ArrayLike) -> np.ndarray:
+    pnl = np.asarray(values, dtype=float).ravel()
+    if not np.isfinite(pnl).all():
+        raise ValueError("realized P&L values must be finite")
+    return pnl
 
 
 def _closed_trades(realized_pnls: ArrayLike) -> np.ndarray:
-    pnl = np.asarray(realized_pnls, dtype=float).ravel()
-    if not np.isfinite(pnl).all():
-        raise ValueError("realized P&L values must be finite")
+    pnl = _finite_outcomes(realized_pnls)
     return pnl[pnl != 0.0]
 
 
-def win_rate(realized_pnls: ArrayLike) -> float:
-    """Fraction of trades that won: ``#(pnl > 0) / #(pnl != 0)``.
+def win_rate(values: ArrayLike) -> float:
+    """Fraction of outcomes that won: ``#(x > 0) / #(x != 0)``.
 
-    ``realized_pnls``: one realized P&L (money) per trade. Trades with exactly 0 realized
-    P&L (opening fills, which realize nothing) are excluded from both counts. NaN when no
-    trade has a non-zero P&L."""
-    pnl = _closed_trades(realized_pnls)
-    if pnl.size == 0:
+    ``values``: one realized P&L (money) per trade, or one daily return per day. Zero
+    outcomes are neither wins nor losses and are excluded from both counts: trades that
+    realize nothing (opening fills, scratches) and flat days (a book in cash), as in
+    quantstats. NaN when no outcome is non-zero (quantstats returns 0.0 there). Raises
+    ValueError on a non-finite value."""
+    decided = _closed_trades(values)
+    if decided.size == 0:
         return math.nan
-    return float(np.count_nonzero(pnl > 0.0)) / pnl.size
+    return float(np.count_nonzero(decided > 0.0)) / decided.size
+
+
+def profit_factor(values: ArrayLike) -> float:
+    """``sum(x | x > 0) / |sum(x | x < 0)|`` of per-trade P&L or daily returns (summed,
+    not compounded). +inf with gains and no losses, NaN with neither (quantstats returns
+    0 for both). Raises ValueError on a non-finite value."""
+    x = _finite_outcomes(values)
+    gains, losses = float(x[x > 0].sum()), float(-x[x < 0].sum())
+    if losses == 0:
+        return math.inf if gains > 0 else math.nan
+    return gains / losses
 
 
 def average_trade_pnl(realized_pnls: ArrayLike) -> float:

@@ -15,7 +15,8 @@ from portfolio.models import ConfigChange
 from portfolio.services.controls import Origin, config_save
 from portfolio.services.live import state_touch
 from risk.engine.channel_rules import channel_config_problem
-from risk.engine.limits_config import SEVERITIES, limit_check
+from risk.engine.limits_config import limit_check
+from risk.engine.severity import SEVERITIES
 from risk.models import AlertChannel, RiskLimit, Violation
 
 _CHECKED = ("scope", "metric", "direction", "threshold", "severity", "action")

@@ -24,6 +24,7 @@ from django.urls import reverse
 
 from portfolio.models import Instrument, Portfolio, Strategy
 from risk import alerts
+from risk.alerts import outbox
 from risk.engine.alert_formats import backoff_seconds, severity_admits
 from risk.models import AlertChannel, AlertDelivery, RiskLimit, Violation
 from risk.tasks import deliver_alerts
@@ -286,7 +287,7 @@ def test_a_broker_failure_after_commit_is_logged_not_raised(cast, monkeypatch, c
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr("django_q.tasks.async_task", broken)
-    alerts._queue_delivery()
+    outbox._queue_delivery()
     assert "every-minute schedule will deliver" in caplog.text
 
 
@@ -554,7 +555,7 @@ def test_a_misconfigured_channel_fails_alone(cast, server):
 def test_a_claimed_delivery_is_not_picked_up_by_a_second_runner(cast):
     _channel("hook", "webhook", {"url": "http://127.0.0.1:9/"})
     alerts.alerts_enqueue(violations=[cast.critical])
-    (claimed,) = alerts._claim(now=T0, limit=10)  # a runner mid-send holds the lease
+    (claimed,) = outbox._claim(now=T0, limit=10)  # a runner mid-send holds the lease
     assert alerts.alerts_deliver(now=T0 + timedelta(minutes=14)).attempted == 0
     assert alerts.alerts_deliver(now=T0 + alerts.CLAIM_LEASE).attempted == 1  # lease over
 

@@ -24,7 +24,7 @@ from risk.engine.exposure import (
     top_concentration,
 )
 from risk.engine.metrics import (
-    annualized_volatility,
+    annual_volatility,
     average_trade_pnl,
     drawdown_series,
     max_adverse_excursion,
@@ -61,13 +61,13 @@ SQRT252 = math.sqrt(252)
 
 def test_volatility_is_the_annualized_sample_std():
     # sqrt(0.042) = 0.2049390...
-    assert annualized_volatility(R) == pytest.approx(math.sqrt(0.042), rel=1e-12)
+    assert annual_volatility(R) == pytest.approx(math.sqrt(0.042), rel=1e-12)
 
 
 def test_volatility_is_nan_below_two_observations_and_zero_when_flat():
-    assert math.isnan(annualized_volatility([0.01]))
-    assert math.isnan(annualized_volatility([]))
-    assert annualized_volatility([0.001] * 7) == 0.0
+    assert math.isnan(annual_volatility([0.01]))
+    assert math.isnan(annual_volatility([]))
+    assert annual_volatility([0.001] * 7) == 0.0
 
 
 def test_rolling_volatility_is_nan_until_the_window_is_full():
@@ -122,8 +122,11 @@ def test_sortino_uses_the_downside_deviation_over_all_days():
     assert sortino_ratio(R, risk_free=0.252) == pytest.approx(expected, rel=1e-12)
 
 
-def test_sortino_is_nan_without_a_day_below_target():
-    assert math.isnan(sortino_ratio([0.01, 0.02, 0.0]))
+def test_sortino_is_infinite_without_a_day_below_target_and_nan_when_undefined():
+    # No downside and a positive mean: nothing to penalise, +inf as empyrical.
+    assert sortino_ratio([0.01, 0.02, 0.0]) == math.inf
+    # No downside and no mean excess: 0 / 0.
+    assert math.isnan(sortino_ratio([0.0, 0.0, 0.0]))
     assert math.isnan(sortino_ratio([-0.01]))
 
 

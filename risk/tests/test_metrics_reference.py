@@ -41,7 +41,7 @@ from skfolio import Portfolio, RiskMeasure
 from portfolio.feeds import closes_frame
 from risk.engine.metrics import (
     ROLLING_VOL_WINDOWS,
-    annualized_volatility,
+    annual_volatility,
     average_trade_pnl,
     drawdown_series,
     max_drawdown,
@@ -150,7 +150,7 @@ def test_full_sample_portfolio_functions_equal_direct_numpy(strategy_returns, bo
     vol = math.sqrt(252 * WEIGHTS @ cov @ WEIGHTS)
     assert portfolio_volatility(strategy_returns, WEIGHTS) == pytest.approx(vol, rel=RTOL)
     # w'Sw is the sample variance of the book's returns.
-    assert annualized_volatility(book) == pytest.approx(vol, rel=RTOL)
+    assert annual_volatility(book) == pytest.approx(vol, rel=RTOL)
     sigma = np.sqrt(252 * np.diag(cov))
     dr = diversification_ratio(strategy_returns, WEIGHTS)
     assert dr == pytest.approx(WEIGHTS @ sigma / vol, rel=RTOL)
@@ -167,7 +167,7 @@ def test_full_sample_portfolio_functions_equal_direct_numpy(strategy_returns, bo
 
 
 def test_volatility_sharpe_sortino_and_drawdown_equal_empyrical(tech):
-    assert annualized_volatility(tech) == pytest.approx(empyrical.annual_volatility(tech), RTOL)
+    assert annual_volatility(tech) == pytest.approx(empyrical.annual_volatility(tech), RTOL)
     for rf in (0.0, 0.03):
         # empyrical takes the daily rate: ours is annual and divided by 252.
         daily = rf / 252
@@ -215,7 +215,7 @@ def test_historical_cvar_equals_empyricals_when_the_quantile_is_not_tied(book, c
 
 
 def test_volatility_sharpe_sortino_and_drawdown_equal_quantstats(tech):
-    assert annualized_volatility(tech) == pytest.approx(qs.volatility(tech), rel=RTOL)
+    assert annual_volatility(tech) == pytest.approx(qs.volatility(tech), rel=RTOL)
     assert sharpe_ratio(tech) == pytest.approx(qs.sharpe(tech), rel=RTOL)
     assert sortino_ratio(tech) == pytest.approx(qs.sortino(tech), rel=RTOL)
     assert max_drawdown(tech) == pytest.approx(qs.max_drawdown(tech), rel=RTOL)
@@ -266,7 +266,7 @@ def test_win_rate_and_average_follow_quantstats_rule_on_the_same_numbers(tech):
 
 def test_volatility_and_drawdown_equal_skfolio(tech, book, strategy_returns):
     r = tech.to_numpy()
-    assert annualized_volatility(r) == pytest.approx(
+    assert annual_volatility(r) == pytest.approx(
         skm.standard_deviation(r) * math.sqrt(252), rel=RTOL
     )
     skfolio_dd = skm.get_drawdowns(r, compounded=True)
