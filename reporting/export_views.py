@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.http import require_GET
 
-from reporting import exports
+from reporting import exports, selectors
 from reporting.pages.params import is_id
 
 
@@ -18,7 +18,7 @@ def _response(request, table: str, fmt: str) -> HttpResponse:
     raw = request.GET.get("portfolio")
     if raw is not None and not is_id(raw):
         return HttpResponseBadRequest("portfolio must be a portfolio id (a positive integer)")
-    portfolio = exports.export_portfolio_get(pk=int(raw) if raw is not None else None)
+    portfolio = selectors.portfolio_get(pk=int(raw) if raw is not None else None)
     if portfolio is None:
         raise Http404("no such portfolio" if raw is not None else "no live portfolio yet")
     body = exports.export_bytes(exports.export_frames(portfolio, table), fmt)

@@ -18,22 +18,14 @@ from typing import IO
 
 import numpy as np
 import pandas as pd
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from portfolio.models import (
-    Portfolio,
-    PortfolioSnapshot,
-    Position,
-    PriceBar,
-    Strategy,
-    StrategySnapshot,
-    Trade,
-)
+from portfolio.models import Portfolio, Strategy
+from reporting import selectors
 from reporting.engine import tables
 from risk.selectors import violation_records
 
@@ -46,94 +38,62 @@ ALL = "all"
 
 
 # --- reading ------------------------------------------------------------------------------
+# Every table is built from ``reporting.selectors`` (the one read path the pages and the
+# API use too) and handed to ``reporting.engine.tables``, which fixes its columns.
 
 
-def export_portfolio_get(*, pk: int | None = None, name: str | None = None) -> Portfolio | None:
-    """The portfolio to export: by id, by name, or (neither given) the live portfolio,
-    i.e. the first non-backtest portfolio by id. None when there is no such portfolio."""
-    if pk is not None:
-        return Portfolio.objects.filter(pk=pk).first()
-    if name is not None:
-        return Portfolio.objects.filter(name=name).first()
-    return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
+def _dates(values) -> list:
+    """``datetime.date`` objects from a datetime64 column or index (None where NaT), as
+    ``reporting.engine.tables`` expects them."""
+    stamps = pd.DatetimeIndex(values)
+    days = stamps.date.tolist() if len(stamps) else []
+    return [None if m else d for d, m in zip(days, stamps.isna().tolist(), strict=True)]
 
 
 def equity_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Portfolio equity, each strategy's equity and weight, and each benchmark's close per
     snapshot date (``tables.equity_table``). 4 queries."""
-    names = list(
-        Strategy.objects.filter(portfolio=portfolio)
-        .order_by("position_order", "id")
-        .values_list("name", flat=True)
+    names = [s.name for s in selectors.strategy_list(portfolio=portfolio)]
+    snaps = selectors.portfolio_snapshot_frame(portfolio=portfolio, fields=("date", "equity"))
+    books = selectors.strategy_snapshot_frame(
+        portfolio=portfolio, fields=("strategy__name", "date", "equity", "weight")
     )
-    snapshots = PortfolioSnapshot.objects.filter(portfolio=portfolio)
-    portfolio_rows = list(snapshots.order_by("date").values_list("date", "equity"))
-    strategy_rows = list(
-        StrategySnapshot.objects.filter(strategy__portfolio=portfolio).values_list(
-            "strategy__name", "date", "equity", "weight"
-        )
+    portfolio_rows = list(zip(_dates(snaps.index), snaps["equity"].tolist(), strict=True))
+    strategy_rows = zip(
+        books["strategy"].tolist(),
+        _dates(books["date"]),
+        books["equity"].tolist(),
+        books["weight"].tolist(),
+        strict=True,
     )
-    benchmark_rows = list(
-        PriceBar.objects.filter(
-            instrument__is_benchmark=True, date__in=snapshots.values("date")
-        ).values_list("instrument__ticker", "date", "close")
-    )
-    return tables.equity_table(portfolio_rows, strategy_rows, names, benchmark_rows)
+    benchmark_rows = selectors.benchmark_close_list(portfolio=portfolio)
+    return tables.equity_table(portfolio_rows, list(strategy_rows), names, benchmark_rows)
 
 
 def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.DataFrame:
     """Every fill of the portfolio's books (or of one ``strategy``), in date order
-    (``tables.trades_table``). 1 query."""
-    qs = Trade.objects.filter(strategy__portfolio=portfolio)
-    if strategy is not None:
-        qs = qs.filter(strategy=strategy)
-    rows = qs.order_by("date", "id").values_list(
-        "date",
-        "strategy__name",
-        "instrument__ticker",
-        "side",
-        "quantity",
-        "price",
-        "value",
-        "cost",
-        "realized_pnl",
-        "reason",
-        "detail",
-    )
+    (``tables.trades_table``; ``selectors.trade_frame``). 1 query."""
+    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy, detail=True)
+    fills = fills.assign(date=_dates(fills["date"]))
+    rows = fills[list(tables.TRADE_COLUMNS)].itertuples(index=False, name=None)
     return tables.trades_table(list(rows))
 
 
 def positions_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Open positions marked to each instrument's last close on or before the portfolio's
-    last applied date (``tables.positions_table``). 1 query."""
-    closes = PriceBar.objects.filter(instrument=OuterRef("instrument"))
-    if portfolio.last_applied_date is not None:
-        closes = closes.filter(date__lte=portfolio.last_applied_date)
-    rows = (
-        Position.objects.filter(strategy__portfolio=portfolio)
-        .annotate(last_close=Subquery(closes.order_by("-date").values("close")[:1]))
-        .order_by("strategy__position_order", "strategy_id", "instrument__ticker")
-        .values_list(
-            "strategy__name",
-            "instrument__ticker",
-            "quantity",
-            "avg_entry_price",
-            "entry_date",
-            "instrument__multiplier",
-            "last_close",
-        )
-    )
+    last applied date (``tables.positions_table``; ``selectors.position_frame``). 1 query."""
+    held = selectors.position_frame(portfolio=portfolio, as_of=portfolio.last_applied_date)
+    held = held.assign(entry_date=_dates(held["entry_date"]))
+    columns = ["strategy", "ticker", "quantity", "avg_entry_price", "entry_date"]
+    rows = held[[*columns, "multiplier", "close"]].itertuples(index=False, name=None)
     return tables.positions_table(list(rows))
 
 
 def risk_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Risk metrics per snapshot date (``tables.risk_table``); NULL stays NaN. 1 query."""
-    rows = (
-        PortfolioSnapshot.objects.filter(portfolio=portfolio)
-        .order_by("date")
-        .values_list(*tables.RISK_COLUMNS)
-    )
-    return tables.risk_table(list(rows))
+    snaps = selectors.portfolio_snapshot_frame(portfolio=portfolio, fields=tables.RISK_COLUMNS)
+    columns = [snaps[c].tolist() for c in tables.RISK_COLUMNS[1:]]
+    return tables.risk_table(list(zip(_dates(snaps.index), *columns, strict=True)))
 
 
 def violations_frame(portfolio: Portfolio) -> pd.DataFrame:
@@ -173,8 +133,17 @@ def export_filename(*, portfolio: Portfolio, table: str, fmt: str) -> str:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _missing(value) -> bool:
+    """None, NaN, NaT or pd.NA: a value the writers leave as an empty cell. (``NaT`` is a
+    ``datetime`` whose ``isoformat()`` is the text "NaT": it must be caught before the
+    date branch.)"""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value
+
+
 def _csv_cell(value):
-    if value is None:
+    if _missing(value):
         return ""
     if isinstance(value, date):  # datetime too: 2022-01-03T21:30:00
         return value.isoformat()
@@ -196,7 +165,7 @@ def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
     streamed response."""
     text = frame.copy()
     for col in text.columns:
-        if text[col].dtype == object:
+        if text[col].dtype == object or pd.api.types.is_datetime64_any_dtype(text[col]):
             text[col] = [_csv_cell(v) for v in text[col]]
     # headers carry strategy names and tickers (``<name>_equity``): neutralised like data
     text.columns = [_csv_cell(str(c)) for c in text.columns]
@@ -229,11 +198,14 @@ def _column_width(series: pd.Series, header: str) -> float:
 
 
 def _excel_values(series: pd.Series) -> list:
-    """Cell values: floats as floats, NaN and None as empty cells, dates as dates."""
+    """Cell values: floats as floats, dates as dates, timestamps as naive datetimes; NaN,
+    NaT and None as empty cells."""
     if pd.api.types.is_float_dtype(series):
         values = series.to_numpy(dtype=np.float64)
         return [None if v != v else v for v in values.tolist()]
-    return series.tolist()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return [None if _missing(v) else v.to_pydatetime() for v in series]
+    return [None if _missing(v) else v for v in series.tolist()]
 
 
 def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
