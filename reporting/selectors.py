@@ -659,3 +659,40 @@ def curve_decimated(*, queryset: QuerySet, points: int, by: str | None = None) -
         raise ValueError(f"must be >= {2 + 2 * series} for {series} series (2 + 2 x series)")
     kept = decimate(wide.astype(float), points)
     return queryset.filter(date__in=list(kept.index))
+
+
+def _count_of(queryset: QuerySet, outer: str) -> Coalesce:
+    """The number of rows of ``queryset`` whose ``outer`` is the outer portfolio's id, as
+    a subquery expression (0 when none)."""
+    counted = (
+        queryset.filter(**{outer: OuterRef("pk")})
+        .order_by()
+        .values(outer)
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
+def portfolio_row_counts(*, portfolio: Portfolio) -> dict[str, int]:
+    """How many rows each export table of ``portfolio`` holds (1 query): equity and risk
+    (one a snapshot), trades, positions and violations."""
+    counts = (
+        Portfolio.objects.filter(pk=portfolio.pk)
+        .annotate(
+            n_snapshots=_count_of(PortfolioSnapshot.objects, "portfolio"),
+            n_trades=_count_of(Trade.objects, "strategy__portfolio"),
+            n_positions=_count_of(Position.objects, "strategy__portfolio"),
+            n_violations=_count_of(Violation.objects, "portfolio"),
+        )
+        .values_list("n_snapshots", "n_trades", "n_positions", "n_violations")
+        .first()
+    ) or (0, 0, 0, 0)
+    snapshots, trades, positions, violations = counts
+    return {
+        "equity": snapshots,
+        "trades": trades,
+        "positions": positions,
+        "risk": snapshots,
+        "violations": violations,
+    }
