@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from portfolio.models import Portfolio
@@ -129,9 +129,12 @@ def export_job_run(job_id: int) -> str:
 
 def _progress(job_id: int):
     def report(rows_done: int) -> None:
-        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(
-            rows_done=rows_done, heartbeat_at=timezone.now()
-        )
+        try:
+            ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(
+                rows_done=rows_done, heartbeat_at=timezone.now()
+            )
+        except DatabaseError:  # e.g. SQLite busy under an update: the file matters more
+            log.warning("export job %s: progress not stored at %s rows", job_id, rows_done)
 
     return report
 

@@ -16,6 +16,7 @@ import pandas as pd
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 
+from portfolio import selectors as portfolio_selectors
 from portfolio.models import (
     ConfigChange,
     PendingOrder,
@@ -106,11 +107,11 @@ def _frame(rows: list[tuple], columns: list[str], floats: tuple[str, ...] = ()) 
 
 
 def _live_portfolios() -> QuerySet[Portfolio]:
-    """The live-portfolio rule, written once: the live portfolio is the first
-    non-backtest portfolio created (lowest id). Pages, exports, the API and the commands
-    all default to it through ``portfolio_live_get``, ``portfolio_get`` or
-    ``live_portfolio_id_subquery``."""
-    return Portfolio.objects.filter(is_backtest=False).order_by("id")
+    """The live-portfolio rule, written once: the live portfolio is the first of
+    ``portfolio.selectors.live_portfolio_queryset`` (the first non-backtest portfolio
+    created). Pages, exports, the API and the commands all default to it through
+    ``portfolio_live_get``, ``portfolio_get`` or ``live_portfolio_id_subquery``."""
+    return portfolio_selectors.live_portfolio_queryset()
 
 
 def portfolio_live_get() -> Portfolio | None:
