@@ -150,8 +150,8 @@ def export_jobs_reap() -> int:
         ExportJob.Status.QUEUED: now - timedelta(seconds=settings.Q_TIMEOUT),
     }
     reasons = {
-        ExportJob.Status.RUNNING: "interrupted: the worker stopped (restart or crash)",
-        ExportJob.Status.QUEUED: "interrupted: no task queue worker took the job",
+        ExportJob.Status.RUNNING: "its worker stopped (a restart or a crash)",
+        ExportJob.Status.QUEUED: "no task queue worker took it (is manage.py qcluster running?)",
     }
     reaped = 0
     for status, before in stale.items():
