@@ -70,8 +70,14 @@ def multipliers() -> dict[str, float]:
     return {t: float(m) for t, m in Instrument.objects.values_list("ticker", "multiplier")}
 
 
+def live_portfolio_queryset() -> QuerySet[Portfolio]:
+    """Every live (not backtest) portfolio, oldest first (lazy): the update path applies
+    each; the dashboard, exports and API show the first (``reporting.selectors``)."""
+    return Portfolio.objects.filter(is_backtest=False).order_by("id")
+
+
 def live_portfolios() -> list[Portfolio]:
-    return list(Portfolio.objects.filter(is_backtest=False).order_by("id"))
+    return list(live_portfolio_queryset())
 
 
 def unit_returns_tail(

@@ -18,22 +18,14 @@ from typing import IO
 
 import numpy as np
 import pandas as pd
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from portfolio.models import (
-    Portfolio,
-    PortfolioSnapshot,
-    Position,
-    PriceBar,
-    Strategy,
-    StrategySnapshot,
-    Trade,
-)
+from portfolio.models import Portfolio, Strategy
+from reporting import selectors
 from reporting.engine import tables
 from risk.selectors import violation_records
 
@@ -43,97 +35,69 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 ALL = "all"
+# A writer given a ``progress`` callable calls it with the number of data rows written so
+# far (over every table), every ``PROGRESS_EVERY`` rows and at the end of each table.
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 2000
 
 
 # --- reading ------------------------------------------------------------------------------
+# Every table is built from ``reporting.selectors`` (the one read path the pages and the
+# API use too) and handed to ``reporting.engine.tables``, which fixes its columns.
 
 
-def export_portfolio_get(*, pk: int | None = None, name: str | None = None) -> Portfolio | None:
-    """The portfolio to export: by id, by name, or (neither given) the live portfolio,
-    i.e. the first non-backtest portfolio by id. None when there is no such portfolio."""
-    if pk is not None:
-        return Portfolio.objects.filter(pk=pk).first()
-    if name is not None:
-        return Portfolio.objects.filter(name=name).first()
-    return Portfolio.objects.filter(is_backtest=False).order_by("id").first()
+def _dates(values) -> list:
+    """``datetime.date`` objects from a datetime64 column or index (None where NaT), as
+    ``reporting.engine.tables`` expects them."""
+    stamps = pd.DatetimeIndex(values)
+    days = stamps.date.tolist() if len(stamps) else []
+    return [None if m else d for d, m in zip(days, stamps.isna().tolist(), strict=True)]
 
 
 def equity_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Portfolio equity, each strategy's equity and weight, and each benchmark's close per
     snapshot date (``tables.equity_table``). 4 queries."""
-    names = list(
-        Strategy.objects.filter(portfolio=portfolio)
-        .order_by("position_order", "id")
-        .values_list("name", flat=True)
+    names = [s.name for s in selectors.strategy_list(portfolio=portfolio)]
+    snaps = selectors.portfolio_snapshot_frame(portfolio=portfolio, fields=("date", "equity"))
+    books = selectors.strategy_snapshot_frame(
+        portfolio=portfolio, fields=("strategy__name", "date", "equity", "weight")
     )
-    snapshots = PortfolioSnapshot.objects.filter(portfolio=portfolio)
-    portfolio_rows = list(snapshots.order_by("date").values_list("date", "equity"))
-    strategy_rows = list(
-        StrategySnapshot.objects.filter(strategy__portfolio=portfolio).values_list(
-            "strategy__name", "date", "equity", "weight"
-        )
+    portfolio_rows = list(zip(_dates(snaps.index), snaps["equity"].tolist(), strict=True))
+    strategy_rows = zip(
+        books["strategy"].tolist(),
+        _dates(books["date"]),
+        books["equity"].tolist(),
+        books["weight"].tolist(),
+        strict=True,
     )
-    benchmark_rows = list(
-        PriceBar.objects.filter(
-            instrument__is_benchmark=True, date__in=snapshots.values("date")
-        ).values_list("instrument__ticker", "date", "close")
-    )
-    return tables.equity_table(portfolio_rows, strategy_rows, names, benchmark_rows)
+    benchmark_rows = selectors.benchmark_close_list(portfolio=portfolio)
+    return tables.equity_table(portfolio_rows, list(strategy_rows), names, benchmark_rows)
 
 
 def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.DataFrame:
     """Every fill of the portfolio's books (or of one ``strategy``), in date order
-    (``tables.trades_table``). 1 query."""
-    qs = Trade.objects.filter(strategy__portfolio=portfolio)
-    if strategy is not None:
-        qs = qs.filter(strategy=strategy)
-    rows = qs.order_by("date", "id").values_list(
-        "date",
-        "strategy__name",
-        "instrument__ticker",
-        "side",
-        "quantity",
-        "price",
-        "value",
-        "cost",
-        "realized_pnl",
-        "reason",
-        "detail",
-    )
+    (``tables.trades_table``; ``selectors.trade_frame``). 1 query."""
+    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy, detail=True)
+    fills = fills.assign(date=_dates(fills["date"]))
+    rows = fills[list(tables.TRADE_COLUMNS)].itertuples(index=False, name=None)
     return tables.trades_table(list(rows))
 
 
 def positions_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Open positions marked to each instrument's last close on or before the portfolio's
-    last applied date (``tables.positions_table``). 1 query."""
-    closes = PriceBar.objects.filter(instrument=OuterRef("instrument"))
-    if portfolio.last_applied_date is not None:
-        closes = closes.filter(date__lte=portfolio.last_applied_date)
-    rows = (
-        Position.objects.filter(strategy__portfolio=portfolio)
-        .annotate(last_close=Subquery(closes.order_by("-date").values("close")[:1]))
-        .order_by("strategy__position_order", "strategy_id", "instrument__ticker")
-        .values_list(
-            "strategy__name",
-            "instrument__ticker",
-            "quantity",
-            "avg_entry_price",
-            "entry_date",
-            "instrument__multiplier",
-            "last_close",
-        )
-    )
+    last applied date (``tables.positions_table``; ``selectors.position_frame``). 1 query."""
+    held = selectors.position_frame(portfolio=portfolio, as_of=portfolio.last_applied_date)
+    held = held.assign(entry_date=_dates(held["entry_date"]))
+    columns = ["strategy", "ticker", "quantity", "avg_entry_price", "entry_date"]
+    rows = held[[*columns, "multiplier", "close"]].itertuples(index=False, name=None)
     return tables.positions_table(list(rows))
 
 
 def risk_frame(portfolio: Portfolio) -> pd.DataFrame:
     """Risk metrics per snapshot date (``tables.risk_table``); NULL stays NaN. 1 query."""
-    rows = (
-        PortfolioSnapshot.objects.filter(portfolio=portfolio)
-        .order_by("date")
-        .values_list(*tables.RISK_COLUMNS)
-    )
-    return tables.risk_table(list(rows))
+    snaps = selectors.portfolio_snapshot_frame(portfolio=portfolio, fields=tables.RISK_COLUMNS)
+    columns = [snaps[c].tolist() for c in tables.RISK_COLUMNS[1:]]
+    return tables.risk_table(list(zip(_dates(snaps.index), *columns, strict=True)))
 
 
 def violations_frame(portfolio: Portfolio) -> pd.DataFrame:
@@ -173,8 +137,17 @@ def export_filename(*, portfolio: Portfolio, table: str, fmt: str) -> str:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _missing(value) -> bool:
+    """None, NaN, NaT or pd.NA: a value the writers leave as an empty cell. (``NaT`` is a
+    ``datetime`` whose ``isoformat()`` is the text "NaT": it must be caught before the
+    date branch.)"""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value
+
+
 def _csv_cell(value):
-    if value is None:
+    if _missing(value):
         return ""
     if isinstance(value, date):  # datetime too: 2022-01-03T21:30:00
         return value.isoformat()
@@ -183,12 +156,14 @@ def _csv_cell(value):
     return value
 
 
-def csv_write(frame: pd.DataFrame, out: IO[bytes]) -> None:
+def csv_write(frame: pd.DataFrame, out: IO[bytes], progress: Progress | None = None) -> None:
     """One table as UTF-8 CSV: a header row, then one line per row. Empty cells for
-    NaN/None; dates ISO (YYYY-MM-DD); timestamps ISO 8601; floats in their shortest
+    NaN/NaT/None; dates ISO (YYYY-MM-DD); timestamps ISO 8601; floats in their shortest
     round-trip form (``repr``)."""
-    for chunk in csv_chunks(frame):
+    for i, chunk in enumerate(csv_chunks(frame, rows=PROGRESS_EVERY), start=1):
         out.write(chunk)
+        if progress is not None:
+            progress(min(i * PROGRESS_EVERY, len(frame)))
 
 
 def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
@@ -196,7 +171,7 @@ def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
     streamed response."""
     text = frame.copy()
     for col in text.columns:
-        if text[col].dtype == object:
+        if text[col].dtype == object or pd.api.types.is_datetime64_any_dtype(text[col]):
             text[col] = [_csv_cell(v) for v in text[col]]
     # headers carry strategy names and tickers (``<name>_equity``): neutralised like data
     text.columns = [_csv_cell(str(c)) for c in text.columns]
@@ -229,20 +204,28 @@ def _column_width(series: pd.Series, header: str) -> float:
 
 
 def _excel_values(series: pd.Series) -> list:
-    """Cell values: floats as floats, NaN and None as empty cells, dates as dates."""
+    """Cell values: floats as floats, dates as dates, timestamps as naive datetimes; NaN,
+    NaT and None as empty cells."""
     if pd.api.types.is_float_dtype(series):
         values = series.to_numpy(dtype=np.float64)
         return [None if v != v else v for v in values.tolist()]
-    return series.tolist()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return [None if _missing(v) else v.to_pydatetime() for v in series]
+    return [None if _missing(v) else v for v in series.tolist()]
 
 
-def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
+def xlsx_write(
+    frames: dict[str, pd.DataFrame], out: IO[bytes] | str, progress: Progress | None = None
+) -> None:
     """Tables as one .xlsx workbook, one sheet per table (named after it): a bold, frozen
     header row, numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel
-    datetimes (UTC), empty cells for NaN/None, column widths set. Text is always text,
-    never a formula."""
+    datetimes (UTC), empty cells for NaN/NaT/None, column widths set. Text is always text,
+    never a formula. openpyxl's write-only mode streams rows to a temporary file (memory
+    stays flat), but at some 20-80k cells a second: 100,000 trades take tens of seconds,
+    which is why large downloads run as ``reporting.export_jobs``."""
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
+    done = 0
     for name, frame in frames.items():
         ws = wb.create_sheet(title=_sheet_title(name))
         ws.freeze_panes = "A2"
@@ -257,8 +240,13 @@ def xlsx_write(frames: dict[str, pd.DataFrame], out: IO[bytes] | str) -> None:
             header.append(cell)
         ws.append(header)
         columns = [_excel_values(frame[col]) for col in frame.columns]
-        for row in zip(*columns, strict=True):
+        for i, row in enumerate(zip(*columns, strict=True), start=1):
             ws.append([_text_cell(ws, v) for v in row])
+            if progress is not None and i % PROGRESS_EVERY == 0:
+                progress(done + i)
+        done += len(frame)
+        if progress is not None:
+            progress(done)
     wb.save(out)
 
 
@@ -279,15 +267,23 @@ def _text_cell(ws, value):
     return value
 
 
-def export_bytes(frames: dict[str, pd.DataFrame], fmt: str) -> bytes:
-    """The file for ``frames`` in ``fmt``: a CSV holds exactly one table, a workbook any."""
-    buffer = io.BytesIO()
+def export_write(
+    frames: dict[str, pd.DataFrame], fmt: str, out: IO[bytes], progress: Progress | None = None
+) -> None:
+    """The file for ``frames`` in ``fmt`` written to ``out``: a CSV holds exactly one
+    table, a workbook any."""
     if fmt == "csv":
         if len(frames) != 1:
             raise ValueError("a CSV file holds one table")
-        csv_write(next(iter(frames.values())), buffer)
+        csv_write(next(iter(frames.values())), out, progress)
     elif fmt == "xlsx":
-        xlsx_write(frames, buffer)
+        xlsx_write(frames, out, progress)
     else:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+
+
+def export_bytes(frames: dict[str, pd.DataFrame], fmt: str) -> bytes:
+    """``export_write`` into memory: the bytes of the file."""
+    buffer = io.BytesIO()
+    export_write(frames, fmt, buffer)
     return buffer.getvalue()

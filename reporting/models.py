@@ -8,6 +8,7 @@ closed and reopened. A trade's note goes with its trade (deleting a backtest del
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -67,3 +68,52 @@ class Note(models.Model):
     def __str__(self) -> str:
         target = f"trade {self.trade_id}" if self.trade_id else self.ticker
         return f"{self.strategy_id} {target}"
+
+
+class ExportJob(models.Model):
+    """One export written in the background (``reporting.export_jobs``): a download too
+    large to build inside a request. The task queue writes the file under
+    ``DATA_DIR/exports`` and counts rows as it goes; only the user who asked may fetch it.
+    A job whose worker died (no heartbeat for ``export_jobs.STALE_SECONDS``) is marked
+    interrupted the next time any job is looked at, never left running forever."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    portfolio = models.ForeignKey(
+        "portfolio.Portfolio", on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    table = models.CharField(max_length=32)
+    fmt = models.CharField(max_length=8)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    file_name = models.CharField(max_length=100, blank=True, help_text="Under DATA_DIR/exports.")
+    download_name = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows_done__lte=models.F("rows_total")), name="export_rows_done_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.table}.{self.fmt} #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (self.Status.QUEUED, self.Status.RUNNING)

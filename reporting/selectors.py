@@ -16,6 +16,7 @@ import pandas as pd
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 
+from portfolio import selectors as portfolio_selectors
 from portfolio.models import (
     ConfigChange,
     PendingOrder,
@@ -105,24 +106,35 @@ def _frame(rows: list[tuple], columns: list[str], floats: tuple[str, ...] = ()) 
     return frame
 
 
+def _live_portfolios() -> QuerySet[Portfolio]:
+    """The live-portfolio rule, written once: the live portfolio is the first of
+    ``portfolio.selectors.live_portfolio_queryset`` (the first non-backtest portfolio
+    created). Pages, exports, the API and the commands all default to it through
+    ``portfolio_live_get``, ``portfolio_get`` or ``live_portfolio_id_subquery``."""
+    return portfolio_selectors.live_portfolio_queryset()
+
+
 def portfolio_live_get() -> Portfolio | None:
-    """The live (not backtest) portfolio the dashboard shows: the first one created."""
-    return (
-        Portfolio.objects.filter(is_backtest=False)
-        .select_related("state_version")
-        .order_by("id")
-        .first()
-    )
+    """The live (not backtest) portfolio the dashboard shows (``_live_portfolios``)."""
+    return _live_portfolios().select_related("state_version").first()
+
+
+def portfolio_get(*, pk: int | None = None, name: str | None = None) -> Portfolio | None:
+    """A portfolio by id, else by name, else (neither given) the live one (1 query).
+    None when there is no such portfolio: unlike ``portfolio_shown_get``, an unknown id
+    or name never falls back to the live portfolio."""
+    if pk is not None:
+        return Portfolio.objects.filter(pk=pk).select_related("state_version").first()
+    if name is not None:
+        return Portfolio.objects.filter(name=name).select_related("state_version").first()
+    return portfolio_live_get()
 
 
 def portfolio_shown_get(*, pk: int | None) -> Portfolio | None:
     """The portfolio the dashboard shows: the one with id ``pk`` (a live or a backtest
     portfolio) when it exists, else the live one (1 query)."""
-    if pk is not None:
-        chosen = Portfolio.objects.filter(pk=pk).select_related("state_version").first()
-        if chosen is not None:
-            return chosen
-    return portfolio_live_get()
+    chosen = portfolio_get(pk=pk) if pk is not None else None
+    return chosen if chosen is not None else portfolio_live_get()
 
 
 def portfolio_choices() -> list[dict]:
@@ -133,11 +145,14 @@ def portfolio_choices() -> list[dict]:
     return live + sorted((r for r in rows if r["is_backtest"]), key=lambda r: r["name"])
 
 
-def portfolio_snapshot_frame(*, portfolio: Portfolio) -> pd.DataFrame:
+def portfolio_snapshot_frame(
+    *, portfolio: Portfolio, fields: tuple[str, ...] = PORTFOLIO_SNAPSHOT_FIELDS
+) -> pd.DataFrame:
     """Every PortfolioSnapshot of ``portfolio`` (1 query): DatetimeIndex, float columns
-    ``PORTFOLIO_SNAPSHOT_FIELDS`` (NULL risk metrics are NaN)."""
-    rows = list(portfolio.snapshots.order_by("date").values_list(*PORTFOLIO_SNAPSHOT_FIELDS))
-    columns = list(PORTFOLIO_SNAPSHOT_FIELDS)
+    ``fields`` after "date" (default ``PORTFOLIO_SNAPSHOT_FIELDS``; NULL risk metrics are
+    NaN). ``fields`` must start with "date" and name numeric columns only."""
+    rows = list(portfolio.snapshots.order_by("date").values_list(*fields))
+    columns = list(fields)
     frame = _frame(rows, columns, floats=tuple(columns[1:]))
     return frame.set_index("date")
 
@@ -148,16 +163,20 @@ def strategy_list(*, portfolio: Portfolio) -> list[Strategy]:
 
 
 def strategy_snapshot_frame(
-    *, portfolio: Portfolio, strategy: Strategy | None = None
+    *,
+    portfolio: Portfolio,
+    strategy: Strategy | None = None,
+    fields: tuple[str, ...] = STRATEGY_SNAPSHOT_FIELDS,
 ) -> pd.DataFrame:
     """StrategySnapshot rows, long format (1 query): columns strategy (name), date and the
-    rest of ``STRATEGY_SNAPSHOT_FIELDS`` as floats (status as text)."""
+    rest of ``fields`` (default ``STRATEGY_SNAPSHOT_FIELDS``) as floats, status as text.
+    ``fields`` must start with "strategy__name", "date"."""
     qs = StrategySnapshot.objects.filter(strategy__portfolio=portfolio)
     if strategy is not None:
         qs = qs.filter(strategy=strategy)
-    rows = list(qs.order_by("date", "strategy_id").values_list(*STRATEGY_SNAPSHOT_FIELDS))
-    columns = ["strategy", *STRATEGY_SNAPSHOT_FIELDS[1:]]
-    return _frame(rows, columns, floats=tuple(columns[2:-1]))
+    rows = list(qs.order_by("date", "strategy_id").values_list(*fields))
+    columns = ["strategy", *fields[1:]]
+    return _frame(rows, columns, floats=tuple(c for c in columns[2:] if c != "status"))
 
 
 def strategy_wide_frame(snapshots: pd.DataFrame, column: str, names: list[str]) -> pd.DataFrame:
@@ -208,6 +227,17 @@ def benchmark_close_series(*, start: date | None = None, end: date | None = None
     return price_series_from(list(qs.order_by("date").values_list("date", "close")))
 
 
+def benchmark_close_list(*, portfolio: Portfolio) -> list[tuple]:
+    """(ticker, date, close) of every benchmark instrument on the dates ``portfolio`` has
+    a snapshot for (1 query); close as stored (Decimal)."""
+    dates = PortfolioSnapshot.objects.filter(portfolio=portfolio).values("date")
+    return list(
+        PriceBar.objects.filter(instrument__is_benchmark=True, date__in=dates).values_list(
+            "instrument__ticker", "date", "close"
+        )
+    )
+
+
 def price_close_series(*, ticker: str, end: date | None = None) -> pd.Series:
     """Closes of one ticker up to ``end`` (1 query)."""
     qs = PriceBar.objects.filter(instrument__ticker=ticker)
@@ -253,7 +283,7 @@ def position_frame(
         qs = qs.filter(strategy=strategy)
     rows = list(
         qs.annotate(close=Subquery(last_close.order_by("-date").values("close")[:1]))
-        .order_by("strategy__position_order", "instrument__ticker")
+        .order_by("strategy__position_order", "strategy_id", "instrument__ticker")
         .values_list(
             "strategy__name",
             "instrument__ticker",
@@ -287,16 +317,22 @@ def position_frame(
 
 
 def trade_frame(
-    *, portfolio: Portfolio, strategy: Strategy | None = None, brief: bool = False
+    *,
+    portfolio: Portfolio,
+    strategy: Strategy | None = None,
+    brief: bool = False,
+    detail: bool = False,
 ) -> pd.DataFrame:
     """Every fill (1 query), in execution order: columns id, strategy, ticker, date, side,
-    quantity, price, value, cost, realized_pnl (floats), reason. ``brief`` reads only
-    strategy, ticker, date, side, quantity and realized_pnl (what round trips need: on
-    90k fills, every Decimal column read costs a noticeable fraction of a second)."""
+    quantity, price, value, cost, realized_pnl (floats), reason, and with ``detail`` the
+    fill's detail text (the exports). ``brief`` reads only strategy, ticker, date, side,
+    quantity and realized_pnl (what round trips need: on 90k fills, every Decimal column
+    read costs a noticeable fraction of a second)."""
     qs = Trade.objects.filter(strategy__portfolio=portfolio)
     if strategy is not None:
         qs = qs.filter(strategy=strategy)
     fields = [f for f in TRADE_FIELDS if not brief or f in BRIEF_TRADE_FIELDS]
+    fields += ["detail"] if detail else []
     rows = list(qs.order_by("date", "id").values_list(*fields).iterator(chunk_size=20000))
     columns = [
         {"strategy__name": "strategy", "instrument__ticker": "ticker"}.get(f, f) for f in fields
@@ -587,8 +623,7 @@ def order_list(*, strategy: Strategy, limit: int) -> list[PendingOrder]:
 def live_portfolio_id_subquery() -> Subquery:
     """The live portfolio's id (``portfolio_live_get``'s rule: the first non-backtest
     one) as a subquery, so defaulting to it costs no query of its own."""
-    live = Portfolio.objects.filter(is_backtest=False).order_by("id").values("id")[:1]
-    return Subquery(live)
+    return Subquery(_live_portfolios().values("id")[:1])
 
 
 def portfolio_curve_list() -> QuerySet[PortfolioSnapshot]:
@@ -625,3 +660,40 @@ def curve_decimated(*, queryset: QuerySet, points: int, by: str | None = None) -
         raise ValueError(f"must be >= {2 + 2 * series} for {series} series (2 + 2 x series)")
     kept = decimate(wide.astype(float), points)
     return queryset.filter(date__in=list(kept.index))
+
+
+def _count_of(queryset: QuerySet, outer: str) -> Coalesce:
+    """The number of rows of ``queryset`` whose ``outer`` is the outer portfolio's id, as
+    a subquery expression (0 when none)."""
+    counted = (
+        queryset.filter(**{outer: OuterRef("pk")})
+        .order_by()
+        .values(outer)
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
+def portfolio_row_counts(*, portfolio: Portfolio) -> dict[str, int]:
+    """How many rows each export table of ``portfolio`` holds (1 query): equity and risk
+    (one a snapshot), trades, positions and violations."""
+    counts = (
+        Portfolio.objects.filter(pk=portfolio.pk)
+        .annotate(
+            n_snapshots=_count_of(PortfolioSnapshot.objects, "portfolio"),
+            n_trades=_count_of(Trade.objects, "strategy__portfolio"),
+            n_positions=_count_of(Position.objects, "strategy__portfolio"),
+            n_violations=_count_of(Violation.objects, "portfolio"),
+        )
+        .values_list("n_snapshots", "n_trades", "n_positions", "n_violations")
+        .first()
+    ) or (0, 0, 0, 0)
+    snapshots, trades, positions, violations = counts
+    return {
+        "equity": snapshots,
+        "trades": trades,
+        "positions": positions,
+        "risk": snapshots,
+        "violations": violations,
+    }

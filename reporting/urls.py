@@ -23,5 +23,11 @@ urlpatterns = [
     ),
     path("status.json", views.status, name="status"),
     path("export/all.xlsx", export_views.export_all, name="export-all"),
+    path("export/jobs/<int:pk>/", export_views.export_job, name="export-job"),
+    path(
+        "export/jobs/<int:pk>/download",
+        export_views.export_job_download,
+        name="export-job-download",
+    ),
     path("export/<slug:table>.<slug:fmt>", export_views.export, name="export"),
 ]

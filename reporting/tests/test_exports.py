@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from io import StringIO
 
 import openpyxl
+import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -323,8 +324,9 @@ def test_the_workbook_download_defaults_to_the_live_portfolio(
 
     make_portfolio("a backtest", as_of=date(1990, 2, 28), backtest=True)
     url = reverse("reporting:export-all")
-    # session, user, portfolio, then 4 + 1 + 1 + 1 + 1 for the tables
-    with django_assert_num_queries(11):
+    # session, user, portfolio, the row count (small: no job), then 4 + 1 + 1 + 1 + 1
+    # for the tables
+    with django_assert_num_queries(12):
         response = logged_in.get(url)
     assert url == "/export/all.xlsx" and response.status_code == 200
     assert response["Content-Type"] == exports.CONTENT_TYPES["xlsx"]
@@ -419,3 +421,63 @@ def test_a_portfolio_without_history_exports_header_rows_only(tmp_path):
         lines = f.read_text(encoding="utf-8").splitlines()
         assert len(lines) == 1 and lines[0].startswith(("date,", "strategy,"))
     assert (tmp_path / f"quantsite-equity-{timezone.localdate().isoformat()}.csv").exists()
+
+
+# --- empty cells, never "NaT" --------------------------------------------------------------
+
+
+def test_an_unresolved_violation_leaves_its_resolution_cells_empty_in_csv_and_excel(portfolio):
+    # The README promises empty cells: an open violation has no resolved_on and no
+    # resolved_at, which pandas carries as NaT (a datetime whose isoformat() is "NaT").
+    add_violation(portfolio, date=date(1990, 5, 2), status="resolved", resolved_on=date(1990, 5, 8))
+    Violation.objects.filter(date=date(1990, 5, 2)).update(
+        resolved_at=datetime(1990, 5, 8, 21, 0, tzinfo=UTC)
+    )
+    add_violation(portfolio, date=date(1990, 5, 3))  # still open
+    frames = {"violations": exports.violations_frame(portfolio)}
+    data = exports.export_bytes(frames, "csv")
+    assert b"NaT" not in data and b"nan" not in data.lower()
+    resolved, unresolved = read_csv(data)
+    assert resolved["resolved_at_utc"] == "1990-05-08T21:00:00"
+    assert resolved["resolved_on"] == "1990-05-08"
+    assert unresolved["resolved_at_utc"] == "" and unresolved["resolved_on"] == ""
+    assert unresolved["opened_at_utc"].startswith(timezone.now().date().isoformat())
+    ws = openpyxl.load_workbook(io.BytesIO(exports.export_bytes(frames, "xlsx")))["violations"]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert rows[0]["resolved_at_utc"] == datetime(1990, 5, 8, 21, 0)
+    assert rows[1]["resolved_at_utc"] is None and rows[1]["resolved_on"] is None
+
+
+@pytest.mark.parametrize("fmt", exports.FORMATS)
+def test_missing_dates_of_every_kind_are_written_as_empty_cells(fmt):
+    # One column per way a missing date reaches the writers: None, NaT in an object
+    # column, NaT in a datetime64 column, pd.NA, and NaN in an object column.
+    frame = pd.DataFrame(
+        {
+            "row": ["full", "empty"],
+            "day": [date(2021, 1, 4), None],
+            "stamp": pd.Series([datetime(2021, 1, 4, 21, 0), pd.NaT], dtype=object),
+            "stamp64": pd.to_datetime(["2021-01-04 21:00", None]),
+            "na": pd.Series([date(2021, 1, 5), pd.NA], dtype=object),
+            "nan": pd.Series([date(2021, 1, 6), float("nan")], dtype=object),
+        }
+    )
+    data = exports.export_bytes({"t": frame}, fmt)
+    if fmt == "csv":
+        first, second = read_csv(data)
+        assert first == {
+            "row": "full",
+            "day": "2021-01-04",
+            "stamp": "2021-01-04T21:00:00",
+            "stamp64": "2021-01-04T21:00:00",
+            "na": "2021-01-05",
+            "nan": "2021-01-06",
+        }
+        assert second.pop("row") == "empty" and set(second.values()) == {""}
+    else:
+        ws = openpyxl.load_workbook(io.BytesIO(data))["t"]
+        first, second = ws.iter_rows(min_row=2, values_only=True)
+        day, stamp = datetime(2021, 1, 4), datetime(2021, 1, 4, 21)
+        assert first[:4] == ("full", day, stamp, stamp)
+        assert second == ("empty", *(None,) * 5)

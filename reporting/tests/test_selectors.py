@@ -1,10 +1,16 @@
-"""The read path of returns for statistics, on literal snapshot frames (no database)."""
+"""The read path: returns for statistics on literal snapshot frames (no database); the
+live-portfolio rule and the export row counts on the database."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from portfolio.models import Portfolio
+from reporting import selectors
 from reporting.selectors import portfolio_return_series, strategy_return_frame
 
 
@@ -37,3 +43,40 @@ def test_each_book_loses_its_own_funding_day_not_the_portfolios():
     np.testing.assert_allclose(wide["a"].dropna(), [0.01, 0.02])
     np.testing.assert_allclose(wide["b"].dropna(), [-0.03])
     assert list(wide["b"].dropna().index.day) == [4]
+
+
+# --- one read path: the live-portfolio rule and the export row counts ----------------------
+
+
+@pytest.mark.django_db
+def test_the_live_portfolio_is_the_first_non_backtest_one_everywhere():
+    from reporting.tests.test_exports import make_portfolio
+
+    backtest = make_portfolio("a backtest", as_of=date(1990, 1, 31), backtest=True)
+    first = make_portfolio("first", as_of=date(1990, 1, 31))
+    make_portfolio("second", as_of=date(1990, 1, 31))
+    assert selectors.portfolio_live_get() == first
+    assert selectors.portfolio_get() == first
+    assert Portfolio.objects.filter(id=selectors.live_portfolio_id_subquery()).get() == first
+    assert selectors.portfolio_get(pk=backtest.pk) == backtest
+    assert selectors.portfolio_get(name="a backtest") == backtest
+    # an unknown id or name is None (a 404 for a download), not the live portfolio ...
+    assert selectors.portfolio_get(pk=10**9) is None
+    assert selectors.portfolio_get(name="nope") is None
+    # ... while the dashboard's picker falls back to it
+    assert selectors.portfolio_shown_get(pk=10**9) == first
+
+
+@pytest.mark.django_db
+def test_the_export_row_counts_are_the_tables_lengths_in_one_query(django_assert_num_queries):
+    from reporting import exports
+    from reporting.tests.test_exports import add_violation, make_portfolio
+
+    portfolio = make_portfolio("counted", as_of=date(1990, 3, 30))
+    make_portfolio("other", as_of=date(1990, 6, 29))  # never counted in
+    add_violation(portfolio)
+    with django_assert_num_queries(1):
+        counts = selectors.portfolio_row_counts(portfolio=portfolio)
+    lengths = {name: len(frame) for name, frame in exports.export_frames(portfolio, "all").items()}
+    assert counts == lengths
+    assert counts["trades"] > 0 and counts["positions"] > 0 and counts["violations"] == 1

@@ -9,12 +9,12 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from portfolio.models import Portfolio
-from reporting.exports import export_portfolio_get
+from reporting.selectors import portfolio_get
 
 
 def portfolio_or_error(name: str | None) -> Portfolio:
     """The named portfolio, or the live one when ``name`` is None; CommandError otherwise."""
-    portfolio = export_portfolio_get(name=name)
+    portfolio = portfolio_get(name=name)
     if portfolio is not None:
         return portfolio
     if name is None:
