@@ -302,6 +302,7 @@ def pie_figure(values: pd.Series, title: str, *, hover_format: str = ",.0f") -> 
                 "hole": 0.45,
                 "sort": False,
                 "textinfo": "label+percent",
+                "automargin": True,  # outside labels ("Consumer Discretionary") never cut
                 "hovertemplate": f"%{{label}}: %{{value:{hover_format}}} (%{{percent}})"
                 "<extra></extra>",
             }
