@@ -66,6 +66,15 @@ class Heading:
     title: str
     note: str = ""
     kind: str = "heading"
+    anchor: str = ""
+
+
+@dataclass
+class Links:
+    """In-page links (the Strategies tab's index of its books)."""
+
+    items: list[tuple[str, str]]
+    kind: str = "links"
 
 
 @dataclass
@@ -340,7 +349,7 @@ def _day(value, missing: str = "") -> str:
 def _strategies_blocks(contexts: list[dict]) -> list:
     if not contexts:
         return [Heading("Strategies", "No strategies yet.")]
-    blocks = []
+    blocks = [Links([(c["strategy"].name, f"strategy-{i}") for i, c in enumerate(contexts)])]
     for i, ctx in enumerate(contexts):
         s = ctx["strategy"]
         params = ", ".join(f"{k} {v}" for k, v in s.parameters.items())
@@ -349,6 +358,7 @@ def _strategies_blocks(contexts: list[dict]) -> list:
                 s.name,
                 f"{s.signal_type} ({params}), {s.status}; allocation static "
                 f"{pct(ctx['static'], 1)}, in force {pct(ctx['in_force'], 2)}.",
+                anchor=f"strategy-{i}",
             )
         )
         latest = ctx.get("latest")
