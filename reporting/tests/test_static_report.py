@@ -154,6 +154,10 @@ def test_the_report_shows_the_numbers_of_the_page_contexts():
         assert shown[1] == f"{r['capital']:,.2f}" and shown[7] == f"{r['sharpe']:,.2f}"
     risk = _cards(panels["Risk"])
     assert risk["VaR 95% / 99% (1 day)"] == f"{last.var_95 * 100:.2f}% / {last.var_99 * 100:.2f}%"
+    books = panels["Strategies"].blocks
+    index = [b for b in books if b.kind == "links"][0].items
+    anchors = [(b.title, b.anchor) for b in books if b.kind == "heading" and b.anchor]
+    assert index == anchors == [("momentum_20", "strategy-0"), ("momentum_40", "strategy-1")]
     depth = [r[4] for r in _table(panels["Performance"], "Drawdown periods (10 deepest)").rows]
     assert depth == [f"{d['depth'] * 100:.2f}%" for d in pages["performance"]["drawdowns"]]
     assert len(depth) >= 1
