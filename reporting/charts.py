@@ -1,6 +1,7 @@
 """Plotly figure builders for the dashboard: pure functions, data in, figure dict out.
 
-No Django, no database, no maths beyond laying numbers out (the numbers come from
+The one figure module of the dashboard, the static report and the notebook. No Django,
+no database, no maths beyond laying numbers out (the numbers come from
 ``reporting.engine`` or the stored snapshots). Each builder returns a plain dict with the
 keys ``data`` and ``layout`` that Plotly.newPlot takes, plus ``caption`` (text shown under
 the chart, e.g. how it was downsampled) and, for the correlation heatmap, ``scatter`` (the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from reporting.engine.downsample import decimate
@@ -36,6 +38,15 @@ COLORS = (
 )
 PORTFOLIO_COLOR = "#101828"
 BENCHMARK_COLOR = "#98a2b3"
+# The site's gain and loss colours (static/css/quantsite.css --up, --down) and a neutral
+# grey for zero; events (rebalances) get a slate that no series uses.
+GAIN_COLOR = "#067647"
+LOSS_COLOR = "#b42318"
+NEUTRAL_COLOR = "#f2f4f7"
+EVENT_COLOR = "#475467"
+GAIN_LOSS_SCALE = [[0.0, LOSS_COLOR], [0.5, NEUTRAL_COLOR], [1.0, GAIN_COLOR]]
+RUG_HEIGHT = 0.06  # fraction of the plot height given to the rebalance ticks' strip
+GAUGE_SIDE_MARGIN = 50  # px: room for a gauge's end tick labels ("130.0%")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -55,15 +66,58 @@ def _floats(values, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     return np.round(v, decimals)
 
 
+# As django.utils.html.json_script: no "</script>", "<!--" or "&" can end the element.
+_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def figure_json(figure: dict) -> str:
+    """The figure as JSON (orjson; numpy arrays serialized natively, NaN as null), safe
+    to place inside a ``<script type="application/json">`` element: every ``<``, ``>``
+    and ``&`` is a \\u escape, and ``json.loads`` gives the same figure back. The one
+    serializer of the dashboard's template tag and the static report."""
+    text = orjson.dumps(figure, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    return text.decode().translate(_JSON_ESCAPES)
+
+
+def _json_default(obj):
+    """What orjson does not take natively: strided numpy arrays, pandas timestamps."""
+    if isinstance(obj, np.ndarray):
+        return np.ascontiguousarray(obj).tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"cannot serialize {type(obj).__name__}")
+
+
 def _layout(title: str, **extra) -> dict:
+    """The shared layout. Every axis has ``automargin`` (the margins grow to fit tick
+    labels and axis titles, so no label is clipped), and the title sits left-aligned just
+    above the plot area, below the band where Plotly's mode bar floats (at 390 px a centred
+    title in the top margin was hidden under it). Axis dicts in ``extra`` are merged into
+    the defaults, not replaced."""
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
-        "margin": {"l": 55, "r": 15, "t": 40, "b": 40},
+        "title": {
+            "text": title,
+            "font": {"size": 14},
+            "x": 0,
+            "xref": "container",
+            "xanchor": "left",
+            "pad": {"l": 8, "b": 10},
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "bottom",
+            "automargin": True,
+        },
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},  # t: the mode bar's band
+        "xaxis": {"automargin": True},
+        "yaxis": {"automargin": True},
         "hovermode": "x unified",
-        "legend": {"orientation": "h", "y": -0.15},
+        # at the container's bottom, below the (rotated) category labels, never over them
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
         "autosize": True,
     }
-    layout.update(extra)
+    for key, value in extra.items():
+        base = layout.get(key)
+        layout[key] = base | value if isinstance(base, dict) and isinstance(value, dict) else value
     return layout
 
 
@@ -135,7 +189,15 @@ def _hlines(lines: dict[str, float]) -> tuple[list[dict], list[dict]]:
             }
         )
         annotations.append(
-            {"xref": "paper", "x": 1, "y": y, "text": label, "showarrow": False, "yshift": 8}
+            {
+                "xref": "paper",
+                "x": 1,
+                "xanchor": "right",
+                "y": y,
+                "text": label,
+                "showarrow": False,
+                "yshift": 8,
+            }
         )
     return shapes, annotations
 
@@ -148,8 +210,10 @@ def equity_curve_figure(
 ) -> dict:
     """Portfolio equity (thick), each strategy book's equity (thin, toggle in the legend),
     the benchmark rebased to the portfolio's first equity (``benchmark`` already rebased,
-    on any dates: it is aligned to the portfolio's) and a marker at each rebalance
-    (``rebalances``: date, trigger, capital_moved)."""
+    on any dates: it is aligned to the portfolio's) and a thin tick along the bottom of the
+    plot at each rebalance (``rebalances``: date, trigger, capital_moved), in a colour no
+    series uses, on its own hidden 0-1 axis so the ticks never cover a line (hundreds of
+    markers on the portfolio line hid it)."""
     frame = pd.DataFrame({"Portfolio": portfolio})
     for name in strategies.columns:
         frame[name] = strategies[name].reindex(frame.index)
@@ -165,10 +229,10 @@ def equity_curve_figure(
         events = rebalances.tail(MAX_MARKERS)
         at = pd.DatetimeIndex(events["date"])
         # two rebalances can share a bar (a liquidation's recovery and the monthly one)
-        y = portfolio.reindex(portfolio.index.union(at.unique())).ffill().reindex(at)
+        on = portfolio.reindex(portfolio.index.union(at.unique())).ffill().reindex(at)
         text = [
-            f"rebalance ({t}): {m:,.0f} moved"
-            for t, m in zip(events["trigger"], events["capital_moved"], strict=True)
+            f"rebalance ({t}): {m:,.0f} moved, equity {e:,.0f}"
+            for t, m, e in zip(events["trigger"], events["capital_moved"], on, strict=True)
         ]
         fig["data"].append(
             {
@@ -176,19 +240,38 @@ def equity_curve_figure(
                 "mode": "markers",
                 "name": "Rebalances",
                 "x": _dates(at),
-                "y": _floats(y),
+                "y": np.full(len(at), 0.5),
+                "yaxis": "y2",
                 "text": text,
-                "hovertemplate": "%{text}",
-                "marker": {"symbol": "triangle-up", "size": 5, "color": "#f79009", "opacity": 0.6},
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {
+                    "symbol": "line-ns-open",
+                    "size": 10,
+                    "color": EVENT_COLOR,
+                    "line": {"width": 1, "color": EVENT_COLOR},
+                    "opacity": 0.7,
+                },
             }
         )
-        fig["caption"] += f" Triangles: {len(events):,} rebalances."
+        # the ticks' own strip between the plot and the date axis
+        fig["layout"]["yaxis"]["domain"] = [RUG_HEIGHT, 1]
+        fig["layout"]["yaxis2"] = {
+            "domain": [0, RUG_HEIGHT * 0.8],
+            "range": [0, 1],
+            "visible": False,
+            "fixedrange": True,
+        }
+        fig["layout"]["xaxis"]["anchor"] = "y2"
+        fig["caption"] += f" Ticks along the bottom: {len(events):,} rebalances."
     fig["layout"]["updatemenus"] = [
         {
             "type": "buttons",
             "direction": "left",
-            "x": 0,
-            "y": 1.12,
+            "x": 1,
+            "xanchor": "right",
+            "y": 1,
+            "yanchor": "bottom",
+            "pad": {"b": 4},
             "showactive": True,
             "buttons": [
                 {"label": "Linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
@@ -219,6 +302,7 @@ def pie_figure(values: pd.Series, title: str, *, hover_format: str = ",.0f") -> 
                 "hole": 0.45,
                 "sort": False,
                 "textinfo": "label+percent",
+                "automargin": True,  # outside labels ("Consumer Discretionary") never cut
                 "hovertemplate": f"%{{label}}: %{{value:{hover_format}}} (%{{percent}})"
                 "<extra></extra>",
             }
@@ -230,10 +314,11 @@ def pie_figure(values: pd.Series, title: str, *, hover_format: str = ",.0f") -> 
 
 def gauge_figure(title: str, value: float | None, limit: float | None, *, fmt: str) -> dict:
     """A gauge of ``value`` with a red threshold at ``limit`` ("no limit" when None).
-    ``fmt`` is a d3 format for both (".2f", ".1%")."""
+    ``fmt`` is a d3 format for both (".2f", ".1%"). The side margins leave room for the
+    end ticks' labels, which Plotly centres on the arc's ends (25 px cut "0.00" to ".00")."""
     top = max(x for x in (value or 0.0, limit or 0.0, 1e-9) if x is not None)
     gauge = {
-        "axis": {"range": [0, top * 1.3], "tickformat": fmt},
+        "axis": {"range": [0, top * 1.3], "tickformat": fmt, "nticks": 6},
         "bar": {"color": PORTFOLIO_COLOR},
     }
     if limit is not None:
@@ -251,7 +336,10 @@ def gauge_figure(title: str, value: float | None, limit: float | None, *, fmt: s
                 "gauge": gauge,
             }
         ],
-        "layout": {"margin": {"l": 25, "r": 25, "t": 60, "b": 10}, "height": 230},
+        "layout": {
+            "margin": {"l": GAUGE_SIDE_MARGIN, "r": GAUGE_SIDE_MARGIN, "t": 70, "b": 10},
+            "height": 230,
+        },
         "caption": "",
     }
 
@@ -287,6 +375,7 @@ def correlation_figure(
             f"Strategy return correlation, last {window} days",
             hovermode="closest",
             yaxis={"autorange": "reversed"},
+            height=_heatmap_height(len(names)),
         ),
         "caption": "Click a cell for the scatter of the two strategies' daily returns.",
         "scatter": {
@@ -297,6 +386,12 @@ def correlation_figure(
     if threshold is not None:
         fig["caption"] += f" Alert threshold: {threshold:.2f}."
     return fig
+
+
+def _heatmap_height(rows: int) -> int:
+    """px: 44 a row plus the title, colour bar and rotated category labels below, so a
+    small matrix is not stretched over a fixed-height box."""
+    return max(240, 44 * rows + 170)
 
 
 def bars_figure(
@@ -422,7 +517,9 @@ def histogram_figure(
 def monthly_heatmap_figure(table: pd.DataFrame, breakdown: dict[str, pd.DataFrame]) -> dict:
     """Years x months heatmap of ``table`` (``performance.monthly_returns_table``); the
     hover of each cell lists each strategy's return that month from ``breakdown`` (one
-    such table per strategy)."""
+    such table per strategy). Gains in the site's gain colour, losses in its loss colour,
+    zero neutral, on a scale symmetric around zero (Plotly.js has no "RdYlGn": the named
+    scale fell back to one that drew gains red)."""
     months = list(MONTHS)
     z = table.reindex(columns=months).to_numpy(dtype=float)
     years = [int(y) for y in table.index]
@@ -449,7 +546,7 @@ def monthly_heatmap_figure(table: pd.DataFrame, breakdown: dict[str, pd.DataFram
                 "zmid": 0,
                 "zmin": -bound,
                 "zmax": bound,
-                "colorscale": "RdYlGn",
+                "colorscale": GAIN_LOSS_SCALE,
                 "customdata": hover,
                 "hovertemplate": "%{y} %{x}: %{z:.2%}<br>%{customdata}<extra></extra>",
                 "colorbar": {"tickformat": ".0%"},

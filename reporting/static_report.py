@@ -1,41 +1,38 @@
 """The static report: one self-contained HTML file (Plotly.js and CSS inlined, no network)
 with the dashboard's five tabs, for ``manage.py export_dashboard``.
 
-Reads the portfolio with a fixed number of queries, computes the statistics with
-``reporting.engine``, builds the figures with ``reporting.report`` and renders
-``reporting/static_report.html``. Figures travel as JSON in ``<script
-type="application/json">`` elements (``report.figure_json``) and are drawn when their tab is
-first shown.
+Every tab is rendered from the context the live page renders: the page builders of
+``reporting.pages`` (``overview_page``, ``risk_page``, ``performance_page``, one
+``strategy_page`` per strategy, ``config_page``) are called as the views call them, their
+figures are embedded as they are (``charts.figure_json``) and their tables are the pages'
+rows formatted with the pages' own template filters (``pct``, ``num``, ``stat``). Nothing
+is queried or computed here, so the report and the dashboard cannot disagree. Figures
+travel as JSON in ``<script type="application/json">`` elements and are drawn when their
+tab is first shown.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import pandas as pd
 from django.template.loader import render_to_string
 from django.utils import timezone
 from plotly.offline import get_plotlyjs
 
-from portfolio.models import Portfolio, PortfolioSnapshot, RebalanceEvent, StrategySnapshot
-from reporting import exports, report, selectors
-from reporting.engine.performance import drawdown_periods, monthly_returns_table, performance_stats
-from reporting.engine.rolling import rolling_annual_volatility, rolling_sharpe_ratio
-from risk.models import RiskLimit
+from portfolio.models import Portfolio
+from reporting import selectors
+from reporting.charts import figure_json
+from reporting.pages.config import config_page
+from reporting.pages.overview import overview_page
+from reporting.pages.performance import DEFAULT_WINDOW, performance_page
+from reporting.pages.risk import risk_page
+from reporting.pages.strategy import strategy_page
+from reporting.templatetags.dashboard import num, pct, stat
 
 TABS = ("Overview", "Risk", "Performance", "Strategies", "Configuration")
-ROLLING_WINDOW = 60
-NOT_COMPUTED = "not computed yet"
-SNAPSHOT_COLUMNS = (
-    "date",
-    "equity",
-    "daily_return",
-    "drawdown",
-    "leverage",
-    "positions_gross",
-    "positions_net",
-)
+VIOLATIONS_SHOWN = 50  # of the risk page's log
+NOTE_NO_HISTORY = "no history yet"
+SMALL_FIGURE_PX = 260
 
 
 @dataclass
@@ -44,6 +41,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
+    kind: str = "table"
 
 
 @dataclass
@@ -51,136 +49,78 @@ class Chart:
     id: str
     title: str
     json: str
+    caption: str = ""
+    kind: str = "chart"
+    half: bool = False  # a small figure (a gauge) shares a row with its neighbour
 
 
-def _pct(v, digits: int = 2) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v * 100:,.{digits}f}%"
+@dataclass
+class Cards:
+    items: list[tuple[str, str]]
+    title: str = ""
+    kind: str = "cards"
 
 
-def _num(v, digits: int = 2) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v:,.{digits}f}"
+@dataclass
+class Heading:
+    title: str
+    note: str = ""
+    kind: str = "heading"
+    anchor: str = ""
 
 
-def _series_frames(portfolio: Portfolio, names: list[str]):
-    """(portfolio snapshots by date, strategy daily returns wide, strategy positions wide):
-    2 queries. The returns are each book's after its funding day
-    (``selectors.strategy_return_frame``), on the portfolio's return dates."""
-    snaps = pd.DataFrame.from_records(
-        list(
-            PortfolioSnapshot.objects.filter(portfolio=portfolio)
-            .order_by("date")
-            .values_list(*SNAPSHOT_COLUMNS)
-        ),
-        columns=list(SNAPSHOT_COLUMNS),
-    ).set_index("date")
-    snaps.index = pd.DatetimeIndex(snaps.index)
-    snaps["equity"] = snaps["equity"].astype(float)
-    books = pd.DataFrame.from_records(
-        list(
-            StrategySnapshot.objects.filter(strategy__portfolio=portfolio).values_list(
-                "strategy__name", "date", "daily_return", "positions_count"
-            )
-        ),
-        columns=["strategy", "date", "daily_return", "positions"],
-    )
-    positions = books.pivot(index="date", columns="strategy", values="positions").sort_index()
-    book_returns = selectors.strategy_return_frame(books, names)
-    dates = selectors.portfolio_return_series(snaps).index
-    return snaps, book_returns.reindex(dates), positions
+@dataclass
+class Links:
+    """In-page links (the Strategies tab's index of its books)."""
+
+    items: list[tuple[str, str]]
+    kind: str = "links"
 
 
-def _stats_table(returns: dict[str, pd.Series]) -> Table:
-    table = Table(
-        "Performance statistics",
-        [
-            "",
-            "Total return",
-            "Annual return",
-            "Annual vol",
-            "Sharpe",
-            "Sortino",
-            "Calmar",
-            "Max drawdown",
-            "Longest drawdown (days)",
-            "Win rate",
-            "Best day",
-            "Worst day",
+@dataclass
+class Panel:
+    tab: str
+    blocks: list = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return self.tab.lower()
+
+
+def page_contexts(portfolio: Portfolio) -> dict:
+    """The live pages' contexts, from the live pages' builders, with the arguments a first
+    visit of each page has (no filters, the default rolling window, page 1 of the trades,
+    the strategy's most traded ticker)."""
+    strategies = selectors.strategy_list(portfolio=portfolio)
+    return {
+        "overview": overview_page(portfolio=portfolio),
+        "risk": risk_page(portfolio=portfolio, params={}),
+        "performance": performance_page(portfolio=portfolio, window=DEFAULT_WINDOW),
+        "strategies": [
+            strategy_page(portfolio=portfolio, strategy=s, ticker="", page=1) for s in strategies
         ],
-        note="Daily simple returns, 252 days a year, sample volatility, risk-free rate 0; "
-        "definitions in reporting/engine/performance.py.",
-    )
-    for name, r in returns.items():
-        r = r.dropna()
-        if not len(r):
-            continue
-        s = performance_stats(r)
-        table.rows.append(
-            [
-                name,
-                _pct(s.total_return),
-                _pct(s.annual_return),
-                _pct(s.annual_volatility),
-                _num(s.sharpe_ratio),
-                _num(s.sortino_ratio),
-                _num(s.calmar_ratio),
-                _pct(s.max_drawdown),
-                str(s.max_drawdown_duration_days),
-                _pct(s.win_rate, 1),
-                _pct(s.best_day),
-                _pct(s.worst_day),
-            ]
-        )
-    return table
+        "config": config_page(portfolio=portfolio),
+    }
 
 
 def report_context(portfolio: Portfolio) -> dict:
-    """Everything the template shows, computed from the stored rows."""
-    equity = exports.equity_frame(portfolio).set_index("date")
-    strategies = list(portfolio.strategies.order_by("position_order", "id"))
-    names = [s.name for s in strategies]
-    snaps, book_returns, book_positions = _series_frames(portfolio, names)
-    risk = exports.risk_frame(portfolio).set_index("date")
-    positions = exports.positions_frame(portfolio)
-    violations = exports.violations_frame(portfolio)
-    limits = list(
-        RiskLimit.objects.filter(portfolio=portfolio)
-        .select_related("strategy", "instrument")
-        .order_by("scope", "name")
-    )
-    rebalances = list(
-        RebalanceEvent.objects.filter(portfolio=portfolio).order_by("-date", "-id")[:10]
-    )
-    bench_cols = [c for c in equity.columns if c.endswith("_close")]
-    benchmark = equity[bench_cols[0]] if bench_cols else None
-    returns = {"Portfolio": selectors.portfolio_return_series(snaps)} if len(snaps) > 1 else {}
-    for name in names:
-        if book_returns[name].notna().any():
-            returns[name] = book_returns[name]
-    if benchmark is not None and len(snaps) > 1:
-        bench = benchmark.pct_change().iloc[1:].rename("benchmark")
-        bench.index = pd.DatetimeIndex(bench.index)
-        returns["S&P 500"] = bench
-    charts = _charts(equity, snaps, book_returns, risk, names, returns, benchmark)
+    """Everything the template shows: the page contexts (``pages``) and, per tab, its
+    blocks (cards, charts, tables) built from them."""
+    pages = page_contexts(portfolio)
+    panels = [
+        Panel("Overview", _overview_blocks(pages["overview"])),
+        Panel("Risk", _risk_blocks(pages["risk"])),
+        Panel("Performance", _performance_blocks(pages["performance"])),
+        Panel("Strategies", _strategies_blocks(pages["strategies"])),
+        Panel("Configuration", _config_blocks(pages["config"])),
+    ]
     return {
         "portfolio": portfolio,
         "generated_at": timezone.now(),
         "tabs": TABS,
         "as_of": portfolio.last_applied_date,
-        "key_numbers": _key_numbers(portfolio, snaps, strategies),
-        "strategy_table": _strategy_table(strategies, equity, returns, book_positions),
-        "stats_table": _stats_table(returns),
-        "drawdown_table": _drawdown_table(returns.get("Portfolio")),
-        "risk_table": _risk_now_table(risk),
-        "positions_table": _positions_table(positions),
-        "violations_table": _violations_table(violations),
-        "limits_table": _limits_table(limits),
-        "settings_table": _settings_table(portfolio),
-        "allocations_table": _allocations_table(strategies),
-        "rebalances_table": _rebalances_table(rebalances),
-        "charts": charts,
-        "var_note": "" if "var" in charts else f"VaR and CVaR history: {NOT_COMPUTED}.",
-        "downsample_note": report.DOWNSAMPLE_NOTE,
-        "rolling_window": ROLLING_WINDOW,
+        "pages": pages,
+        "panels": panels,
     }
 
 
@@ -190,199 +130,160 @@ def report_html(portfolio: Portfolio) -> str:
     return render_to_string("reporting/static_report.html", context)
 
 
-def _charts(equity, snaps, book_returns, risk, names, returns, benchmark) -> dict[str, Chart]:
-    figures: dict[str, tuple[str, dict]] = {}
-    if len(equity):
-        books = equity[[f"{n}_equity" for n in names]]
-        books.columns = names
-        figures["equity"] = (
-            "Equity: portfolio, strategies and benchmark",
-            report.equity_figure(equity["portfolio_equity"], books, benchmark),
-        )
-        figures["drawdown"] = ("Drawdown", report.drawdown_figure(snaps["drawdown"]))
-        weights = equity[[f"{n}_weight" for n in names]]
-        weights.columns = names
-        figures["weights"] = ("Allocation over time", report.weights_figure(weights))
-    if "Portfolio" in returns:
-        r = returns["Portfolio"]
-        figures["monthly"] = (
-            "Monthly returns",
-            report.monthly_returns_figure(monthly_returns_table(r)),
-        )
-        if len(r) >= ROLLING_WINDOW:
-            sharpe = rolling_sharpe_ratio(r, ROLLING_WINDOW)
-            vol = rolling_annual_volatility(r, ROLLING_WINDOW)
-            figures["rolling"] = (
-                "Rolling metrics",
-                report.rolling_figure(sharpe, vol, ROLLING_WINDOW),
+def _charts(figures: dict, prefix: str) -> list[Chart]:
+    """Every figure of a page, in the page's order, as embedded JSON."""
+    charts = []
+    for key, fig in figures.items():
+        if not fig:
+            continue
+        title = ((fig.get("layout") or {}).get("title") or {}).get("text") or key
+        height = (fig.get("layout") or {}).get("height") or 0
+        charts.append(
+            Chart(
+                f"fig-{prefix}-{key}",
+                title,
+                figure_json(fig),
+                fig.get("caption") or "",
+                half=0 < height <= SMALL_FIGURE_PX,
             )
-    if len(book_returns):
-        figures["growth"] = ("Per-strategy growth", report.growth_figure(book_returns))
-    var = report.var_figure(risk)
-    if var is not None:
-        figures["var"] = ("Value at risk", var)
-    return {
-        k: Chart(f"fig-{k}", title, report.figure_json(fig)) for k, (title, fig) in figures.items()
-    }
+        )
+    return charts
 
 
-def _key_numbers(portfolio, snaps, strategies) -> list[tuple[str, str]]:
-    active = sum(s.status == "active" for s in strategies)
-    if not len(snaps):
-        return [("Portfolio value", "no history yet"), ("Active strategies", str(active))]
-    last = snaps.iloc[-1]
-    prev = snaps["equity"].iloc[-2] if len(snaps) > 1 else float(portfolio.initial_capital)
-    pnl = last["equity"] - prev
-    total = last["equity"] / float(portfolio.initial_capital) - 1.0
-    return [
-        ("Portfolio value", _num(last["equity"])),
-        ("Last day P&L", f"{_num(pnl)} ({_pct(last['daily_return'])})"),
-        ("Total return", _pct(total)),
-        ("Leverage", _num(last["leverage"])),
-        ("Drawdown", _pct(last["drawdown"])),
-        ("Active strategies", f"{active} of {len(strategies)}"),
-        (
-            "Open positions (gross / net)",
-            f"{int(last['positions_gross'])} / {int(last['positions_net'])}",
-        ),
-    ]
-
-
-def _strategy_table(strategies, equity, returns, book_positions) -> Table:
-    table = Table(
+def _overview_blocks(ctx: dict) -> list:
+    m = ctx.get("metrics")
+    if not m:
+        return [Heading("Overview", f"Portfolio value: {NOTE_NO_HISTORY}.")]
+    cards = Cards(
+        [
+            ("Total value", num(m["equity"])),
+            ("Today's P&L", f"{num(m['pnl_today'])} ({pct(m['return_today'])})"),
+            ("Total return", pct(m["total_return"])),
+            ("Leverage", num(m["leverage"], 3)),
+            ("Drawdown", pct(m["drawdown"])),
+            ("Active strategies", f"{m['active_strategies']} / {m['strategies']}"),
+            ("Positions (gross / net)", f"{m['positions_gross']} / {m['positions_net']}"),
+        ]
+    )
+    strategies = Table(
         "Strategies",
+        ["Strategy", "Capital", "Weight", "Gross exposure", "Allocation in force", "Static"]
+        + ["Return", "Sharpe", "Drawdown", "Positions", "Status", "Why (last rebalance)"],
+        note="Return and Sharpe: performance_stats of the book's flow-free daily returns.",
+    )
+    for r in ctx["strategy_rows"]:
+        strategies.rows.append(
+            [
+                r["strategy"].name,
+                num(r.get("capital")),
+                pct(r.get("weight"), 1),
+                num(r.get("exposure"), 0),
+                pct(r["in_force"], 2),
+                pct(r["static"], 1),
+                pct(r.get("total_return")),
+                num(r.get("sharpe")),
+                pct(r.get("drawdown")),
+                "–" if r.get("positions") is None else str(r["positions"]),
+                r["strategy"].status,
+                r["why"],
+            ]
+        )
+    top = Table(
+        "Top 10 positions (netted across books)",
+        ["Ticker", "Net", "Weight", "Gross", "Unrealized P&L", "Books"],
         [
-            "Strategy",
-            "Allocation",
-            "Current value",
-            "Return",
-            "Sharpe",
-            "Max drawdown",
-            "Positions",
-            "Status",
+            [p["ticker"], num(p["net"], 0), pct(p["weight"], 1), num(p["gross"], 0)]
+            + [num(p["pnl"], 0), str(p["books"])]
+            for p in ctx.get("top_positions", [])
         ],
-        note="Return, Sharpe and drawdown from the book's daily returns, capital flows excluded.",
+        note="" if ctx.get("top_positions") else "No open positions.",
     )
-    for s in strategies:
-        col = f"{s.name}_equity"
-        value = equity[col].dropna() if col in equity.columns else pd.Series(dtype=float)
-        r = returns.get(s.name)
-        stats = performance_stats(r.dropna()) if r is not None and r.notna().any() else None
-        held = book_positions[s.name].dropna() if s.name in book_positions.columns else []
-        in_force = (
-            float(s.target_allocation) if s.current_allocation is None else s.current_allocation
-        )
-        table.rows.append(
-            [
-                s.name,
-                _pct(in_force, 1),
-                _num(value.iloc[-1]) if len(value) else "–",
-                _pct(stats.total_return) if stats else "–",
-                _num(stats.sharpe_ratio) if stats else "–",
-                _pct(stats.max_drawdown) if stats else "–",
-                str(int(held.iloc[-1])) if len(held) else "0",
-                s.status,
-            ]
-        )
-    return table
+    return [cards, *_charts(ctx["figures"], "overview"), strategies, top]
 
 
-def _drawdown_table(returns: pd.Series | None) -> Table:
-    table = Table("Deepest drawdowns", ["Peak", "Trough", "Recovery", "Depth", "Days"])
-    if returns is None or not len(returns):
-        return table
-    for row in drawdown_periods(returns, top=5).itertuples(index=False):
-        table.rows.append(
-            [
-                "start" if pd.isna(row.peak) else row.peak.date().isoformat(),
-                row.trough.date().isoformat(),
-                "not yet" if pd.isna(row.recovery) else row.recovery.date().isoformat(),
-                _pct(row.depth),
-                str(row.duration_days),
-            ]
-        )
-    return table
-
-
-RISK_LABELS = {
-    "leverage": ("Leverage", _num),
-    "drawdown": ("Drawdown", _pct),
-    "volatility": ("Volatility (annual)", _pct),
-    "var_95": ("VaR 95% (1 day)", _pct),
-    "var_99": ("VaR 99% (1 day)", _pct),
-    "cvar_95": ("CVaR 95% (1 day)", _pct),
-    "cvar_99": ("CVaR 99% (1 day)", _pct),
-    "diversification_ratio": ("Diversification ratio", _num),
-    "max_correlation": ("Max strategy correlation", _num),
-    "concentration_top5": ("Top-5 concentration", _pct),
-    "open_mae": ("Open-position MAE (worst of any book)", _pct),
-}
-
-
-def _risk_now_table(risk: pd.DataFrame) -> Table:
-    as_of = risk.index[-1].isoformat() if len(risk) else "no history"
-    table = Table(
-        f"Risk at the last close ({as_of})",
-        ["Metric", "Value"],
-        note="VaR and CVaR are positive one-day loss fractions of equity; leverage is gross "
-        "exposure (netted) / equity.",
-    )
-    last = risk.iloc[-1] if len(risk) else None
-    for col, (label, fmt) in RISK_LABELS.items():
-        value = None if last is None else last[col]
-        shown = NOT_COMPUTED if value is None or pd.isna(value) else fmt(float(value))
-        table.rows.append([label, shown])
-    return table
-
-
-def _positions_table(positions: pd.DataFrame) -> Table:
-    table = Table(
-        "Open positions",
-        ["Strategy", "Ticker", "Quantity", "Avg entry", "Entry date", "Last close", "Value", "P&L"],
-    )
-    for p in positions.itertuples(index=False):
-        table.rows.append(
-            [
-                p.strategy,
-                p.ticker,
-                _num(p.quantity, 4),
-                _num(p.avg_entry_price),
-                p.entry_date.isoformat(),
-                _num(p.last_close),
-                _num(p.market_value),
-                _num(p.unrealized_pnl),
-            ]
-        )
-    return table
-
-
-def _violations_table(violations: pd.DataFrame) -> Table:
-    table = Table(
-        "Violations (latest 50)",
+def _risk_blocks(ctx: dict) -> list:
+    if not ctx["figures"]:
+        return [Heading("Risk", f"Risk: {NOTE_NO_HISTORY}.")]
+    var = ctx["var"]["values"]
+    cards = Cards(
         [
-            "Date",
-            "Limit",
-            "Severity",
-            "Strategy",
-            "Ticker",
-            "Value",
-            "Threshold",
-            "Action",
-            "Status",
-        ],
+            ("Leverage", num(ctx["leverage"], 3)),
+            ("Leverage limit", num(ctx["leverage_limit"])),
+            (f"Volatility ({ctx['volatility_source']})", pct(ctx["volatility"])),
+            ("Volatility limit", pct(ctx["volatility_limit"], 1)),
+            ("VaR 95% / 99% (1 day)", f"{pct(var['var_95'])} / {pct(var['var_99'])}"),
+            ("CVaR 95% / 99% (1 day)", f"{pct(var['cvar_95'])} / {pct(var['cvar_99'])}"),
+        ]
     )
-    for v in violations.iloc[::-1].head(50).itertuples(index=False):
+    blocks = [cards, *_charts(ctx["figures"], "risk")]
+    if ctx.get("risk_rows"):
+        blocks.append(
+            Table(
+                "Risk contributions",
+                ["Strategy", "Weight", "Own vol", "Risk contribution", "Share"],
+                [
+                    [r["name"], pct(r["weight"], 1), pct(r["vol"]), pct(r["rc"])]
+                    + [pct(r["share"], 1)]
+                    for r in ctx["risk_rows"]
+                ]
+                + [["Portfolio", "", "", pct(ctx["risk_total"]), "100%"]],
+                note="RC_i = w_i (S w)_i / sqrt(w'S w) over the last "
+                f"{ctx['risk_window']} days; diversification ratio "
+                f"{num(ctx['diversification'])}.",
+            )
+        )
+    blocks.append(
+        Table(
+            "Correlated pairs",
+            ["Pair", "Correlation", "Above threshold"],
+            [
+                [f"{p['a']} / {p['b']}", num(p["value"], 3), "yes" if p["alert"] else ""]
+                for p in ctx.get("correlation_pairs", [])
+            ],
+        )
+    )
+    blocks.append(
+        Table(
+            "Sector and asset-class exposure",
+            ["Kind", "Group", "Net", "Gross", "Cap"],
+            [
+                [g["kind"], str(g["group"]), pct(g["net"], 1), pct(g["gross"], 1)]
+                + ["no limit" if g["cap"] is None else f"{pct(g['cap'], 1)} ({g['basis']})"]
+                for g in ctx.get("group_exposure", [])
+            ],
+        )
+    )
+    blocks.append(_violations_table(ctx["violations"]))
+    return blocks
+
+
+def _violations_table(violations) -> Table:
+    table = Table(
+        f"Violations (latest {VIOLATIONS_SHOWN})",
+        ["Date", "Severity", "Limit", "Strategy / ticker", "Value", "Threshold"]
+        + ["Action taken", "Status", "Resolved"],
+    )
+    for v in violations[:VIOLATIONS_SHOWN]:
+        where = " ".join(
+            x
+            for x in (
+                v.strategy.name if v.strategy else "",
+                v.instrument.ticker if v.instrument else "",
+                v.group or "",
+            )
+            if x
+        )
         table.rows.append(
             [
                 v.date.isoformat(),
-                v.limit,
                 v.severity,
-                v.strategy or "",
-                v.ticker or "",
-                _num(v.value, 4),
-                _num(v.threshold, 4),
-                v.action,
+                v.limit.name,
+                where,
+                num(v.value, 4),
+                num(v.threshold, 4),
+                v.get_action_taken_display(),
                 v.status,
+                v.resolved_on.isoformat() if v.resolved_on else "",
             ]
         )
     if not table.rows:
@@ -390,82 +291,188 @@ def _violations_table(violations: pd.DataFrame) -> Table:
     return table
 
 
-def _limits_table(limits) -> Table:
-    table = Table(
-        "Risk limits",
-        ["Name", "Scope", "Applies to", "Metric", "Breach when", "Severity", "Action", "Enabled"],
-    )
-    for limit in limits:
-        target = limit.strategy or limit.instrument or "all"
-        side = ">" if limit.direction == "max" else "<"
-        table.rows.append(
+def _performance_blocks(ctx: dict) -> list:
+    if not ctx["figures"]:
+        return [Heading("Performance", "Not enough history yet (two bar dates needed).")]
+    drawdowns = Table(
+        "Drawdown periods (10 deepest)",
+        ["Peak", "Start", "Trough", "Recovery", "Depth", "Days"],
+        [
             [
-                limit.name,
-                limit.scope,
-                str(target),
-                limit.metric,
-                f"{side} {limit.threshold:g}",
-                limit.severity,
-                limit.get_action_display(),
-                "yes" if limit.enabled else "no",
+                _day(d["peak"], "start"),
+                _day(d["start"]),
+                _day(d["trough"]),
+                _day(d["recovery"], "not recovered"),
+                pct(d["depth"]),
+                str(d["duration_days"]),
             ]
+            for d in ctx["drawdowns"]
+        ],
+    )
+    trades = Table(
+        "Closed trades by strategy",
+        ["Strategy", "Closed", "Win rate", "Avg winner", "Avg loser", "Win/loss"]
+        + ["Profit factor", "Total P&L", "Median hold (d)"],
+        [
+            [r["strategy"], num(r["n_trades"], 0), pct(r["win_rate"], 1), num(r["avg_winner"])]
+            + [num(r["avg_loser"]), num(r["win_loss_ratio"]), num(r["profit_factor"])]
+            + [num(r["total_pnl"], 0), num(r["hold_days_median"], 0)]
+            for r in ctx.get("trade_rows", [])
+        ],
+        note=f"{ctx.get('fills', 0)} fills; {ctx.get('round_trips', 0)} closing fills matched "
+        "first-in first-out against their book's open lots.",
+    )
+    blocks = [*_charts(ctx["figures"], "performance"), drawdowns, trades]
+    if ctx.get("brinson_rows"):
+        b = ctx["brinson"]
+        blocks.append(
+            Table(
+                "Attribution (Brinson-Fachler against the static targets)",
+                ["Strategy", "Target", "Contribution", "Allocation", "Selection"]
+                + ["Interaction", "Total effect"],
+                [
+                    [r["name"], pct(r["target"], 1), pct(r["contribution"]), pct(r["allocation"])]
+                    + [pct(r["selection"]), pct(r["interaction"]), pct(r["total"])]
+                    for r in ctx["brinson_rows"]
+                ],
+                note=f"Portfolio {pct(b.portfolio_return)}, target mix "
+                f"{pct(b.benchmark_return)}, active {pct(b.active_return)}.",
+            )
         )
-    if not table.rows:
-        table.note = "No limits configured."
-    return table
+    return blocks
+
+
+def _day(value, missing: str = "") -> str:
+    return missing if value is None else value.date().isoformat()
+
+
+def _strategies_blocks(contexts: list[dict]) -> list:
+    if not contexts:
+        return [Heading("Strategies", "No strategies yet.")]
+    blocks = [Links([(c["strategy"].name, f"strategy-{i}") for i, c in enumerate(contexts)])]
+    for i, ctx in enumerate(contexts):
+        s = ctx["strategy"]
+        params = ", ".join(f"{k} {v}" for k, v in s.parameters.items())
+        blocks.append(
+            Heading(
+                s.name,
+                f"{s.signal_type} ({params}), {s.status}; allocation static "
+                f"{pct(ctx['static'], 1)}, in force {pct(ctx['in_force'], 2)}.",
+                anchor=f"strategy-{i}",
+            )
+        )
+        latest = ctx.get("latest")
+        if latest is None:
+            blocks.append(Heading("", f"{s.name}: {NOTE_NO_HISTORY}."))
+            continue
+        blocks.append(
+            Cards(
+                [
+                    ("Equity", num(latest["equity"])),
+                    ("Weight in portfolio", pct(latest["weight"], 1)),
+                    ("Leverage", num(latest["leverage"], 3)),
+                    ("Drawdown", pct(latest["drawdown"])),
+                ]
+            )
+        )
+        blocks.append(
+            Table(
+                f"{s.name}: statistics",
+                ["Statistic", "Value", "Definition"],
+                [[x["label"], stat(x["value"], x["fmt"]), x["definition"]] for x in ctx["stats"]]
+                if ctx.get("stats")
+                else [],
+            )
+        )
+        blocks += _charts(ctx["figures"], f"strategy-{i}")
+        blocks.append(_positions_table(s.name, ctx["positions"]))
+    return blocks
+
+
+def _positions_table(name: str, positions: list[dict]) -> Table:
+    return Table(
+        f"{name}: positions",
+        ["Ticker", "Sector", "Quantity", "Entry price", "Price", "Value", "P&L", "P&L %"]
+        + ["Entry date", "Held (days)", "Last fill reason"],
+        [
+            [p["ticker"], p["sector"], num(p["quantity"], 4), num(p["entry_price"])]
+            + [num(p["price"]), num(p["value"], 0), num(p["pnl"], 0), pct(p["pnl_pct"])]
+            + [p["entry_date"].isoformat(), str(p["hold_days"]), p["reason"]]
+            for p in positions
+        ],
+        note="" if positions else "No open positions.",
+    )
+
+
+def _config_blocks(ctx: dict) -> list:
+    allocations = Table(
+        "Allocations",
+        ["Strategy", "Signal", "Status", "Static", "In force", "Why (last rebalance)"]
+        + ["Risk config"],
+        [
+            [a["strategy"].name, a["strategy"].signal_type, a["strategy"].status]
+            + [pct(a["static"], 1), pct(a["in_force"], 2), a["why"]]
+            + [", ".join(f"{k} {v}" for k, v in a["strategy"].risk_config.items())]
+            for a in ctx["allocations"]
+        ]
+        + [["Total", "", "", pct(ctx["static_total"], 1), "", "", ""]],
+    )
+    limits = Table(
+        "Risk limits",
+        ["Name", "Scope", "Metric", "Breaches when", "Severity", "Action", "Enabled"],
+        [
+            [
+                lim.name,
+                _limit_scope(lim),
+                lim.metric,
+                f"{'>' if lim.direction == 'max' else '<'} {lim.threshold:g}",
+                lim.severity,
+                lim.get_action_display(),
+                "yes" if lim.enabled else "no",
+            ]
+            for lim in ctx["limits"]
+        ],
+        note="" if ctx["limits"] else "No limits configured.",
+    )
+    channels = Table(
+        "Alert channels",
+        ["Name", "Kind", "Enabled", "Minimum severity"],
+        [
+            [c.name, c.get_kind_display(), "yes" if c.enabled else "no", c.min_severity]
+            for c in ctx["channels"]
+        ],
+    )
+    rebalances = Table(
+        "Recent rebalances",
+        ["Date", "Trigger", "Method", "Capital moved", "Trades", "Cost"],
+        [
+            [e.date.isoformat(), e.get_trigger_display(), e.method, num(e.capital_moved, 0)]
+            + [str(e.trades_count), num(e.cost)]
+            for e in ctx["rebalances"]
+        ],
+    )
+    return [_settings_table(ctx["portfolio"]), allocations, limits, channels, rebalances]
+
+
+def _limit_scope(lim) -> str:
+    on = lim.strategy.name if lim.strategy else lim.instrument.ticker if lim.instrument else ""
+    on = on or lim.group or ""
+    return f"{lim.scope} ({on})" if on else lim.scope
 
 
 def _settings_table(p: Portfolio) -> Table:
     rows = [
-        ("Initial capital", _num(float(p.initial_capital))),
-        ("Leverage target", _num(float(p.leverage_target))),
+        ("Initial capital", num(float(p.initial_capital))),
+        ("Leverage target", num(float(p.leverage_target))),
         ("Allocation method", p.get_allocation_method_display()),
         ("Allocation parameters", str(p.allocation_params or "defaults")),
         ("Rebalance trigger", p.get_rebalance_trigger_display()),
         ("Rebalance frequency", p.get_rebalance_frequency_display()),
         ("Rebalance on bar", str(p.rebalance_trading_day)),
-        ("Drift threshold", _pct(float(p.rebalance_threshold), 1)),
+        ("Drift threshold", pct(float(p.rebalance_threshold), 1)),
         ("Rebalance execution", p.get_rebalance_method_display()),
         ("Commission / slippage (bps)", f"{float(p.commission_bps):g} / {float(p.slippage_bps):g}"),
         ("Whole shares", "yes" if p.whole_shares else "no"),
         ("Config file", p.config_source or "–"),
     ]
     return Table("Portfolio settings", ["Setting", "Value"], [list(r) for r in rows])
-
-
-def _allocations_table(strategies) -> Table:
-    table = Table(
-        "Allocations",
-        ["Strategy", "Signal", "Parameters", "Target", "In force", "Risk config", "Status"],
-    )
-    for s in strategies:
-        in_force = (
-            float(s.target_allocation) if s.current_allocation is None else s.current_allocation
-        )
-        table.rows.append(
-            [
-                s.name,
-                s.signal_type,
-                ", ".join(f"{k}={v}" for k, v in s.parameters.items()),
-                _pct(float(s.target_allocation), 1),
-                _pct(in_force, 1),
-                ", ".join(f"{k}={v}" for k, v in s.risk_config.items()) or "–",
-                s.status,
-            ]
-        )
-    return table
-
-
-def _rebalances_table(events) -> Table:
-    table = Table("Recent rebalances", ["Date", "Trigger", "Method", "Capital moved", "Trades"])
-    for e in events:
-        table.rows.append(
-            [
-                e.date.isoformat(),
-                e.trigger,
-                e.method,
-                _num(float(e.capital_moved)),
-                str(e.trades_count),
-            ]
-        )
-    return table

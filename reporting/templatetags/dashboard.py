@@ -6,32 +6,13 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
-import orjson
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from reporting.charts import figure_json  # the one serializer, shared with the static report
+
 register = template.Library()
-
-# As django.utils.html.json_script: no "</script>", "<!--" or "&" can end the element.
-_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
-
-
-def figure_json(figure: dict) -> str:
-    """The figure as JSON (orjson; numpy arrays serialized natively, NaN as null), safe
-    to place inside a <script type="application/json"> element."""
-    text = orjson.dumps(figure, default=_default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    return text.translate(_JSON_ESCAPES)
-
-
-def _default(obj):
-    """What orjson does not take natively: strided numpy arrays, pandas timestamps."""
-    if isinstance(obj, np.ndarray):
-        return np.ascontiguousarray(obj).tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    raise TypeError(f"cannot serialize {type(obj).__name__}")
 
 
 @register.simple_tag

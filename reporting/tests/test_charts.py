@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -10,7 +12,9 @@ import pandas as pd
 import pytest
 
 from reporting import charts
-from reporting.templatetags.dashboard import figure_json
+from reporting.charts import figure_json
+
+CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "quantsite.css"
 
 
 def _days(n):
@@ -74,7 +78,7 @@ def test_gauge_shows_the_limit_or_says_there_is_none():
     assert "threshold" not in without["gauge"] and "no limit" in without["title"]["text"]
 
 
-def test_equity_curve_marks_rebalances_on_the_portfolio_line():
+def test_equity_curve_marks_rebalances_with_ticks_in_their_own_strip():
     equity = pd.Series([100.0, 110.0, 105.0], index=_days(3))
     books = pd.DataFrame({"m": [50.0, 60.0, 55.0]}, index=_days(3))
     bench = pd.Series([100.0, 101.0, 99.0], index=_days(3))
@@ -85,9 +89,34 @@ def test_equity_curve_marks_rebalances_on_the_portfolio_line():
     names = [t["name"] for t in fig["data"]]
     assert names == ["Portfolio", "m", "S&P 500 (rebased)", "Rebalances"]
     marker = fig["data"][-1]
-    assert marker["x"] == ["2024-01-02"] and marker["y"].tolist() == [110.0]
-    assert marker["text"] == ["rebalance (periodic): 7 moved"]
+    assert marker["x"] == ["2024-01-02"]
+    # equity on that bar (110) in the hover, the tick itself on a hidden strip under the plot
+    assert marker["text"] == ["rebalance (periodic): 7 moved, equity 110"]
+    assert marker["yaxis"] == "y2" and marker["marker"]["symbol"] == "line-ns-open"
+    layout = fig["layout"]
+    strip, plot = layout["yaxis2"]["domain"], layout["yaxis"]["domain"]
+    assert strip[1] <= plot[0] and layout["yaxis2"]["visible"] is False
+    assert layout["xaxis"]["anchor"] == "y2"  # the dates sit under the strip
     assert fig["data"][1]["line"]["width"] == 1.0
+
+
+def test_the_rebalance_ticks_use_a_colour_no_series_uses():
+    n = len(charts.COLORS) + 2  # more books than colours: the palette wraps around
+    equity = pd.Series(np.linspace(100.0, 120.0, 5), index=_days(5))
+    books = pd.DataFrame({f"s{i}": equity / n for i in range(n)})
+    events = pd.DataFrame(
+        {"date": _days(5)[[1, 3]], "trigger": ["periodic"] * 2, "capital_moved": [1.0, 2.0]}
+    )
+    fig = charts.equity_curve_figure(equity, books, equity * 0.9, events)
+    *series, ticks = fig["data"]
+    assert {t["line"]["color"] for t in series} == set(charts.COLORS) | {
+        charts.PORTFOLIO_COLOR,
+        charts.BENCHMARK_COLOR,
+    }
+    assert ticks["name"] == "Rebalances" and ticks.get("showlegend", True)
+    colour = ticks["marker"]["color"]
+    assert colour == charts.EVENT_COLOR
+    assert colour.lower() not in {t["line"]["color"].lower() for t in series}
 
 
 def test_two_rebalances_on_one_bar_get_a_marker_each():
@@ -103,7 +132,8 @@ def test_two_rebalances_on_one_bar_get_a_marker_each():
         }
     )
     marker = charts.equity_curve_figure(equity, books, None, events)["data"][-1]
-    assert marker["x"] == ["2024-01-02", "2024-01-02"] and marker["y"].tolist() == [110.0, 110.0]
+    assert marker["x"] == ["2024-01-02", "2024-01-02"]
+    assert [t.rsplit(" ", 1)[1] for t in marker["text"]] == ["110", "110"]
 
 
 def test_monthly_heatmap_hover_lists_each_strategy():
@@ -129,3 +159,99 @@ def test_figure_json_cannot_close_its_script_element():
     text = figure_json(fig)
     assert "</script>" not in text and "<" not in text and "&" not in text
     assert orjson.loads(text)["data"][0]["name"].startswith("</script>")
+
+
+def test_the_monthly_heatmap_draws_gains_in_the_sites_gain_colour_on_a_symmetric_scale():
+    table = pd.DataFrame({m: [np.nan] for m in charts.MONTHS}, index=[2024])
+    table["Jan"], table["Feb"] = 0.05, -0.10
+    heat = charts.monthly_heatmap_figure(table, {})["data"][0]
+    css = dict(re.findall(r"--(up|down):(#[0-9a-fA-F]{6})", CSS.read_text()))
+    scale = heat["colorscale"]
+    # lowest value (a loss) in the site's loss colour, highest (a gain) in its gain colour
+    assert scale[0] == [0.0, css["down"]] and scale[-1] == [1.0, css["up"]]
+    assert scale[1] == [0.5, charts.NEUTRAL_COLOR]  # zero: neutral, mid-scale
+    assert "reversescale" not in heat
+    assert heat["zmin"] == -heat["zmax"] and heat["zmax"] > 0
+
+
+def test_the_correlation_heatmap_is_as_tall_as_its_rows():
+    def height(n):
+        names = [f"strategy_{i}" for i in range(n)]
+        corr = pd.DataFrame(np.eye(n), index=names, columns=names)
+        returns = pd.DataFrame(np.zeros((3, n)), columns=names, index=_days(3))
+        return charts.correlation_figure(corr, returns, None, 3)["layout"]["height"]
+
+    assert height(5) == 44 * 5 + 170 and height(10) - height(5) == 5 * 44
+
+
+def sample_figures() -> dict[str, dict]:
+    """One of each figure the builders make, on small literal inputs."""
+    idx = _days(6)
+    frame = pd.DataFrame({"momentum_60": np.linspace(1, 2, 6), "mean_reversion_20": 1.0}, idx)
+    events = pd.DataFrame({"date": idx[[2]], "trigger": ["periodic"], "capital_moved": [5.0]})
+    corr = pd.DataFrame([[1.0, 0.3], [0.3, 1.0]], index=frame.columns, columns=frame.columns)
+    months = pd.DataFrame({m: [0.01] for m in charts.MONTHS}, index=[2024])
+    return {
+        "lines": charts.lines_figure(frame, "lines", hlines={"limit": 1.5}),
+        "equity": charts.equity_curve_figure(frame.sum(axis=1), frame, None, events),
+        "drawdown": charts.drawdown_figure(-frame / 10),
+        "correlation": charts.correlation_figure(corr, frame, 0.8, 6),
+        "bars": charts.bars_figure(frame.iloc[:2].T, "bars"),
+        "bars_h": charts.bars_figure(frame.iloc[:2].T, "bars", horizontal=True),
+        "risk_bars": charts.risk_contribution_figure(pd.Series({"a": 0.1, "b": -0.02})),
+        "pie": charts.pie_figure(pd.Series({"Consumer Discretionary": 2.0, "Energy": 1.0}), "p"),
+        "histogram": charts.histogram_figure(pd.Series(np.arange(10.0)), "h"),
+        "monthly": charts.monthly_heatmap_figure(months, {}),
+        "stacked": charts.stacked_area_figure(frame, frame.sum(axis=1), "stack"),
+        "markers": charts.markers_figure(frame["momentum_60"], "m", [], "markers"),
+    }
+
+
+def cartesian_axes(fig: dict) -> set[str]:
+    """Layout keys of every axis the figure draws: those its traces use and those it sets."""
+    axes = {k for k in fig["layout"] if re.fullmatch(r"[xy]axis\d*", k)}
+    for trace in fig["data"]:
+        if trace["type"] in ("pie", "indicator"):
+            continue
+        axes.add("xaxis" + trace.get("xaxis", "x")[1:])
+        axes.add("yaxis" + trace.get("yaxis", "y")[1:])
+    return axes
+
+
+def assert_no_label_can_be_clipped(fig: dict) -> None:
+    """Every visible axis grows the margins to fit its labels (automargin); gauges keep
+    side margins wide enough for their end ticks; the title sits above the plot area,
+    clear of the mode bar's band at the top of the chart."""
+    layout = fig["layout"]
+    for axis in cartesian_axes(fig):
+        spec = layout.get(axis, {})
+        assert spec.get("visible") is False or spec.get("automargin") is True, axis
+    for trace in fig["data"]:
+        if trace["type"] == "pie":  # labels outside the pie push the margins too
+            assert trace["automargin"] is True
+    if any(t["type"] == "indicator" for t in fig["data"]):
+        margin = layout["margin"]
+        assert min(margin["l"], margin["r"]) >= charts.GAUGE_SIDE_MARGIN
+    elif "title" in layout:
+        title = layout["title"]
+        assert (title["yref"], title["y"], title["yanchor"]) == ("paper", 1, "bottom")
+        assert title["automargin"] is True and layout["margin"]["t"] >= 60
+
+
+@pytest.mark.parametrize("name", list(sample_figures()))
+def test_every_figure_sets_automargin_on_its_axes(name):
+    fig = sample_figures()[name]
+    assert cartesian_axes(fig) or name == "pie"  # each of the others draws on axes
+    assert_no_label_can_be_clipped(fig)
+
+
+def test_gauges_leave_room_for_their_end_ticks():
+    fig = charts.gauge_figure("Volatility", 0.148, 0.25, fmt=".1%")
+    assert cartesian_axes(fig) == set()
+    assert_no_label_can_be_clipped(fig)
+
+
+def test_a_layout_merges_axis_settings_into_the_automargin_defaults():
+    layout = charts._layout("t", yaxis={"tickformat": ".0%"}, xaxis={"type": "log"})
+    assert layout["yaxis"] == {"automargin": True, "tickformat": ".0%"}
+    assert layout["xaxis"] == {"automargin": True, "type": "log"}

@@ -113,5 +113,5 @@ def test_the_demo_notebook_runs_headless_and_ends_where_the_backtest_says(tmp_pa
     mime = "application/vnd.plotly.v1+json"
     plotly = [o["data"][mime] for o in shown if mime in o["data"]]
     titles = [fig["layout"]["title"]["text"] for fig in plotly]
-    assert titles == ["Equity (log scale)", "Drawdown", "Monthly returns"]
+    assert titles == ["Equity", "Drawdown", "Monthly returns"]  # reporting.charts
     assert git_status() == before

@@ -1,5 +1,6 @@
-"""The static report: one HTML file that opens offline, five tabs, figures embedded as JSON
-that round-trips, at most 2,000 points a line; and the figure builders on literal data."""
+"""The static report: one HTML file that opens offline, five tabs rendered from the live
+pages' contexts (the same figures, the same numbers), drawn in Chromium with the network
+cut."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
 from portfolio.models import PortfolioSnapshot
-from reporting import report
-from reporting.static_report import TABS
+from reporting.charts import figure_json
+from reporting.static_report import TABS, page_contexts, report_context
+from reporting.tests.test_charts import assert_no_label_can_be_clipped
 from reporting.tests.test_exports import END, make_portfolio
 
 
@@ -52,67 +53,6 @@ class Page(HTMLParser):
 CHROMIUM = "/usr/bin/chromium"
 
 
-def days(n: int) -> pd.DatetimeIndex:
-    return pd.bdate_range("1990-01-02", periods=n)
-
-
-# --- figures -------------------------------------------------------------------------------
-
-
-def test_every_line_is_cut_to_2000_points_keeping_the_ends_and_the_extremes():
-    rng = np.random.default_rng(3)
-    idx = days(8000)
-    equity = pd.Series(100 * np.cumprod(1 + rng.normal(0, 0.01, 8000)), index=idx)
-    equity.iloc[4321] = equity.max() * 2  # a one-day spike must survive
-    books = pd.DataFrame({"a": equity * 0.6, "b": equity * 0.4})
-    bench = pd.Series(np.linspace(300, 600, 8000), index=idx)
-    fig = report.equity_figure(equity, books, bench)
-    names = [t["name"] for t in fig["data"]]
-    assert names == ["Portfolio", "a", "b", report.BENCHMARK_NAME]
-    for trace in fig["data"]:
-        assert len(trace["x"]) == len(trace["y"]) <= report.MAX_POINTS
-        assert trace["x"][0] == "1990-01-02" and trace["x"][-1] == idx[-1].date().isoformat()
-    top = fig["data"][0]
-    assert max(top["y"]) == equity.max() and idx[4321].date().isoformat() in top["x"]
-    # the benchmark is rebased to the portfolio's first equity: 300 -> equity[0]
-    assert fig["data"][3]["y"][0] == pytest.approx(equity.iloc[0], rel=1e-12)
-    assert fig["data"][3]["y"][-1] == pytest.approx(600 / 300 * equity.iloc[0], rel=1e-12)
-
-
-def test_the_stacked_weights_keep_the_same_dates_on_every_layer():
-    idx = days(5000)
-    w = pd.DataFrame({"a": np.linspace(0.2, 0.8, 5000)}, index=idx)
-    w["b"] = 1 - w["a"]
-    fig = report.weights_figure(w)
-    a, b = fig["data"]
-    assert a["x"] == b["x"] and len(a["x"]) <= report.MAX_POINTS
-    assert np.allclose(np.add(a["y"], b["y"]), 1.0) and a["stackgroup"] == "weights"
-
-
-def test_no_var_figure_until_the_risk_manager_has_computed_one():
-    risk = pd.DataFrame({"var_95": [np.nan, np.nan], "cvar_99": [np.nan, np.nan]})
-    assert report.var_figure(risk) is None
-    risk.loc[1, "var_95"] = 0.02
-    assert [t["name"] for t in report.var_figure(risk)["data"]] == ["VaR 95%"]
-
-
-def test_figure_json_cannot_close_its_script_element_and_round_trips():
-    nasty = '</script><script>alert("x")</script> & <!--'
-    fig = {"data": [{"name": nasty, "y": np.array([1.0, np.nan])}], "layout": {}}
-    text = report.figure_json(fig)
-    assert "<" not in text and ">" not in text and "&" not in text
-    assert json.loads(text) == {"data": [{"name": nasty, "y": [1.0, None]}], "layout": {}}
-
-
-def test_the_monthly_heatmap_is_centred_on_zero():
-    table = pd.DataFrame({"Jan": [0.05, -0.10], "Feb": [0.02, np.nan], "Year": [0.07, -0.1]})
-    table.index = [2020, 2021]
-    heat = report.monthly_returns_figure(table)["data"][0]
-    assert heat["x"] == ["Jan", "Feb"] and heat["y"] == ["2020", "2021"]
-    assert (heat["zmin"], heat["zmid"], heat["zmax"]) == (-0.10, 0.0, 0.10)
-    assert heat["text"] == [["5.0%", "2.0%"], ["-10.0%", ""]]
-
-
 # --- the file ------------------------------------------------------------------------------
 
 
@@ -141,32 +81,86 @@ def test_opening_the_report_needs_no_network(tmp_path):
     assert "Plotly.newPlot" in html and len(html) > 3_000_000  # plotly.js is inlined
 
 
+def expected_figures(portfolio) -> dict[str, dict]:
+    """Every figure of the live pages' contexts, by the id the report gives it, as the
+    browser reads it (JSON round trip: numpy arrays become lists, NaN null)."""
+    pages = page_contexts(portfolio)
+    figures = {}
+    for tab in ("overview", "risk", "performance", "config"):
+        for key, fig in pages[tab].get("figures", {}).items():
+            figures[f"fig-{tab}-{key}"] = json.loads(figure_json(fig))
+    for i, ctx in enumerate(pages["strategies"]):
+        for key, fig in ctx["figures"].items():
+            figures[f"fig-strategy-{i}-{key}"] = json.loads(figure_json(fig))
+    return figures
+
+
 @pytest.mark.django_db
-def test_the_report_has_five_tabs_and_figures_that_round_trip(tmp_path):
+def test_the_report_has_five_tabs_and_embeds_every_figure_of_the_live_pages(tmp_path):
     html, page = write_report(tmp_path)
     assert (
         page.tabs
         == list(TABS)
-        == [
-            "Overview",
-            "Risk",
-            "Performance",
-            "Strategies",
-            "Configuration",
-        ]
+        == ["Overview", "Risk", "Performance", "Strategies"] + ["Configuration"]
     )
-    names = {k: [t["name"] for t in fig["data"]] for k, fig in page.figures.items()}
-    assert names["fig-equity"] == ["Portfolio", "momentum_20", "momentum_40", "S&P 500 (rebased)"]
-    assert names["fig-growth"] == ["momentum_20", "momentum_40"]
-    assert names["fig-drawdown"] == ["Drawdown"]
-    assert names["fig-monthly"] == ["Monthly return"]
-    assert names["fig-rolling"] == ["Sharpe (60d)", "Volatility (60d)"]
-    assert names["fig-var"] == ["VaR 95%", "VaR 99%", "CVaR 95%", "CVaR 99%"]  # no limits needed
-    equity = page.figures["fig-equity"]["data"][0]
-    stored = PortfolioSnapshot.objects.filter(portfolio__name="export test").order_by("date")
+    portfolio = PortfolioSnapshot.objects.first().portfolio
+    expected = expected_figures(portfolio)
+    assert "fig-overview-equity" in expected and "fig-risk-var" in expected
+    assert "fig-performance-monthly" in expected and "fig-strategy-1-equity" in expected
+    # the same figures, to the last number, and no other
+    assert page.figures == expected
+    equity = page.figures["fig-overview-equity"]["data"][0]
+    stored = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date")
     assert equity["x"][-1] == END.isoformat()
-    assert equity["y"] == [float(s.equity) for s in stored]  # short: not downsampled
-    assert "at most 2,000 points" in html
+    # short: not downsampled; rounded to 8 significant digits (charts._floats)
+    assert equity["y"] == pytest.approx([float(s.equity) for s in stored], rel=1e-7, abs=0)
+
+
+@pytest.mark.django_db
+def test_no_figure_of_any_page_can_clip_its_labels():
+    # every figure the live pages build (and so the report embeds), new panels included
+    figures = expected_figures(make_portfolio())
+    assert len(figures) >= 20
+    for name, fig in figures.items():
+        try:
+            assert_no_label_can_be_clipped(fig)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from exc
+
+
+def _cards(panel) -> dict[str, str]:
+    return {label: value for b in panel.blocks if b.kind == "cards" for label, value in b.items}
+
+
+def _table(panel, title: str):
+    return next(b for b in panel.blocks if b.kind == "table" and b.title == title)
+
+
+@pytest.mark.django_db
+def test_the_report_shows_the_numbers_of_the_page_contexts():
+    portfolio = make_portfolio()
+    context = report_context(portfolio)
+    pages, panels = context["pages"], {p.tab: p for p in context["panels"]}
+    last = PortfolioSnapshot.objects.filter(portfolio=portfolio).latest("date")
+    metrics = pages["overview"]["metrics"]
+    assert metrics["equity"] == last.equity
+    overview = _cards(panels["Overview"])
+    assert overview["Total value"] == f"{last.equity:,.2f}"
+    assert overview["Leverage"] == f"{last.leverage:,.3f}"
+    assert overview["Drawdown"] == f"{last.drawdown * 100:.2f}%"
+    rows = {r[0]: r for r in _table(panels["Overview"], "Strategies").rows}
+    for r in pages["overview"]["strategy_rows"]:
+        shown = rows[r["strategy"].name]
+        assert shown[1] == f"{r['capital']:,.2f}" and shown[7] == f"{r['sharpe']:,.2f}"
+    risk = _cards(panels["Risk"])
+    assert risk["VaR 95% / 99% (1 day)"] == f"{last.var_95 * 100:.2f}% / {last.var_99 * 100:.2f}%"
+    books = panels["Strategies"].blocks
+    index = [b for b in books if b.kind == "links"][0].items
+    anchors = [(b.title, b.anchor) for b in books if b.kind == "heading" and b.anchor]
+    assert index == anchors == [("momentum_20", "strategy-0"), ("momentum_40", "strategy-1")]
+    depth = [r[4] for r in _table(panels["Performance"], "Drawdown periods (10 deepest)").rows]
+    assert depth == [f"{d['depth'] * 100:.2f}%" for d in pages["performance"]["drawdowns"]]
+    assert len(depth) >= 1
 
 
 @pytest.mark.django_db
@@ -174,7 +168,7 @@ def test_the_report_has_five_tabs_and_figures_that_round_trip(tmp_path):
 def test_every_tab_draws_its_charts_in_a_browser_with_the_network_cut(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    write_report(tmp_path)
+    _, parsed = write_report(tmp_path)
     requests, errors, drawn = [], [], {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -194,13 +188,11 @@ def test_every_tab_draws_its_charts_in_a_browser_with_the_network_cut(tmp_path):
             assert page.locator(panel).is_visible()
         browser.close()
     assert errors == [] and [u for u in requests if not u.startswith("file:")] == []
-    assert drawn == {
-        "Overview": 1,
-        "Risk": 2,  # drawdown, and VaR/CVaR (measured with or without limits)
-        "Performance": 2,
-        "Strategies": 2,
-        "Configuration": 0,
-    }
+    prefixes = {"Overview": "fig-overview-", "Risk": "fig-risk-"}
+    prefixes |= {"Performance": "fig-performance-", "Strategies": "fig-strategy-"}
+    expected = {tab: sum(k.startswith(p) for k in parsed.figures) for tab, p in prefixes.items()}
+    assert drawn == expected | {"Configuration": 0}
+    assert expected["Overview"] == 2 and expected["Strategies"] == 4  # 2 books x equity, signal
 
 
 @pytest.mark.django_db
@@ -209,16 +201,19 @@ def test_the_report_charts_var_once_it_is_computed(tmp_path):
     PortfolioSnapshot.objects.filter(portfolio=portfolio).update(
         var_95=None, var_99=None, cvar_95=None, cvar_99=None
     )
-    PortfolioSnapshot.objects.filter(portfolio=portfolio, date__gte=date(1990, 6, 1)).update(
-        var_95=0.015, cvar_95=0.022
-    )
     out = tmp_path / "report.html"
     call_command("export_dashboard", str(out))  # the live portfolio by default
     page = Page()
     page.feed(out.read_text(encoding="utf-8"))
-    var = page.figures["fig-var"]["data"]
-    assert [t["name"] for t in var] == ["VaR 95%", "CVaR 95%"]
-    assert set(var[0]["y"]) == {0.015} and "not computed yet." not in out.read_text()
+    assert "fig-risk-var" not in page.figures
+    PortfolioSnapshot.objects.filter(portfolio=portfolio, date__gte=date(1990, 6, 1)).update(
+        var_95=0.015, cvar_95=0.022
+    )
+    call_command("export_dashboard", str(out))
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    var = {t["name"]: t["y"] for t in page.figures["fig-risk-var"]["data"]}
+    assert set(var["var_95"]) == {0.015} and set(var["cvar_95"]) == {0.022}
 
 
 @pytest.mark.django_db
@@ -262,7 +257,6 @@ def test_a_portfolio_without_history_gets_a_report_that_says_so(tmp_path):
 def test_the_report_drops_each_books_own_funding_day_from_its_statistics():
     from portfolio.models import StrategySnapshot
     from reporting.engine.performance import performance_stats
-    from reporting.static_report import report_context
 
     portfolio = make_portfolio()
     # momentum_40 joins three bars after the portfolio: as the update path stores a book
@@ -276,11 +270,11 @@ def test_the_report_drops_each_books_own_funding_day_from_its_statistics():
     rows = list(book)[1:]  # its returns: every snapshot after its funding day
     r = pd.Series([x.daily_return for x in rows], index=pd.to_datetime([x.date for x in rows]))
     s = performance_stats(r)
-    table = report_context(portfolio)["stats_table"]
-    shown = {row[0]: row for row in table.rows}["momentum_40"]
-    assert shown[1:5] == [
-        f"{s.total_return * 100:,.2f}%",
-        f"{s.annual_return * 100:,.2f}%",
-        f"{s.annual_volatility * 100:,.2f}%",
-        f"{s.sharpe_ratio:,.2f}",
+    panel = {p.tab: p for p in report_context(portfolio)["panels"]}["Strategies"]
+    shown = dict((row[0], row[1]) for row in _table(panel, "momentum_40: statistics").rows)
+    assert [shown[k] for k in ("Total return", "Annual return", "Annual volatility")] == [
+        f"{s.total_return * 100:.2f}%",
+        f"{s.annual_return * 100:.2f}%",
+        f"{s.annual_volatility * 100:.2f}%",
     ]
+    assert shown["Sharpe ratio"] == f"{s.sharpe_ratio:.3f}"
