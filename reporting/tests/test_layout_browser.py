@@ -2,7 +2,8 @@
 (a desktop) and 390 px (a phone), with the demo-like book test_browser.py sets up.
 
 On every page (the overview, risk, performance, each strategy, configuration, the API
-root and one API list), at both widths:
+root and one API list), signed in as staff (who sees the most: controls, edit and view
+links), at both widths:
 
 (a) no chart label is clipped or cut: every tick label (x/y axes, heatmap categories,
     colour bars, gauge ticks), axis title and chart title lies inside its chart's svg; an
@@ -42,6 +43,7 @@ browser_page = test_browser.browser_page
 CHROMIUM = test_browser.CHROMIUM
 
 WIDTHS = {"desktop": 1400, "phone": 390}
+STAFF, STAFF_PASSWORD = "layout-staff", "layout-staff-password-1"
 MAX_HEIGHT_PX = 6000
 SLACK_PX = 1  # sub-pixel rounding of text boxes (S in the scripts below)
 
@@ -162,10 +164,13 @@ def _artifacts() -> Path:
 
 
 @pytest.fixture
-def pages(demo) -> dict[str, str]:
-    """Every page to read, by screenshot name (queried before Playwright's event loop
+def pages(demo, django_user_model) -> dict[str, str]:
+    """Every page to read, by screenshot name, and a staff user, who sees the most: the
+    controls, the edit/view links (queried and created before Playwright's event loop
     starts: the ORM refuses to run inside it)."""
     from portfolio.models import Strategy
+
+    django_user_model.objects.create_superuser(STAFF, password=STAFF_PASSWORD)
 
     strategies = list(Strategy.objects.order_by("name").values_list("name", flat=True))
     assert len(strategies) == 5
@@ -231,6 +236,12 @@ def test_every_page_reads_at_desktop_and_phone_width(pages, browser_page, device
     page, base = browser_page
     width = WIDTHS[device]
     page.set_viewport_size({"width": width, "height": 900})
+    page.context.clear_cookies()  # test_browser signs in a plain user: sign in as staff
+    page.goto(base + "/accounts/login/")
+    page.fill("input[name=username]", STAFF)
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
     shots = _artifacts()
     problems: dict[str, list] = {}
     for name, path in pages.items():
