@@ -1,17 +1,30 @@
-"""Root URLs: health, admin, login/logout, the dashboard, the REST API (with its tokens,
-OpenAPI schema at /api/schema/ and docs page at /api/docs/)."""
+"""Root URLs: health, the favicon, admin, login/logout, the dashboard, the REST API (with
+its tokens, OpenAPI schema at /api/schema/ and docs page at /api/docs/)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, JsonResponse
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from operations import views as operations_views
 from operations.api import tokens
 
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def favicon(request):
+    """``/favicon.ico``, which browsers ask for on every page whatever the ``<link
+    rel="icon">`` says (the API's JSON, a PDF): the static copy, public, cached a day."""
+    return FileResponse(open(finders.find("favicon.ico"), "rb"), content_type="image/x-icon")
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", operations_views.healthz, name="healthz"),
     path("readyz", operations_views.readyz, name="readyz"),
     path("api/status/", operations_views.api_status, name="api-status"),

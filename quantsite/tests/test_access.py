@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     "healthz",
     "readyz",
+    "favicon.ico",  # an image browsers fetch on every page, the login page too
     "accounts/login/",
     "accounts/logout/",  # POST only; signs nobody in
     "admin/login/",

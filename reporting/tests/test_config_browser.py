@@ -1,8 +1,9 @@
 """The configuration controls in real headless Chromium against a real ``daphne`` (issue
 10): a staff user is refused an allocation sum of 1.70 with nothing changed, then pauses a
 strategy and sees who did it, with before and after, in the page's audit trail; a plain
-user sees no controls; and a table the user sorted keeps its sort when an operator change
-in another tab makes the open overview replace it in place (no reload).
+user sees no controls; a table the user sorted keeps its sort when an operator change
+in another tab makes the open overview replace it in place (no reload); and the
+configuration page itself is live (issue 14: it loaded no script and said "offline").
 
 The server is daphne alone (no qcluster: no bar arrives during the test, so every live
 update here is an operator change, pushed through the committed state version), on a
@@ -252,6 +253,43 @@ def test_a_sorted_table_keeps_its_sort_when_a_live_update_replaces_it(site):
         assert overview.errors == [] and config.errors == []
     finally:
         context.close()
+
+
+def test_the_configuration_page_is_live_and_shows_another_tabs_change_in_place(site):
+    """Issue 14: the page loaded no script, so its indicator said "offline" on a connected
+    site. It loads dashboard.js (no Plotly: it draws no chart), says "live", and a pause or
+    resume from another user's tab reaches its allocation table without a reload."""
+    url, _ = site
+    viewer_context, viewer = _logged_in(site, VIEWER)
+    staff_context, staff = _logged_in(site, ADMIN)
+    try:
+        viewer.goto(url + "/config/")
+        viewer.wait_for_function(
+            "() => document.getElementById('live-status').textContent.startsWith('live')"
+        )
+        assert viewer.evaluate("typeof window.Plotly") == "undefined"
+        viewer.evaluate("window.__marker = 1")
+        staff.goto(url + "/config/")
+        # the first book's Pause or Resume (earlier tests here paused some)
+        button = staff.locator("button[id^=pause-], button[id^=resume-]").first
+        verb, name = button.get_attribute("id").split("-", 1)
+        button.click()
+        staff.wait_for_selector(f"#{'resume' if verb == 'pause' else 'pause'}-{name}")
+        notice = viewer.locator("#live-notice")
+        notice.wait_for(state="visible", timeout=10_000)
+        assert notice.inner_text().startswith("Configuration changed"), notice.inner_text()
+        status = "paused" if verb == "pause" else "active"
+        viewer.wait_for_function(
+            "([name, status]) => Array.from(document.querySelectorAll('#allocations tbody tr'))"
+            ".some(tr => tr.cells[0].textContent.trim() === name"
+            " && tr.querySelector('.badge').textContent.trim() === status)",
+            arg=[name, status],
+        )
+        assert viewer.evaluate("window.__marker") == 1, "the page reloaded"
+        assert viewer.errors == [] and staff.errors == []
+    finally:
+        viewer_context.close()
+        staff_context.close()
 
 
 @pytest.mark.skipif(

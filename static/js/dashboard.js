@@ -4,7 +4,15 @@
 (function () {
   "use strict";
 
-  var PLOT_CONFIG = { responsive: true, displaylogo: false };
+  // The mode bar shows on hover (Plotly's default) on a wide screen; on a phone, where a tap
+  // is a hover and the bar sits on the chart's title, it is off (pinch and double-tap still
+  // zoom and reset). Read at each draw, so a resized window gets the right one.
+  var NARROW = "(max-width: 600px)";
+
+  function plotConfig() {
+    var narrow = window.matchMedia && window.matchMedia(NARROW).matches;
+    return { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover" };
+  }
 
   // A constant uirevision per chart: Plotly.react then keeps the user's zoom, pan and
   // legend toggles when a live update redraws the figure.
@@ -20,7 +28,7 @@
       if (!source || !window.Plotly) return;
       var fig = JSON.parse(source.textContent);
       if (fig.layout && fig.layout.height) div.style.height = fig.layout.height + "px";
-      window.Plotly.newPlot(div, fig.data, withRevision(fig.layout, div), PLOT_CONFIG);
+      window.Plotly.newPlot(div, fig.data, withRevision(fig.layout, div), plotConfig());
       if (fig.scatter) linkScatter(div, fig.scatter);
     });
   }
@@ -42,7 +50,7 @@
         xaxis: { title: { text: a }, tickformat: ".1%" },
         yaxis: { title: { text: b }, tickformat: ".1%" },
         margin: { l: 60, r: 15, t: 40, b: 50 }, hovermode: "closest"
-      }, PLOT_CONFIG);
+      }, plotConfig());
     });
   }
 
@@ -148,7 +156,7 @@
       var fig = figures[id];
       var source = document.getElementById(id);
       if (source) source.textContent = JSON.stringify(fig);
-      window.Plotly.react(div, fig.data, withRevision(fig.layout, div), PLOT_CONFIG);
+      window.Plotly.react(div, fig.data, withRevision(fig.layout, div), plotConfig());
     });
   }
 
