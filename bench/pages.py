@@ -95,7 +95,11 @@ def page_time(client, path: str, repeat: int) -> PageTiming:
     )
 
 
-def page_profile(client, path: str, top: int = 12) -> str:
+def page_profile(client, path: str, top: int = 15) -> str:
+    """The project's own functions by cumulative time, then every function by own time,
+    of one cold request."""
+    import re
+
     from django.core.cache import cache
 
     cache.clear()
@@ -104,8 +108,10 @@ def page_profile(client, path: str, top: int = 12) -> str:
     client.get(path)
     profiler.disable()
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative")
-    stats.print_stats(top)
+    stats = pstats.Stats(profiler, stream=out)
+    root = re.escape(str(Path(__file__).resolve().parents[1])) + "/(?!\\.venv)"
+    stats.sort_stats("cumulative").print_stats(root, top)
+    stats.sort_stats("tottime").print_stats(top)
     return out.getvalue()
 
 
