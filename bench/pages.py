@@ -22,6 +22,7 @@ import io
 import json
 import pstats
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,11 +50,18 @@ def demo_ready() -> tuple[object, object]:
     from django.core.management import call_command
 
     from operations.demo import demo_setup
+    from quantsite.progress import Progress
     from reporting import selectors
 
     call_command("migrate", verbosity=0)
     t = time.perf_counter()
-    r = demo_setup(holdback_bars=250, admin_user="admin", admin_password="bench-password")
+    r = demo_setup(
+        holdback_bars=250,
+        admin_user="admin",
+        admin_password="bench-password",
+        bars_progress=Progress(sys.stdout, label="demo: storing prices", unit="bars"),
+        dates_progress=Progress(sys.stdout, label="demo: applying history"),
+    )
     if r.dates_applied:
         print(
             f"demo: {r.bars_added:,} bars, {r.dates_applied:,} dates in "

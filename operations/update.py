@@ -164,14 +164,13 @@ def portfolio_apply(
 ) -> ApplyResult:
     """Apply every pending bar date of ``portfolio`` using ``closes`` (the wide close
     frame, history included for the signals' lookbacks). ``progress(done, total)``, when
-    given, is called with 0 before the work starts and after each committed chunk with the
-    dates committed so far (``quantsite.progress`` writes it; nothing is printed here)."""
+    given, is called with 0 once the signals are computed, then after each committed
+    chunk with the dates committed so far (``quantsite.progress`` writes it; nothing is
+    printed here)."""
     tradable = [t for t in selectors.tradable_tickers() if t in closes.columns]
     dates = pending_dates(portfolio, closes, tradable, as_of, start)
     if not dates:
         return ApplyResult(0, None, None, 0.0, 0.0)
-    if progress is not None:
-        progress(0, len(dates))
     t0 = time.perf_counter()
     history = closes.loc[: pd.Timestamp(dates[-1])]
     strategies = list(portfolio.strategies.order_by("position_order", "id"))
@@ -180,6 +179,8 @@ def portfolio_apply(
     engine_s, write_s = time.perf_counter() - t0, 0.0
     chunk = chunk_dates or settings.QUANTSITE_DATES_PER_COMMIT
     instruments = dict(Instrument.objects.values_list("ticker", "id"))
+    if progress is not None:  # after the signals: the rate is that of the dates' work
+        progress(0, len(dates))
     for k in range(0, len(dates), chunk):
         part = dates[k : k + chunk]
         for attempt in range(1, REVIEW_ATTEMPTS + 1):

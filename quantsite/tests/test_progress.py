@@ -122,3 +122,27 @@ def test_the_load_prices_command_writes_the_bars_stored(tmp_path):
     assert lines[0] == "storing prices: 0/2 bars (0.0%)"
     assert lines[1].startswith("storing prices: 2/2 bars (100.0%)")
     assert lines[2].startswith("added 2 bars")
+
+
+@pytest.mark.django_db
+def test_the_export_command_writes_the_files_written(tmp_path):
+    call_command("load_config", allocation=str(DEMO), stdout=StringIO())
+    call_command("run_update", as_of="1990-01-31", stdout=StringIO())
+    out = StringIO()
+    call_command("export", "--table", "all", "--format", "csv", "--out", str(tmp_path), stdout=out)
+    lines = out.getvalue().splitlines()
+    files = sorted(tmp_path.iterdir())
+    assert lines[0] == f"export: writing: 0/{len(files)} files (0.0%)" and len(files) >= 4
+    assert lines[-1].startswith(f"export: writing: {len(files)}/{len(files)} files (100.0%)")
+    assert sum(line.startswith("wrote ") for line in lines) == len(files)
+
+
+@pytest.mark.django_db
+def test_the_run_update_command_writes_the_dates_applied():
+    call_command("load_config", allocation=str(DEMO), stdout=StringIO())
+    out = StringIO()
+    call_command("run_update", as_of="1990-01-31", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "update: applying: 0/22 dates (0.0%)"
+    assert lines[1].startswith("update: applying: 22/22 dates (100.0%), ")
+    assert lines[2] == "update success: added 0 bars, applied 22 bar dates"
