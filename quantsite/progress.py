@@ -73,14 +73,20 @@ class Progress:
         finished = done >= total
         if self.tty:
             self._width = max(self._width, len(line))
-            self.stream.write("\r" + line.ljust(self._width) + ("\n" if finished else ""))
+            self._write("\r" + line.ljust(self._width) + ("\n" if finished else ""))
             self._open = not finished
         elif finished or self._due(done, total, now):
-            self.stream.write(line + "\n")
+            self._write(line + "\n")
         else:
             return
         self._last_time, self._last_done = now, done
         self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        if hasattr(self.stream, "ending"):  # a command's OutputWrapper adds no newline
+            self.stream.write(text, ending="")
+        else:
+            self.stream.write(text)
 
     def _due(self, done: int, total: int, now: float) -> bool:
         if self._last_done < 0 or now - self._last_time >= self.every_seconds:
@@ -91,7 +97,7 @@ class Progress:
     def close(self) -> None:
         """End an unfinished terminal line (work stopped early or failed)."""
         if self._open:
-            self.stream.write("\n")
+            self._write("\n")
             self.stream.flush()
             self._open = False
 

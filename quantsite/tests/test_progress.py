@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import OutputWrapper
 
 from portfolio.models import Portfolio, PortfolioSnapshot
 from quantsite.progress import Progress, duration_text, progress_line
@@ -146,3 +147,13 @@ def test_the_run_update_command_writes_the_dates_applied():
     assert lines[0] == "update: applying: 0/22 dates (0.0%)"
     assert lines[1].startswith("update: applying: 22/22 dates (100.0%), ")
     assert lines[2] == "update success: added 0 bars, applied 22 bar dates"
+
+
+def test_through_a_commands_stdout_the_terminal_line_gets_no_extra_newline():
+    out = StringIO()
+    progress = Progress(OutputWrapper(out), label="a", tty=True, clock=FakeClock())
+    progress(1, 3)
+    progress(2, 3)
+    assert "\n" not in out.getvalue() and out.getvalue().count("\r") == 2
+    progress(3, 3)
+    assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
