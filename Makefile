@@ -59,8 +59,10 @@ test: check
 audit: venv-dev
 	$(BIN)/python -m operations.dependency_audit
 
+# Update-path figures, then every dashboard page's server time on the demo (bench/pages.py).
 bench: venv-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py pages
 
 lint: venv-dev
 	$(BIN)/ruff check .

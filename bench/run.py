@@ -11,6 +11,9 @@ Figures:
   * a full replay of the demo portfolio with risk-parity allocation and proportional
     rebalancing (what a dynamic method adds to the replay).
 
+``python bench/run.py pages [--repeat N] [--profile] [--out DIR]`` instead times every
+dashboard page on the demo (``bench/pages.py``); ``make bench`` runs both.
+
 ``python bench/run.py fanout [STRATEGIES TICKERS BARS]`` (default 100 100 5001) instead
 times the part of an update the scale-out fans out (every strategy's signal and sizing,
 ``operations.fanout``) on synthetic prices: in process, then over a real ``manage.py
@@ -228,5 +231,15 @@ def fanout_bench(n_strategies: int = 100, n_tickers: int = 100, n_bars: int = 50
 if __name__ == "__main__":
     if sys.argv[1:2] == ["fanout"]:
         fanout_bench(*(int(x) for x in sys.argv[2:5]))
+    elif sys.argv[1:2] == ["pages"]:
+        import argparse
+
+        from bench.pages import pages_bench
+
+        parser = argparse.ArgumentParser(prog="bench/run.py pages")
+        parser.add_argument("--repeat", type=int, default=5)
+        parser.add_argument("--profile", action="store_true")
+        parser.add_argument("--out")
+        pages_bench(**vars(parser.parse_args(sys.argv[2:])))
     else:
         main()

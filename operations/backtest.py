@@ -10,6 +10,7 @@ used for the signals' lookbacks; capital is deployed from the first date applied
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def backtest_run(
     name: str | None = None,
     risk_path: str | Path | None = None,
     add_tickers: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run a backtest and return its summary (see ``backtest_summary``). With
     ``risk_path`` its limits apply exactly as they do to the live book (the same risk
@@ -53,7 +55,8 @@ def backtest_run(
     still computed and reported), and the summary says so. A strategy's trade approval
     does not apply (every decision counts as approved); ``approval_ignored`` names the
     strategies it was configured for. ``add_tickers``: new tickers the ``data_path`` file
-    may add as instruments (others must exist already).
+    may add as instruments (others must exist already). ``progress``: dates applied, as
+    for ``portfolio_apply``.
 
     Everything is read and checked before the earlier backtest of the same name is
     deleted, so a bad file or option leaves that backtest as it was."""
@@ -83,7 +86,7 @@ def backtest_run(
         gated = portfolio.strategies.filter(approval_required=True)
         ungated = sorted(gated.values_list("name", flat=True))
         gated.update(approval_required=False)
-    portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, start=start)
+    portfolio_apply(portfolio=portfolio, closes=closes, as_of=end, start=start, progress=progress)
     return {**backtest_summary(portfolio), "approval_ignored": ungated}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -27,10 +28,19 @@ class DemoResult:
     admin_password: str | None
 
 
-def demo_setup(*, holdback_bars: int, admin_user: str, admin_password: str | None) -> DemoResult:
+def demo_setup(
+    *,
+    holdback_bars: int,
+    admin_user: str,
+    admin_password: str | None,
+    bars_progress: Callable[[int, int], None] | None = None,
+    dates_progress: Callable[[int, int], None] | None = None,
+) -> DemoResult:
     """Idempotent: each step only does what is missing. ``holdback_bars`` of the bundled
     history are left for the scheduled updates to replay one at a time. The schedules
-    are synced (``operations.schedules``) so the demo runs with a bare ``qcluster``."""
+    are synced (``operations.schedules``) so the demo runs with a bare ``qcluster``.
+    ``bars_progress`` / ``dates_progress``: the ``progress`` callables of ``prices_load``
+    and ``run_update`` (bars stored, dates applied)."""
     created = False
     if not Portfolio.objects.filter(is_backtest=False).exists():
         cfg = settings.QUANTSITE_CONFIG_DIR
@@ -42,8 +52,10 @@ def demo_setup(*, holdback_bars: int, admin_user: str, admin_password: str | Non
     if not PriceBar.objects.exists():
         dates = BundledProvider().closes_frame().index
         until = dates[max(0, len(dates) - 1 - holdback_bars)].date()
-        bars_added = prices_load(provider=BundledProvider(), strict=True, until=until).bars_added
-    result = run_update(trigger="demo_setup", load_prices=False)
+        bars_added = prices_load(
+            provider=BundledProvider(), strict=True, until=until, progress=bars_progress
+        ).bars_added
+    result = run_update(trigger="demo_setup", load_prices=False, progress=dates_progress)
     password, admin_created = _admin_ensure(admin_user, admin_password)
     schedules_sync()
     return DemoResult(created, bars_added, result.dates_applied, admin_created, password)

@@ -79,11 +79,13 @@ def run_update(
     trigger: str = "command",
     load_prices: bool = True,
     run_id: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> UpdateResult:
     """Bring prices up to date, then apply every new bar date (up to ``as_of``) to every
     live portfolio. A second concurrent call returns status ``skipped`` ("already
     running") and changes nothing. ``run_id``: carry out that queued run (Update now)
-    instead of creating a new row; its ``as_of`` and ``trigger`` win.
+    instead of creating a new row; its ``as_of`` and ``trigger`` win. ``progress``: see
+    ``portfolio_apply`` (called per portfolio).
 
     Dead runs (process gone, stale heartbeat) are marked failed first (``runs_reap``)."""
     runs_reap()
@@ -96,7 +98,7 @@ def run_update(
     try:
         with lock_hold(UPDATE_LOCK, owner=f"run_update ({trigger})") as lock:
             run = queued or UpdateRun(trigger=trigger, as_of=as_of)
-            return _run_update_locked(lock, run, load_prices=load_prices)
+            return _run_update_locked(lock, run, load_prices=load_prices, progress=progress)
     except AlreadyRunning as exc:
         log.info("update skipped: %s", exc)
         if queued is not None:
@@ -106,12 +108,12 @@ def run_update(
         return UpdateResult("skipped", str(exc), queued.pk if queued else None)
 
 
-def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool) -> UpdateResult:
+def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool, progress) -> UpdateResult:
     as_of = run.as_of
     run_claim(run)
     try:
         with run_heartbeat(run, lock):
-            return _run_apply(run, lock, as_of=as_of, load_prices=load_prices)
+            return _run_apply(run, lock, as_of=as_of, load_prices=load_prices, progress=progress)
     except Exception as exc:
         run.status, run.error = UpdateRun.Status.FAILED, f"{type(exc).__name__}: {exc}"
         raise
@@ -121,7 +123,7 @@ def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool) -> UpdateResu
         db_retry_once(run.save)
 
 
-def _run_apply(run: UpdateRun, lock, *, as_of, load_prices) -> UpdateResult:
+def _run_apply(run: UpdateRun, lock, *, as_of, load_prices, progress) -> UpdateResult:
     t0 = time.perf_counter()
     bars_added = 0
     if load_prices:
@@ -138,6 +140,7 @@ def _run_apply(run: UpdateRun, lock, *, as_of, load_prices) -> UpdateResult:
             closes=closes,
             as_of=as_of,
             on_chunk=lambda: run_beat(run, lock),
+            progress=progress,
         )
         total += result.dates_applied
         run.first_date = run.first_date or result.first_date
@@ -157,9 +160,13 @@ def portfolio_apply(
     start: date | None = None,
     on_chunk: Callable[[], None] | None = None,
     chunk_dates: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ApplyResult:
     """Apply every pending bar date of ``portfolio`` using ``closes`` (the wide close
-    frame, history included for the signals' lookbacks)."""
+    frame, history included for the signals' lookbacks). ``progress(done, total)``, when
+    given, is called with 0 once the signals are computed, then after each committed
+    chunk with the dates committed so far (``quantsite.progress`` writes it; nothing is
+    printed here)."""
     tradable = [t for t in selectors.tradable_tickers() if t in closes.columns]
     dates = pending_dates(portfolio, closes, tradable, as_of, start)
     if not dates:
@@ -172,6 +179,8 @@ def portfolio_apply(
     engine_s, write_s = time.perf_counter() - t0, 0.0
     chunk = chunk_dates or settings.QUANTSITE_DATES_PER_COMMIT
     instruments = dict(Instrument.objects.values_list("ticker", "id"))
+    if progress is not None:  # after the signals: the rate is that of the dates' work
+        progress(0, len(dates))
     for k in range(0, len(dates), chunk):
         part = dates[k : k + chunk]
         for attempt in range(1, REVIEW_ATTEMPTS + 1):
@@ -206,4 +215,6 @@ def portfolio_apply(
         write_s += time.perf_counter() - t2
         if on_chunk is not None:
             on_chunk()
+        if progress is not None:
+            progress(k + len(part), len(dates))
     return ApplyResult(len(dates), dates[0], dates[-1], engine_s, write_s)

@@ -452,6 +452,9 @@ QUANTSITE_STALE_DATA_DAYS = env_int("QUANTSITE_STALE_DATA_DAYS", 5, minimum=1)
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)
 QUANTSITE_UPDATE_EVERY_MINUTES = env_int("QUANTSITE_UPDATE_EVERY_MINUTES", 1, minimum=1)
+# The dashboard pages keep the portfolio's snapshot history in the default cache, keyed
+# by the committed state version (reporting.pages.common.history_load).
+QUANTSITE_HISTORY_CACHE = env_bool("QUANTSITE_HISTORY_CACHE", True)
 # Dates per transaction when replaying history (a date is never split across two).
 QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=1)
 # Liveness of update runs: a running update writes a heartbeat every

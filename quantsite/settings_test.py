@@ -17,3 +17,6 @@ from quantsite.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 QUANTSITE_REPLAY_BARS_PER_UPDATE = 0
+# Pages read their history from the database in every test (the pinned query counts are
+# those of a cold read); reporting/tests/test_history_read.py turns the cache on.
+QUANTSITE_HISTORY_CACHE = False

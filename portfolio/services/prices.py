@@ -7,6 +7,7 @@ overwritten. Every rejected or repaired bar is stored as a ``DataIssue`` and log
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -109,13 +110,16 @@ def prices_load(
     until: date | None = None,
     max_new_dates: int | None = None,
     add_tickers: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PricesLoadResult:
     """Validate the provider's bars and store the new ones (one transaction).
 
     ``strict``: any rejected bar refuses the whole load (``DataValidationError``), for files
     a user hands in. ``until``: ignore bars after this date. ``max_new_dates``: add at most
     this many new bar dates (the demo's one-bar-per-update replay). ``add_tickers``: new
-    tickers a user's file may add (see ``known_infos``).
+    tickers a user's file may add (see ``known_infos``). ``progress(done, total)``, when
+    given, is called with the bars stored so far, every 5,000 bars (nothing is printed
+    here; ``quantsite.progress`` writes it).
     """
     provider = provider or provider_default()
     added = tickers_check(add_tickers)
@@ -144,7 +148,7 @@ def prices_load(
     ]
     with transaction.atomic():
         instruments = instruments_sync(infos)
-        PriceBar.objects.bulk_create(_bar_rows(new, instruments, provider.name), batch_size=5000)
+        _bars_store(new, instruments, provider.name, progress)
         DataIssue.objects.bulk_create(
             [
                 DataIssue(
@@ -169,6 +173,17 @@ def prices_load(
         first_date=dates.min() if len(new) else None,
         last_date=dates.max() if len(new) else None,
     )
+
+
+def _bars_store(frame: pd.DataFrame, instruments, source: str, progress) -> None:
+    batch, total = 5000, len(frame)
+    if progress is not None and total:
+        progress(0, total)
+    for k in range(0, total, batch):
+        part = frame.iloc[k : k + batch]
+        PriceBar.objects.bulk_create(_bar_rows(part, instruments, source), batch_size=batch)
+        if progress is not None:
+            progress(k + len(part), total)
 
 
 def _bar_rows(frame: pd.DataFrame, instruments: dict[str, Instrument], source: str):

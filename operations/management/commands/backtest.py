@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from operations.backtest import backtest_run
 from portfolio.engine.errors import QuantsiteInputError
 from portfolio.management.commands._common import parse_date, split_tickers
+from quantsite.progress import Progress
 
 
 class Command(BaseCommand):
@@ -45,6 +46,7 @@ class Command(BaseCommand):
         add_tickers="",
         **options,
     ):
+        progress = Progress(self.stdout, label="backtest: applying")
         try:
             summary = backtest_run(
                 config_path=config,
@@ -54,9 +56,12 @@ class Command(BaseCommand):
                 name=name,
                 risk_path=risk,
                 add_tickers=split_tickers(add_tickers),
+                progress=progress,
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            progress.close()
         p = summary["portfolio"]
         if json_out:
             Path(json_out).write_text(json.dumps(summary, indent=1))

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from operations.demo import demo_setup
 from portfolio.engine.errors import QuantsiteInputError
+from quantsite.progress import Progress
 
 
 class Command(BaseCommand):
@@ -27,14 +28,21 @@ class Command(BaseCommand):
     def handle(self, *args, holdback, admin, **options):
         if holdback < 0:
             raise CommandError("--holdback must be >= 0")
+        bars = Progress(self.stdout, label="demo: storing prices", unit="bars")
+        dates = Progress(self.stdout, label="demo: applying history")
         try:
             r = demo_setup(
                 holdback_bars=holdback,
                 admin_user=admin,
                 admin_password=os.environ.get("DJANGO_SUPERUSER_PASSWORD") or None,
+                bars_progress=bars,
+                dates_progress=dates,
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            bars.close()
+            dates.close()
         self.stdout.write(
             f"demo ready: {r.bars_added} bars loaded, {r.dates_applied} bar dates applied"
         )

@@ -7,6 +7,7 @@ from operations.update import run_update
 from portfolio.engine.errors import QuantsiteInputError
 from portfolio.feeds import ProviderError
 from portfolio.management.commands._common import parse_date
+from quantsite.progress import Progress
 
 
 class Command(BaseCommand):
@@ -20,9 +21,13 @@ class Command(BaseCommand):
         # Outages are one line and exit 1, never a traceback: the run row (when the
         # database lets one be written) holds the same reason, committed chunks stay, and
         # the next run continues from the last one.
+        progress = Progress(self.stdout, label="update: applying")
         try:
             result = run_update(
-                as_of=parse_date(as_of, "--as-of"), trigger="command", load_prices=not no_prices
+                as_of=parse_date(as_of, "--as-of"),
+                trigger="command",
+                load_prices=not no_prices,
+                progress=progress,
             )
         except QuantsiteInputError as exc:
             raise CommandError(str(exc)) from None
@@ -32,6 +37,8 @@ class Command(BaseCommand):
             raise CommandError(f"update failed: database unavailable: {_reason(exc)}") from None
         except DatabaseError as exc:
             raise CommandError(f"update failed: database error: {_reason(exc)}") from None
+        finally:
+            progress.close()
         if result.status == "skipped":
             raise CommandError(result.message)
         self.stdout.write(f"update {result.status}: {result.message}")

@@ -6,6 +6,7 @@ from portfolio.engine.errors import QuantsiteInputError
 from portfolio.feeds import ProviderError, provider_for
 from portfolio.management.commands._common import parse_date, split_tickers
 from portfolio.services.prices import price_file_max_bytes, prices_load
+from quantsite.progress import Progress
 
 
 class Command(BaseCommand):
@@ -35,15 +36,19 @@ class Command(BaseCommand):
     ):
         if provider == "csv" and not file:
             raise CommandError("--file is required with --provider csv")
+        progress = Progress(self.stdout, label="storing prices", unit="bars")
         try:
             result = prices_load(
                 provider=provider_for(provider, csv_path=file, max_bytes=price_file_max_bytes()),
                 strict=not lenient,
                 until=parse_date(until, "--until"),
                 add_tickers=split_tickers(add_tickers),
+                progress=progress,
             )
         except (QuantsiteInputError, ProviderError) as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            progress.close()
         self.stdout.write(
             f"added {result.bars_added} bars ({result.first_date} to {result.last_date}); "
             f"{result.issues} data issues recorded"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from quantsite.progress import Progress
 from reporting import exports
 from reporting.management.commands._common import (
     file_in_existing_dir,
@@ -43,9 +44,13 @@ class Command(BaseCommand):
             if fmt == "csv"
             else {table: frames}
         )
-        for name, group in files.items():
+        progress = Progress(self.stdout, label="export: writing", unit="files")
+        progress(0, len(files))
+        for i, (name, group) in enumerate(files.items(), start=1):
             filename = exports.export_filename(portfolio=p, table=name, fmt=fmt)
             path = out_dir / filename if out_dir else target
             write_atomically(path, exports.export_bytes(group, fmt))
             rows = ", ".join(f"{t} {len(f)} rows" for t, f in group.items())
+            progress.close()
             self.stdout.write(f"wrote {path} ({rows})")
+            progress(i, len(files))

@@ -1,0 +1,131 @@
+"""The pages' common history read: the column-speed selectors give the same frames as
+the ORM ones, and the cached history (``history_load``) is never staler than the
+committed state: a new bar, an operator's change or a deleted strategy is seen at once."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.cache import cache
+
+from operations.config import portfolio_configure
+from operations.update import run_update
+from portfolio.models import Portfolio, PortfolioSnapshot, Strategy
+from portfolio.services.config import allocation_spec_read
+from portfolio.services.controls import Origin, strategy_pause
+from reporting import selectors
+from reporting.pages.common import history_load
+from risk.services import risk_spec_read
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cached(settings):
+    settings.QUANTSITE_HISTORY_CACHE = True
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _demo(as_of: date) -> Portfolio:
+    portfolio_configure(
+        spec=allocation_spec_read(CONFIG / "strategy_allocation.yaml"),
+        risk=risk_spec_read(CONFIG / "risk_limits.yaml"),
+        source="demo",
+    )
+    run_update(as_of=as_of, load_prices=False)
+    return _fresh()
+
+
+def _fresh() -> Portfolio:
+    """The live portfolio as a request loads it (with its state version)."""
+    return selectors.portfolio_live_get()
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert list(a.dtypes) == list(b.dtypes)
+
+
+def test_the_column_read_gives_the_orm_frames_value_for_value():
+    portfolio = _demo(date(1990, 4, 30))
+    snaps = selectors.portfolio_history_frame(portfolio=portfolio)
+    assert len(snaps) == PortfolioSnapshot.objects.filter(portfolio=portfolio).count() > 80
+    assert snaps["var_95"].isna().any() and snaps["var_95"].notna().any()  # NULL -> NaN
+    _same(snaps, selectors.portfolio_snapshot_frame(portfolio=portfolio))
+    _same(
+        selectors.strategy_history_frame(portfolio=portfolio),
+        selectors.strategy_snapshot_frame(portfolio=portfolio),
+    )
+    one = Strategy.objects.get(portfolio=portfolio, name="mean_reversion_20")
+    _same(
+        selectors.strategy_history_frame(portfolio=portfolio, strategy=one),
+        selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=one),
+    )
+    tickers = ["AAPL", "JPM", "SP500"]
+    _same(
+        selectors.price_close_wide_frame(tickers=tickers, end=date(1990, 4, 30)),
+        selectors.price_close_frame(tickers=tickers, end=date(1990, 4, 30)),
+    )
+
+
+def test_a_second_read_at_the_same_state_comes_from_the_cache(cached, django_assert_num_queries):
+    portfolio = _demo(date(1990, 3, 30))
+    with django_assert_num_queries(3):  # the strategies and both snapshot frames
+        first = history_load(portfolio=portfolio)
+    fresh = _fresh()
+    with django_assert_num_queries(1):  # the strategies; the snapshots from the cache
+        again = history_load(portfolio=fresh)
+    _same(again.snapshots, first.snapshots)
+    _same(again.strategy_snapshots, first.strategy_snapshots)
+
+
+def test_a_new_bar_is_read_at_once(cached):
+    portfolio = _demo(date(1990, 3, 30))
+    assert history_load(portfolio=portfolio).as_of == date(1990, 3, 30)
+    run_update(as_of=date(1990, 4, 6), load_prices=False)
+    portfolio = _fresh()
+    history = history_load(portfolio=portfolio)
+    assert history.as_of == date(1990, 4, 6)
+    _same(history.snapshots, selectors.portfolio_snapshot_frame(portfolio=portfolio))
+    _same(history.strategy_snapshots, selectors.strategy_snapshot_frame(portfolio=portfolio))
+
+
+def test_an_operators_change_and_a_deleted_strategy_are_read_at_once(
+    cached, django_assert_num_queries
+):
+    portfolio = _demo(date(1990, 3, 30))
+    history_load(portfolio=portfolio)
+    paused = Strategy.objects.get(portfolio=portfolio, name="momentum_60")
+    strategy_pause(strategy=paused, origin=Origin(actor="quant", source="page"))
+    fresh = _fresh()
+    with django_assert_num_queries(3):  # the version moved: read from the database again
+        history = history_load(portfolio=fresh)
+    assert [s.status for s in history.strategies if s.name == "momentum_60"] == ["paused"]
+    Strategy.objects.filter(pk=paused.pk).delete()  # no version bump: the ids changed
+    history = history_load(portfolio=_fresh())
+    assert "momentum_60" not in set(history.strategy_snapshots["strategy"])
+    assert len(history.strategies) == 4
+
+
+def test_before_the_first_commit_nothing_is_cached(cached):
+    portfolio = portfolio_configure(
+        spec=allocation_spec_read(CONFIG / "strategy_allocation.yaml"), source="demo"
+    )
+    assert selectors.state_stamp_get(portfolio=portfolio) is None
+    assert history_load(portfolio=portfolio).snapshots.empty
+    assert cache.get(f"reporting:history:{portfolio.pk}") is None
+
+
+def test_the_page_shows_the_new_bar_after_an_update(cached, logged_in):
+    _demo(date(1990, 3, 30))
+    assert logged_in.get("/?format=json").json()["as_of"] == "1990-03-30"
+    assert logged_in.get("/performance/?format=json").json()["as_of"] == "1990-03-30"
+    run_update(as_of=date(1990, 4, 6), load_prices=False)
+    assert logged_in.get("/?format=json").json()["as_of"] == "1990-04-06"
+    assert logged_in.get("/performance/?format=json").json()["as_of"] == "1990-04-06"
