@@ -70,6 +70,7 @@ STRATEGY_SNAPSHOT_FIELDS = (
     "realized_pnl",
     "max_position_weight",
     "open_mae",
+    "flow",
     "status",
 )
 TRADE_FIELDS = (

@@ -137,12 +137,10 @@ def _trades(portfolio: Portfolio, figures: dict) -> dict:
 
 def _book_equity_and_flows(history: History) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each book's equity (0 before it is funded) and the capital moved into it at each
-    close, recovered from its stored flow-free return: F_t = E_t - E_t-1 (1 + r_t)."""
+    close (``StrategySnapshot.flow``, stored by the update path: funding, rebalance
+    transfers, a retired book's wind-down; negative out)."""
     equity = history.wide("equity").fillna(0.0)
-    # The stored column on every date: on a funding day E_t-1 = 0, so its 0.0 is not read
-    # as a return here and the whole equity comes out as the inflow.
-    r = history.wide("daily_return").fillna(0.0)
-    flows = (equity - equity.shift(1) * (1 + r)).fillna(0.0)
+    flows = history.wide("flow").fillna(0.0)
     return equity, flows
 
 
