@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 
 from portfolio.models import (
     ConfigChange,
+    Instrument,
     PendingOrder,
     Portfolio,
     PortfolioSnapshot,
@@ -230,6 +231,19 @@ def price_close_frame(*, tickers: list[str], end: date | None = None) -> pd.Data
     wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
     wide.index = pd.to_datetime(wide.index)
     return wide
+
+
+def instrument_frame() -> pd.DataFrame:
+    """The tradable instruments (benchmarks left out; 1 query), indexed by ticker, in
+    ticker order: columns sector, asset_class, multiplier (float)."""
+    rows = list(
+        Instrument.objects.filter(is_benchmark=False)
+        .order_by("ticker")
+        .values_list("ticker", "sector", "asset_class", "multiplier")
+    )
+    frame = pd.DataFrame(rows, columns=["ticker", "sector", "asset_class", "multiplier"])
+    frame["multiplier"] = frame["multiplier"].astype(float)
+    return frame.set_index("ticker")
 
 
 def price_series_from(rows: list[tuple]) -> pd.Series:

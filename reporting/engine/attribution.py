@@ -301,7 +301,7 @@ def period_brinson_fachler(
 # --- Brinson-Fachler by sector against the equal-weight universe ---------------------------
 
 CASH_SEGMENT = "Cash and costs"
-FLAT_WEIGHT = 1e-12  # |w| at or below this: the segment holds nothing (its return is B)
+FLAT_WEIGHT = 1e-12  # gross weight at or below this: the segment holds nothing
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,10 @@ def sector_brinson(
     Segments s are the sectors plus ``CASH_SEGMENT``. For day t (weights of close t-1):
     w_s = sum_{k in s} q_k,t-1 P_k,t-1 m_k / P_t-1, the sector's net weight;
     c_s = sum_{k in s} q_k,t-1 (P_k,t - P_k,t-1) m_k / P_t-1, its contribution;
-    r_s = c_s / w_s, the sector's return in the portfolio;
+    r_s = c_s / g_s, the sector's return in the portfolio per unit of its gross weight
+    g_s = sum_{k in s} |q_k,t-1 P_k,t-1 m_k| / P_t-1 (= c_s / w_s for a sector held long
+    only; for longs and shorts netted across books, w_s can be near 0 while g_s is not,
+    and c_s / w_s would be meaningless);
     b_s = n_s / N, the sector's share of the universe's tickers; B_s = the mean simple
     return of its tickers that day (0 before any has two bars); R_b = sum_s b_s B_s.
     The cash segment holds the rest: w_c = 1 - sum_s w_s, b_c = B_c = 0 and
@@ -366,10 +369,10 @@ def sector_brinson(
     rounding), so that sum_s c_s = r_p,t exactly, including cash.
 
     Effects (``brinson_fachler``): allocation A_s = (w_s - b_s)(B_s - R_b); selection
-    S_s = b_s (r_s - B_s); interaction I_s = (w_s - b_s)(r_s - B_s), computed as
-    c_s - w_s B_s - S_s (the same number, since S + I = w (r - B) = c - w B) so that a
-    segment with no weight (cash has b = 0; a flat sector, |w_s| <= 1e-12, has S_s = 0)
-    needs no division. Per day sum_s (A + S + I) = sum_s c_s - R_b = r_p,t - R_b.
+    S_s = b_s (r_s - B_s) (0 for a flat sector, g_s <= 1e-12, and for cash, b = 0);
+    interaction I_s = c_s - w_s B_s - S_s, which is (w_s - b_s)(r_s - B_s) for a
+    long-only sector (as S + I = w (r - B) = c - w B) and otherwise the rest of the
+    sector's active contribution; cash's interaction is c_c, its costs. Per day sum_s (A + S + I) = sum_s c_s - R_b = r_p,t - R_b.
     Linking (GRAP, Frongello 2002, as ``linked_brinson_fachler``): day t's effects are
     scaled by k_t = prod_{s<t}(1 + r_p,s) prod_{s>t}(1 + R_b,s), so the linked effects
     sum exactly to prod(1 + r_p) - prod(1 + R_b), the span's active return (no residual,
@@ -381,22 +384,27 @@ def sector_brinson(
     m = (multipliers if multipliers is not None else pd.Series(dtype=float)).reindex(close.columns)
     m = m.fillna(1.0)
     sector = sectors.reindex(close.columns).fillna("Unknown")
-    value = (holdings * close.fillna(0.0) * m).T.groupby(sector).sum().T
+    position_value = holdings * close.fillna(0.0) * m
+    value = position_value.T.groupby(sector).sum().T
+    gross = position_value.abs().T.groupby(sector).sum().T
     pnl = (holdings.shift(1) * close.diff() * m).fillna(0.0).T.groupby(sector).sum().T
     p = equity.reindex(close.index).astype(float)
     w = value.div(p, axis=0).shift(1).iloc[1:]
+    g = gross.div(p, axis=0).shift(1).iloc[1:]
     c = pnl.div(p.shift(1), axis=0).iloc[1:]
     bench = close.pct_change(fill_method=None).T.groupby(sector).mean().T.iloc[1:].fillna(0.0)
     counts = sector.value_counts()
     b = (counts / counts.sum()).reindex(w.columns)
     rp = portfolio_returns.reindex(w.index).astype(float)
     w[CASH_SEGMENT] = 1.0 - w.sum(axis=1)
+    g[CASH_SEGMENT] = 0.0
     c[CASH_SEGMENT] = rp - c.sum(axis=1)
     bench[CASH_SEGMENT] = 0.0
     b[CASH_SEGMENT] = 0.0
     rb = bench.mul(b, axis=1).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (c / w).where(w.abs() > FLAT_WEIGHT)
+        r = (c / g).where(g > FLAT_WEIGHT)
+    r[CASH_SEGMENT] = np.nan
     selection = (r - bench).mul(b, axis=1).fillna(0.0)
     allocation = w.sub(b, axis=1) * bench.sub(rb, axis=0)
     interaction = c - w * bench - selection
