@@ -577,11 +577,15 @@ def _drawdown_rects(drawdowns: pd.DataFrame, last: pd.Timestamp) -> tuple[list, 
     return shapes, annotations
 
 
-def growth_figure(growth: pd.DataFrame, drawdowns: pd.DataFrame, title: str) -> dict:
+def growth_figure(
+    growth: pd.DataFrame, drawdowns: pd.DataFrame, title: str, *, max_points: int = MAX_POINTS
+) -> dict:
     """Growth of 1 invested, 1 + cumulative return, one line per column (the first, the
     portfolio, thick) on a log y-axis (equal heights are equal percentage moves; a
     Linear/Log toggle switches it), with the portfolio's drawdown periods shaded."""
-    fig = lines_figure(growth, title, yformat=".2f", widths={growth.columns[0]: 2.5})
+    fig = lines_figure(
+        growth, title, yformat=".2f", widths={growth.columns[0]: 2.5}, max_points=max_points
+    )
     if fig["data"]:
         fig["data"][0]["line"]["color"] = PORTFOLIO_COLOR
     shapes, annotations = _drawdown_rects(drawdowns, growth.index[-1])
@@ -609,7 +613,13 @@ def growth_figure(growth: pd.DataFrame, drawdowns: pd.DataFrame, title: str) -> 
     return fig
 
 
-def correlation_band_figure(band: pd.DataFrame, pairs: pd.DataFrame | None, title: str) -> dict:
+def correlation_band_figure(
+    band: pd.DataFrame,
+    pairs: pd.DataFrame | None,
+    title: str,
+    *,
+    max_points: int = SECONDARY_POINTS,
+) -> dict:
     """The average pairwise correlation (``band`` column mean) inside its min-max band
     (shaded), plus one thin line per pair when ``pairs`` is given (a handful at most)."""
     frame = band[["max", "min", "mean"]].rename(
@@ -617,7 +627,7 @@ def correlation_band_figure(band: pd.DataFrame, pairs: pd.DataFrame | None, titl
     )
     if pairs is not None:
         frame = pd.concat([frame, pairs], axis=1)
-    fig = lines_figure(frame, title, yformat=".2f", max_points=SECONDARY_POINTS)
+    fig = lines_figure(frame, title, yformat=".2f", max_points=max_points)
     high, low, mean = fig["data"][:3]
     high["line"] = {"width": 0, "color": "#84adff"}
     low["line"] = {"width": 0, "color": "#84adff"}
@@ -627,3 +637,21 @@ def correlation_band_figure(band: pd.DataFrame, pairs: pd.DataFrame | None, titl
         trace["line"]["width"] = 1.0
     fig["layout"]["yaxis"]["range"] = [-1, 1]
     return fig
+
+
+EYE_DIGITS = 4  # significant digits a chart needs: 1 in 10,000 of its range is < 1 px
+
+
+def rounded_for_display(figure: dict, digits: int = EYE_DIGITS) -> dict:
+    """``figure`` with every trace's numeric y rounded to ``digits`` significant digits of
+    its largest magnitude (hover shows the same rounding); the figure's other numbers
+    are left alone. Cuts the page weight, not what anyone can see."""
+    for trace in figure.get("data", []):
+        y = trace.get("y")
+        if not isinstance(y, np.ndarray) or y.dtype.kind != "f":
+            continue
+        finite = np.abs(y[np.isfinite(y)])
+        if finite.size and finite.max() > 0:
+            decimals = max(0, digits - 1 - int(math.floor(math.log10(finite.max()))))
+            trace["y"] = np.round(y, decimals)
+    return figure

@@ -3,8 +3,11 @@ analysis, attribution and rolling statistics."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
@@ -37,6 +40,12 @@ from reporting.pages.params import query_int
 
 DEFAULT_WINDOW = 60
 DRAWDOWN_ROWS = 10
+CACHE_SECONDS = 24 * 3600
+# Points per line: the decimation keeps each bucket's first, last, min and max, so a
+# half-width panel (~650 px) shows every peak and trough with 500; the full-width growth
+# chart with 1,000.
+SMALL_CHART_POINTS = 500
+MAIN_CHART_POINTS = 1000
 PAIR_LINES_UP_TO = 4  # strategies: up to 6 pair lines drawn beside the band, none beyond
 
 
@@ -48,8 +57,34 @@ def parse_window(value: str | None) -> int:
 
 
 def performance_page(*, portfolio: Portfolio, window: int) -> dict:
-    """Context of the performance page (a fixed 5 queries: snapshots, strategies, their
-    snapshots, fills, benchmark)."""
+    """Context of the performance page, cached per committed state (2 queries when cached:
+    the state version and the strategies' configuration). Everything on the page is a
+    function of the stored rows, which change only in a commit of the update path (it
+    bumps ``StateVersion``, whose version and commit time are in the key) and of the
+    configuration the page shows (each strategy's status and allocations, the leverage
+    target: in the key too), so a cached context is never stale. Uncached it takes 8
+    queries (snapshots, strategies, their snapshots, fills, instruments, closes,
+    benchmark)."""
+    key = _cache_key(portfolio, window)
+    cached = cache.get(key) if key else None
+    if cached is not None:
+        return {**cached, "portfolio": portfolio}
+    context = _performance_context(portfolio, window)
+    if key:
+        cache.set(key, {k: v for k, v in context.items() if k != "portfolio"}, CACHE_SECONDS)
+    return context
+
+
+def _cache_key(portfolio: Portfolio, window: int) -> str | None:
+    """The committed state the page shows (None before the first commit: not cached)."""
+    state = selectors.page_state_get(portfolio=portfolio)
+    if state is None:
+        return None
+    digest = hashlib.sha256(repr((state, str(portfolio.leverage_target))).encode()).hexdigest()
+    return f"performance-page:{portfolio.pk}:{window}:{digest}"
+
+
+def _performance_context(portfolio: Portfolio, window: int) -> dict:
     history = history_load(portfolio=portfolio)
     context = {
         "portfolio": portfolio,
@@ -87,6 +122,8 @@ def performance_page(*, portfolio: Portfolio, window: int) -> dict:
     context.update(_attribution(history, figures))
     context.update(_brinson(history, fills, figures))
     _rolling(history, window, figures)
+    for figure in figures.values():
+        charts.rounded_for_display(figure)
     return context
 
 
@@ -100,7 +137,9 @@ def _cumulative_figure(
     for name in strategy_r.columns:
         r = strategy_r[name]
         frame[name] = (1 + r.fillna(0)).cumprod().where(r.notna().cummax())
-    return charts.growth_figure(frame, drawdowns, "Growth of 1 (cumulative return + 1)")
+    return charts.growth_figure(
+        frame, drawdowns, "Growth of 1 (cumulative return + 1)", max_points=MAIN_CHART_POINTS
+    )
 
 
 def _trades(fills: pd.DataFrame, figures: dict) -> dict:
@@ -168,7 +207,7 @@ def _attribution(history: History, figures: dict) -> dict:
         cumulative,
         cumulative.sum(axis=1),
         "Cumulative contribution to portfolio return",
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
     freq = _freq(len(contributions))
     periods = period_contributions(contributions, freq)
@@ -205,8 +244,8 @@ def _brinson(history: History, fills: pd.DataFrame, figures: dict) -> dict:
         return {}
     tickers = list(instruments.index)
     dates = history.snapshots.index
-    closes = selectors.price_close_frame(tickers=tickers, end=history.as_of)
-    closes = closes.reindex(columns=tickers).reindex(closes.index.union(dates)).ffill()
+    closes = selectors.close_matrix(tickers=tickers, end=history.as_of)
+    closes = closes.reindex(closes.index.union(dates)).ffill()
     closes = closes.reindex(dates)
     result = sector_brinson(
         holdings=net_holdings(fills, dates, tickers),
@@ -259,14 +298,14 @@ def _rolling(history: History, window: int, figures: dict) -> None:
         f"Rolling Sharpe ratio ({window} days)",
         yformat=".2f",
         widths={"Portfolio": 2.5},
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
     figures["rolling_vol"] = charts.lines_figure(
         rolling_annual_volatility(returns, window),
         f"Rolling volatility ({window} days)",
         yformat=".0%",
         widths={"Portfolio": 2.5},
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
     bench = selectors.benchmark_close_series(
         start=history.snapshots.index[0].date(), end=history.as_of
@@ -280,7 +319,7 @@ def _rolling(history: History, window: int, figures: dict) -> None:
             f"Rolling beta to the S&P 500 ({window} days)",
             yformat=".2f",
             widths={"Portfolio": 2.5},
-            max_points=charts.SECONDARY_POINTS,
+            max_points=SMALL_CHART_POINTS,
         )
     strategy_r = history.book_returns
     if strategy_r.shape[1] >= 2:
@@ -291,6 +330,7 @@ def _rolling(history: History, window: int, figures: dict) -> None:
             correlation_band(corr),
             pairs,
             f"Rolling strategy correlations ({window} days)",
+            max_points=SMALL_CHART_POINTS,
         )
         fig["caption"] += (
             f" The average of the {corr.shape[1]} pairwise correlations inside the band "
