@@ -623,13 +623,13 @@ def correlation_band_figure(
     """The average pairwise correlation (``band`` column mean) inside its min-max band
     (shaded), plus one thin line per pair when ``pairs`` is given (a handful at most)."""
     frame = band[["max", "min", "mean"]].rename(
-        columns={"max": "highest pair", "min": "lowest pair", "mean": "average of pairs"}
+        columns={"max": "highest pair", "min": "lowest to highest pair", "mean": "average of pairs"}
     )
     if pairs is not None:
         frame = pd.concat([frame, pairs], axis=1)
     fig = lines_figure(frame, title, yformat=".2f", max_points=max_points)
     high, low, mean = fig["data"][:3]
-    high["line"] = {"width": 0, "color": "#84adff"}
+    high.update(line={"width": 0, "color": "#84adff"}, showlegend=False)
     low["line"] = {"width": 0, "color": "#84adff"}
     low.update(fill="tonexty", fillcolor="rgba(132,173,255,0.3)")
     mean["line"] = {"width": 2.5, "color": PORTFOLIO_COLOR}

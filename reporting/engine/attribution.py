@@ -372,7 +372,8 @@ def sector_brinson(
     S_s = b_s (r_s - B_s) (0 for a flat sector, g_s <= 1e-12, and for cash, b = 0);
     interaction I_s = c_s - w_s B_s - S_s, which is (w_s - b_s)(r_s - B_s) for a
     long-only sector (as S + I = w (r - B) = c - w B) and otherwise the rest of the
-    sector's active contribution; cash's interaction is c_c, its costs. Per day sum_s (A + S + I) = sum_s c_s - R_b = r_p,t - R_b.
+    sector's active contribution; cash's interaction is c_c, its costs.
+    Per day sum_s (A + S + I) = sum_s c_s - R_b = r_p,t - R_b.
     Linking (GRAP, Frongello 2002, as ``linked_brinson_fachler``): day t's effects are
     scaled by k_t = prod_{s<t}(1 + r_p,s) prod_{s>t}(1 + R_b,s), so the linked effects
     sum exactly to prod(1 + r_p) - prod(1 + R_b), the span's active return (no residual,

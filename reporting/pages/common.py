@@ -101,6 +101,7 @@ PAUSED_NOTE = (
     "drifts with its own return. When it resumes, the next rebalance brings it back to "
     "its target."
 )
+PAUSED_SHORT = "Paused: keeps its capital, which drifts with the market until it resumes."
 DRIFT_TEXT = (
     "Drifted {gap} from its target share since the last rebalance (market moves, risk "
     "actions or costs); the next rebalance moves capital back to target."
@@ -113,16 +114,18 @@ def allocation_view(strategy: Strategy, *, weight: float | None, leverage_target
     the book is funded with under the leverage target T: a book trades its allocation of
     the equity with allocation / T of the capital), weight (its actual share of equity at
     the close, StrategySnapshot.weight), gap = weight - target_share, and a note saying
-    why they differ (a paused book; an active book more than 2 points off target)."""
+    why they differ (a paused book; an active book more than 2 points off target), and
+    short_note, its first sentence, for narrow tables."""
     in_force = in_force_allocation(strategy)
     target_share = in_force / leverage_target if leverage_target > 0 else in_force
     gap = None if weight is None else weight - target_share
     if strategy.status == Strategy.Status.PAUSED:
-        note = PAUSED_NOTE
+        note, short = PAUSED_NOTE, PAUSED_SHORT
     elif gap is not None and abs(gap) > DRIFT_NOTE:
         note = DRIFT_TEXT.format(gap=f"{gap * 100:+.1f} points")
+        short = note.split(";")[0] + "."
     else:
-        note = ""
+        note = short = ""
     return {
         "static": float(strategy.target_allocation),
         "in_force": in_force,
@@ -130,4 +133,5 @@ def allocation_view(strategy: Strategy, *, weight: float | None, leverage_target
         "weight": weight,
         "gap": gap,
         "note": note,
+        "short_note": short,
     }

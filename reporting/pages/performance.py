@@ -62,7 +62,7 @@ def performance_page(*, portfolio: Portfolio, window: int) -> dict:
     function of the stored rows, which change only in a commit of the update path (it
     bumps ``StateVersion``, whose version and commit time are in the key) and of the
     configuration the page shows (each strategy's status and allocations, the leverage
-    target: in the key too), so a cached context is never stale. Uncached it takes 8
+    target: in the key too), so a cached context is never stale. Uncached it takes 7
     queries (snapshots, strategies, their snapshots, fills, instruments, closes,
     benchmark)."""
     key = _cache_key(portfolio, window)

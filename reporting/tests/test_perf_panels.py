@@ -294,7 +294,7 @@ def test_the_correlation_chart_is_the_average_pair_inside_its_band(logged_in):
     fig = _figure(html, "rolling-corr")
     names = [t["name"] for t in fig["data"]]
     # 5 strategies, 10 pairs: the band only, no line per pair
-    assert names == ["highest pair", "lowest pair", "average of pairs"]
+    assert names == ["highest pair", "lowest to highest pair", "average of pairs"]
     rows = StrategySnapshot.objects.filter(strategy__portfolio=portfolio).values_list(
         "strategy__name", "date", "daily_return"
     )
