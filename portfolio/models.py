@@ -428,6 +428,12 @@ class StrategySnapshot(models.Model):
         help_text="daily_return / the exposure the book held (portfolio exposure scale x "
         "risk multipliers): what the allocation methods and risk estimates read.",
     )
+    flow = models.FloatField(
+        default=0.0,
+        help_text="Capital moved into the book at this close by funding, a rebalance "
+        "or a retired book's wind-down (negative: out); daily_return = (equity - "
+        "flow) / previous equity - 1.",
+    )
     # Open-position figures of the close, after its fills (risk/engine/excursion.py has
     # the formulas). NULL on rows written before they existed, and for the weight of a
     # book holding positions with equity <= 0.

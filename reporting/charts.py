@@ -626,3 +626,129 @@ def markers_figure(line: pd.Series, name: str, markers: list[dict], title: str) 
         fig["caption"] += " Markers: " + "; ".join(shown) + " (most recent kept)."
     fig["layout"]["hovermode"] = "closest"
     return fig
+
+
+# --- performance/overview panels (issue 14) ---
+
+DRAWDOWN_FILL = "#d92d20"
+
+
+def _drawdown_rects(drawdowns: pd.DataFrame, last: pd.Timestamp) -> tuple[list, list]:
+    """A shaded rectangle per row of ``drawdowns`` (``engine.performance.drawdown_periods``:
+    from the peak, or the first day under water when the peak is the start, to the
+    recovery, or to ``last`` when not recovered), numbered by depth rank at the top."""
+    shapes, annotations = [], []
+    for rank, row in enumerate(drawdowns.itertuples(index=False), start=1):
+        x0 = row.start if pd.isna(row.peak) else row.peak
+        x1 = last if pd.isna(row.recovery) else row.recovery
+        x0, x1 = _dates([x0])[0], _dates([x1])[0]
+        shapes.append(
+            {
+                "type": "rect",
+                "name": f"drawdown {rank}",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": DRAWDOWN_FILL,
+                "opacity": 0.10,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        annotations.append(
+            {
+                "xref": "x",
+                "yref": "paper",
+                "x": x0,
+                "y": 1,
+                "xanchor": "left",
+                "text": str(rank),
+                "showarrow": False,
+                "font": {"size": 10, "color": DRAWDOWN_FILL},
+                "hovertext": f"drawdown {rank}: {row.depth:.1%}, {x0} to {x1}",
+            }
+        )
+    return shapes, annotations
+
+
+def growth_figure(
+    growth: pd.DataFrame, drawdowns: pd.DataFrame, title: str, *, max_points: int = MAX_POINTS
+) -> dict:
+    """Growth of 1 invested, 1 + cumulative return, one line per column (the first, the
+    portfolio, thick) on a log y-axis (equal heights are equal percentage moves; a
+    Linear/Log toggle switches it), with the portfolio's drawdown periods shaded."""
+    fig = lines_figure(
+        growth, title, yformat=".2f", widths={growth.columns[0]: 2.5}, max_points=max_points
+    )
+    if fig["data"]:
+        fig["data"][0]["line"]["color"] = PORTFOLIO_COLOR
+    shapes, annotations = _drawdown_rects(drawdowns, growth.index[-1])
+    fig["layout"]["yaxis"].update(type="log", title={"text": "growth of 1 (log)"})
+    fig["layout"]["shapes"] = shapes
+    fig["layout"]["annotations"] = annotations
+    fig["layout"]["updatemenus"] = [
+        {
+            "type": "buttons",
+            "direction": "left",
+            "x": 0,
+            "y": 1.12,
+            "showactive": True,
+            "active": 0,
+            "buttons": [
+                {"label": "Log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+                {"label": "Linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+            ],
+        }
+    ]
+    fig["caption"] += (
+        f" Log scale by default. Shaded: the {len(shapes)} deepest drawdown periods of the "
+        "table below, numbered by depth, from the peak to the recovery (or to today)."
+    )
+    return fig
+
+
+def correlation_band_figure(
+    band: pd.DataFrame,
+    pairs: pd.DataFrame | None,
+    title: str,
+    *,
+    max_points: int = SECONDARY_POINTS,
+) -> dict:
+    """The average pairwise correlation (``band`` column mean) inside its min-max band
+    (shaded), plus one thin line per pair when ``pairs`` is given (a handful at most)."""
+    frame = band[["max", "min", "mean"]].rename(
+        columns={"max": "highest pair", "min": "lowest to highest pair", "mean": "average of pairs"}
+    )
+    if pairs is not None:
+        frame = pd.concat([frame, pairs], axis=1)
+    fig = lines_figure(frame, title, yformat=".2f", max_points=max_points)
+    high, low, mean = fig["data"][:3]
+    high.update(line={"width": 0, "color": "#84adff"}, showlegend=False)
+    low["line"] = {"width": 0, "color": "#84adff"}
+    low.update(fill="tonexty", fillcolor="rgba(132,173,255,0.3)")
+    mean["line"] = {"width": 2.5, "color": PORTFOLIO_COLOR}
+    for trace in fig["data"][3:]:
+        trace["line"]["width"] = 1.0
+    fig["layout"]["yaxis"]["range"] = [-1, 1]
+    return fig
+
+
+EYE_DIGITS = 4  # significant digits a chart needs: 1 in 10,000 of its range is < 1 px
+
+
+def rounded_for_display(figure: dict, digits: int = EYE_DIGITS) -> dict:
+    """``figure`` with every trace's numeric y rounded to ``digits`` significant digits of
+    its largest magnitude (hover shows the same rounding); the figure's other numbers
+    are left alone. Cuts the page weight, not what anyone can see."""
+    for trace in figure.get("data", []):
+        y = trace.get("y")
+        if not isinstance(y, np.ndarray) or y.dtype.kind != "f":
+            continue
+        finite = np.abs(y[np.isfinite(y)])
+        if finite.size and finite.max() > 0:
+            decimals = max(0, digits - 1 - int(math.floor(math.log10(finite.max()))))
+            trace["y"] = np.round(y, decimals)
+    return figure

@@ -13,13 +13,14 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 
 from portfolio import selectors as portfolio_selectors
 from portfolio.models import (
     ConfigChange,
+    Instrument,
     PendingOrder,
     Portfolio,
     PortfolioSnapshot,
@@ -73,6 +74,7 @@ STRATEGY_SNAPSHOT_FIELDS = (
     "realized_pnl",
     "max_position_weight",
     "open_mae",
+    "flow",
     "status",
 )
 TRADE_FIELDS = (
@@ -261,6 +263,59 @@ def price_close_frame(*, tickers: list[str], end: date | None = None) -> pd.Data
     wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
     wide.index = pd.to_datetime(wide.index)
     return wide
+
+
+def page_state_get(*, portfolio: Portfolio) -> tuple | None:
+    """What a page's cached context depends on besides the stored rows (2 queries): the
+    portfolio's committed state (version, as-of and commit time of ``StateVersion``) and
+    each strategy's name, status and allocations. None before the first commit."""
+    state = (
+        StateVersion.objects.filter(portfolio=portfolio)
+        .values_list("version", "as_of", "committed_at")
+        .first()
+    )
+    if state is None:
+        return None
+    strategies = tuple(
+        Strategy.objects.filter(portfolio=portfolio)
+        .order_by("id")
+        .values_list("name", "status", "target_allocation", "current_allocation")
+    )
+    return (*state, strategies)
+
+
+def instrument_frame() -> pd.DataFrame:
+    """The tradable instruments (benchmarks left out; 1 query), indexed by ticker, in
+    ticker order: columns sector, asset_class, multiplier (float)."""
+    rows = list(
+        Instrument.objects.filter(is_benchmark=False)
+        .order_by("ticker")
+        .values_list("ticker", "sector", "asset_class", "multiplier")
+    )
+    frame = pd.DataFrame(rows, columns=["ticker", "sector", "asset_class", "multiplier"])
+    frame["multiplier"] = frame["multiplier"].astype(float)
+    return frame.set_index("ticker")
+
+
+def close_matrix(*, tickers: list[str], end: date | None = None) -> pd.DataFrame:
+    """Closes of ``tickers`` up to ``end`` as float64, dates x tickers (1 query), read
+    without the ORM's per-value converters (Decimal and date objects for ~170k bars cost
+    seconds; the database's own values are parsed in one vectorized pass instead)."""
+    qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
+    if end is not None:
+        qs = qs.filter(date__lte=end)
+    sql, params = qs.values_list("date", "instrument__ticker", "close").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return pd.DataFrame(index=pd.DatetimeIndex([]), columns=tickers, dtype=float)
+    frame = pd.DataFrame(rows, columns=["date", "ticker", "close"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["close"] = frame["close"].astype(float)
+    wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
+    wide.columns.name = None
+    return wide.reindex(columns=tickers)
 
 
 def price_series_from(rows: list[tuple]) -> pd.Series:

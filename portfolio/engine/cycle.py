@@ -93,6 +93,7 @@ class StrategyDay:
     active: bool
     allocation: float = 0.0  # in force at the close
     unit_return: float = 0.0  # per unit of the exposure held (``unit_return``)
+    flow: float = 0.0  # capital moved into the book at this close (negative: out)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ def _snapshot(
                 active=s.active,
                 allocation=s.allocation,
                 unit_return=unit,
+                flow=flows[s.name],
             )
         )
     # A net quantity within 1e-12 of the quantities that make it is rounding residue of

@@ -284,6 +284,7 @@ def chunk_rows(
                     status="active" if d.active else "paused",
                     allocation=d.allocation,
                     unit_return=d.unit_return,
+                    flow=d.flow,
                 )
             )
         p = r.portfolio

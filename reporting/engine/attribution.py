@@ -296,3 +296,149 @@ def period_brinson_fachler(
     )
     result["active_return"] = result["portfolio_return"] - result["benchmark_return"]
     return result
+
+
+# --- Brinson-Fachler by sector against the equal-weight universe ---------------------------
+
+CASH_SEGMENT = "Cash and costs"
+FLAT_WEIGHT = 1e-12  # gross weight at or below this: the segment holds nothing
+
+
+@dataclass(frozen=True)
+class SectorBrinson:
+    """``sector_brinson``'s result: the linked effects per sector (``effects``), the
+    daily inputs they came from (weights w, benchmark weights b, returns r and B, dates x
+    segments) and the same decomposition per calendar period (``periods``)."""
+
+    effects: BrinsonEffects
+    weights: pd.DataFrame
+    benchmark_weights: pd.Series
+    returns: pd.DataFrame
+    benchmark_returns: pd.DataFrame
+    periods: pd.DataFrame
+
+
+def net_holdings(fills: pd.DataFrame, dates: pd.DatetimeIndex, tickers: list[str]) -> pd.DataFrame:
+    """q_k,t: the net quantity of ticker k across every book after the fills of close t
+    (dates x tickers, 0 before the first fill). ``fills`` has columns ticker, date, side
+    ("buy"/"sell") and quantity (> 0); fills on dates outside ``dates`` count from the
+    next date on."""
+    if fills.empty:
+        return pd.DataFrame(0.0, index=dates, columns=tickers)
+    signed = np.where(fills["side"].to_numpy() == "buy", 1.0, -1.0) * fills["quantity"].to_numpy(
+        dtype=float
+    )
+    moves = (
+        pd.DataFrame({"date": pd.to_datetime(fills["date"]), "t": fills["ticker"], "q": signed})
+        .pivot_table(index="date", columns="t", values="q", aggfunc="sum")
+        .reindex(columns=tickers, fill_value=0.0)
+        .fillna(0.0)
+    )
+    held = moves.cumsum().reindex(moves.index.union(dates)).ffill().fillna(0.0)
+    return held.reindex(dates)
+
+
+def sector_brinson(
+    *,
+    holdings: pd.DataFrame,
+    closes: pd.DataFrame,
+    sectors: pd.Series,
+    equity: pd.Series,
+    portfolio_returns: pd.Series,
+    multipliers: pd.Series | None = None,
+    freq: str = "Y",
+) -> SectorBrinson:
+    """Brinson-Fachler of the whole portfolio (every book netted by ticker) by sector,
+    against the equal-weight universe: every ticker of ``closes`` at 1/N, rebalanced
+    daily. Inputs: ``holdings`` q_k,t (``net_holdings``) and ``closes`` (ffilled, NaN
+    before a ticker's first bar; dates x tickers on the portfolio's dates), ``sectors``
+    (ticker -> sector), ``equity`` P_t and ``portfolio_returns`` r_p,t (the stored
+    portfolio return of day t), ``multipliers`` (ticker -> contract multiplier, default 1).
+
+    Segments s are the sectors plus ``CASH_SEGMENT``. For day t (weights of close t-1):
+    w_s = sum_{k in s} q_k,t-1 P_k,t-1 m_k / P_t-1, the sector's net weight;
+    c_s = sum_{k in s} q_k,t-1 (P_k,t - P_k,t-1) m_k / P_t-1, its contribution;
+    r_s = c_s / g_s, the sector's return in the portfolio per unit of its gross weight
+    g_s = sum_{k in s} |q_k,t-1 P_k,t-1 m_k| / P_t-1 (= c_s / w_s for a sector held long
+    only; for longs and shorts netted across books, w_s can be near 0 while g_s is not,
+    and c_s / w_s would be meaningless);
+    b_s = n_s / N, the sector's share of the universe's tickers; B_s = the mean simple
+    return of its tickers that day (0 before any has two bars); R_b = sum_s b_s B_s.
+    The cash segment holds the rest: w_c = 1 - sum_s w_s, b_c = B_c = 0 and
+    c_c = r_p,t - sum_s c_s (cash earns nothing here, so c_c is the fills' costs and any
+    rounding), so that sum_s c_s = r_p,t exactly, including cash.
+
+    Effects (``brinson_fachler``): allocation A_s = (w_s - b_s)(B_s - R_b); selection
+    S_s = b_s (r_s - B_s) (0 for a flat sector, g_s <= 1e-12, and for cash, b = 0);
+    interaction I_s = c_s - w_s B_s - S_s, which is (w_s - b_s)(r_s - B_s) for a
+    long-only sector (as S + I = w (r - B) = c - w B) and otherwise the rest of the
+    sector's active contribution; cash's interaction is c_c, its costs.
+    Per day sum_s (A + S + I) = sum_s c_s - R_b = r_p,t - R_b.
+    Linking (GRAP, Frongello 2002, as ``linked_brinson_fachler``): day t's effects are
+    scaled by k_t = prod_{s<t}(1 + r_p,s) prod_{s>t}(1 + R_b,s), so the linked effects
+    sum exactly to prod(1 + r_p) - prod(1 + R_b), the span's active return (no residual,
+    unlike a simple sum or Carino's log scaling); ``periods`` is the same per calendar
+    period ("Y" or "M", linked and compounded within each period)."""
+    close = checked_frame(closes, "closes", allow_nan=True)
+    if not holdings.index.equals(close.index) or not holdings.columns.equals(close.columns):
+        raise ValueError("holdings must have exactly the dates and tickers of closes")
+    m = (multipliers if multipliers is not None else pd.Series(dtype=float)).reindex(close.columns)
+    m = m.fillna(1.0)
+    sector = sectors.reindex(close.columns).fillna("Unknown")
+    position_value = holdings * close.fillna(0.0) * m
+    value = position_value.T.groupby(sector).sum().T
+    gross = position_value.abs().T.groupby(sector).sum().T
+    pnl = (holdings.shift(1) * close.diff() * m).fillna(0.0).T.groupby(sector).sum().T
+    p = equity.reindex(close.index).astype(float)
+    w = value.div(p, axis=0).shift(1).iloc[1:]
+    g = gross.div(p, axis=0).shift(1).iloc[1:]
+    c = pnl.div(p.shift(1), axis=0).iloc[1:]
+    bench = close.pct_change(fill_method=None).T.groupby(sector).mean().T.iloc[1:].fillna(0.0)
+    counts = sector.value_counts()
+    b = (counts / counts.sum()).reindex(w.columns)
+    rp = portfolio_returns.reindex(w.index).astype(float)
+    w[CASH_SEGMENT] = 1.0 - w.sum(axis=1)
+    g[CASH_SEGMENT] = 0.0
+    c[CASH_SEGMENT] = rp - c.sum(axis=1)
+    bench[CASH_SEGMENT] = 0.0
+    b[CASH_SEGMENT] = 0.0
+    rb = bench.mul(b, axis=1).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (c / g).where(g > FLAT_WEIGHT)
+    r[CASH_SEGMENT] = np.nan
+    selection = (r - bench).mul(b, axis=1).fillna(0.0)
+    allocation = w.sub(b, axis=1) * bench.sub(rb, axis=0)
+    interaction = c - w * bench - selection
+    effects, periods = _grap_linked(allocation, selection, interaction, rp, rb, freq)
+    return SectorBrinson(effects, w, b, r, bench, periods)
+
+
+def _grap_linked(allocation, selection, interaction, rp, rb, freq):
+    """(BrinsonEffects over the span, per-period frame as ``period_brinson_fachler``) of
+    daily effects linked with GRAP (see ``linked_brinson_fachler``)."""
+    span = _group_keys(rp.index, None)
+    k = _growth_before(rp, span) * _growth_after(rb, span)
+    effects = BrinsonEffects(
+        allocation=allocation.mul(k, axis=0).sum(),
+        selection=selection.mul(k, axis=0).sum(),
+        interaction=interaction.mul(k, axis=0).sum(),
+        portfolio_return=float(np.prod(1.0 + rp.to_numpy()) - 1.0),
+        benchmark_return=float(np.prod(1.0 + rb.to_numpy()) - 1.0),
+    )
+    keys = _group_keys(rp.index, freq)
+    k = _growth_before(rp, keys) * _growth_after(rb, keys)
+    periods = pd.DataFrame(
+        {
+            name: frame.mul(k, axis=0).sum(axis=1).groupby(keys).sum().to_numpy()
+            for name, frame in (
+                ("allocation", allocation),
+                ("selection", selection),
+                ("interaction", interaction),
+            )
+        },
+        index=_period_label(rp.index, keys),
+    )
+    periods["portfolio_return"] = (1.0 + rp).groupby(keys).prod().to_numpy() - 1.0
+    periods["benchmark_return"] = (1.0 + rb).groupby(keys).prod().to_numpy() - 1.0
+    periods["active_return"] = periods["portfolio_return"] - periods["benchmark_return"]
+    return effects, periods

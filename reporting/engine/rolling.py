@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pandas as pd
 from risk.engine.metrics import ROLLING_VOL_WINDOWS, TRADING_DAYS, rolling_volatility
 
@@ -85,3 +86,22 @@ def rolling_correlations(returns: pd.DataFrame, window: int) -> pd.DataFrame:
     flat = pd.DataFrame({p: (sd[p[0]] > 0) & (sd[p[1]] > 0) for p in pairs}, index=r.index)
     flat.columns = result.columns
     return result.where(flat)
+
+
+def correlation_band(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The spread of pairwise correlations on each date, from ``rolling_correlations``:
+    columns mean (the average pairwise correlation, sum_{a<b} rho_ab / n_pairs over the
+    pairs defined that day), min and max. NaN on a date where no pair is defined. With n
+    strategies there are n (n - 1) / 2 pairs, so one line per pair stops being readable
+    beyond a handful; this summary stays three lines."""
+    if pairs.shape[1] == 0:
+        raise ValueError("pairs must have at least one column")
+    values = pairs.to_numpy(dtype=float)
+    defined = np.isfinite(values).any(axis=1)
+    out = np.full((len(pairs), 3), np.nan)
+    with np.errstate(all="ignore"):
+        rows = values[defined]
+        out[defined] = np.column_stack(
+            (np.nanmean(rows, axis=1), np.nanmin(rows, axis=1), np.nanmax(rows, axis=1))
+        )
+    return pd.DataFrame(out, index=pairs.index, columns=["mean", "min", "max"])

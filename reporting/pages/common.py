@@ -128,3 +128,46 @@ def limit_threshold(limits, *, scope: str, metric: str, pick=min) -> float | Non
         if lim.enabled and lim.scope == scope and lim.metric == metric
     ]
     return pick(values) if values else None
+
+
+DRIFT_NOTE = 0.02  # an active book this far (absolute) from its target share is flagged
+PAUSED_NOTE = (
+    "Paused: the book keeps its capital and its positions, which still rise and fall with "
+    "the market; it places no new signal orders and rebalances skip it, so its weight "
+    "drifts with its own return. When it resumes, the next rebalance brings it back to "
+    "its target."
+)
+PAUSED_SHORT = "Paused: keeps its capital, which drifts with the market until it resumes."
+DRIFT_TEXT = (
+    "Drifted {gap} from its target share since the last rebalance (market moves, risk "
+    "actions or costs); the next rebalance moves capital back to target."
+)
+
+
+def allocation_view(strategy: Strategy, *, weight: float | None, leverage_target: float) -> dict:
+    """The allocation of a book as the pages show it: static (configured), in_force
+    (``in_force_allocation``), target_share = in_force / T (the share of portfolio equity
+    the book is funded with under the leverage target T: a book trades its allocation of
+    the equity with allocation / T of the capital), weight (its actual share of equity at
+    the close, StrategySnapshot.weight), gap = weight - target_share, and a note saying
+    why they differ (a paused book; an active book more than 2 points off target), and
+    short_note, its first sentence, for narrow tables."""
+    in_force = in_force_allocation(strategy)
+    target_share = in_force / leverage_target if leverage_target > 0 else in_force
+    gap = None if weight is None else weight - target_share
+    if strategy.status == Strategy.Status.PAUSED:
+        note, short = PAUSED_NOTE, PAUSED_SHORT
+    elif gap is not None and abs(gap) > DRIFT_NOTE:
+        note = DRIFT_TEXT.format(gap=f"{gap * 100:+.1f} points")
+        short = note.split(";")[0] + "."
+    else:
+        note = short = ""
+    return {
+        "static": float(strategy.target_allocation),
+        "in_force": in_force,
+        "target_share": target_share,
+        "weight": weight,
+        "gap": gap,
+        "note": note,
+        "short_note": short,
+    }

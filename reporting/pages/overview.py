@@ -8,11 +8,12 @@ import pandas as pd
 from portfolio.models import Portfolio, Strategy
 from reporting import charts, selectors
 from reporting.engine.netting import net_by_ticker
-from reporting.engine.performance import performance_stats
+from reporting.engine.performance import TRADING_DAYS, performance_stats, sharpe_ratio
 from reporting.pages.activity import ACTIVITY_ITEMS, activity_items
-from reporting.pages.common import History, finite, history_load, in_force_allocation
+from reporting.pages.common import History, allocation_view, finite, history_load
 
 TOP_POSITIONS = 10
+RISK_FREE = 0.0  # annual rate for the overview's Sharpe figures (DESIGN: default 0)
 
 
 def overview_page(*, portfolio: Portfolio) -> dict:
@@ -38,6 +39,7 @@ def overview_page(*, portfolio: Portfolio) -> dict:
     context["figures"] = {
         "equity": _equity_figure(history),
         "sectors": _sector_figure(positions),
+        "asset_classes": _asset_class_figure(positions),
     }
     return context
 
@@ -58,6 +60,19 @@ def _metrics(history: History) -> dict:
         "strategies": len(history.strategies),
         "positions_gross": int(latest["positions_gross"]),
         "positions_net": int(latest["positions_net"]),
+        **_sharpe(history.returns),
+    }
+
+
+def _sharpe(returns: pd.Series) -> dict:
+    """The portfolio's Sharpe ratio, full sample and trailing year (the last 252 daily
+    returns; None until a full year exists): ``sharpe_ratio``, mean(r - rf/252) /
+    std(r - rf/252, ddof=1) x sqrt(252), rf = ``RISK_FREE``."""
+    year = returns.iloc[-TRADING_DAYS:] if len(returns) >= TRADING_DAYS else None
+    return {
+        "sharpe": finite(sharpe_ratio(returns, RISK_FREE)),
+        "sharpe_1y": None if year is None else finite(sharpe_ratio(year, RISK_FREE)),
+        "risk_free": RISK_FREE,
     }
 
 
@@ -74,16 +89,18 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
     last = ss[ss["date"] == ss["date"].max()].set_index("strategy") if len(ss) else None
     equity = float(history.latest["equity"]) if history.latest is not None else None
     notes = last_rebalance.notes if last_rebalance else {}
+    leverage_target = float(history.portfolio.leverage_target)
     rows = []
     for s in history.strategies:
+        has_snapshot = last is not None and s.name in last.index
+        # a book with no snapshot yet (no bar applied): a dash, not a 500
+        weight = float(last.loc[s.name, "weight"]) if has_snapshot else None
         row = {
             "strategy": s,
-            "static": float(s.target_allocation),
-            "in_force": in_force_allocation(s),
             "why": notes.get(s.name, ""),
-            "weight": None,  # a book with no snapshot yet (no bar applied): a dash, not a 500
+            **allocation_view(s, weight=weight, leverage_target=leverage_target),
         }
-        if last is not None and s.name in last.index:
+        if has_snapshot:
             snap = last.loc[s.name]
             r = history.strategy_returns(s.name)
             stats = performance_stats(r) if len(r) else None
@@ -92,7 +109,6 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
                 capital=float(snap["equity"]),
                 exposure=exposure,
                 exposure_share=finite(exposure / equity) if equity else None,
-                weight=float(snap["weight"]),
                 leverage=float(snap["leverage"]),
                 drawdown=float(snap["drawdown"]),
                 positions=int(snap["positions_count"]),
@@ -137,4 +153,19 @@ def _sector_figure(positions: pd.DataFrame) -> dict:
     by_sector = net.groupby(level="sector").sum().sort_values(ascending=False)
     fig = charts.pie_figure(by_sector, "Sector allocation (|net exposure|)")
     fig["caption"] = "Each ticker's position netted across books, absolute value by sector."
+    return fig
+
+
+def _asset_class_figure(positions: pd.DataFrame) -> dict:
+    """Net exposure by ticker, its absolute value summed by asset class
+    (Instrument.asset_class), as the sector pie."""
+    if positions.empty:
+        return charts.pie_figure(pd.Series(dtype=float), "Asset classes (no positions)")
+    net = positions.groupby(["asset_class", "ticker"])["value"].sum().abs()
+    by_class = net.groupby(level="asset_class").sum().sort_values(ascending=False)
+    fig = charts.pie_figure(by_class, "Asset class allocation (|net exposure|)")
+    fig["caption"] = (
+        "Each ticker's position netted across books, absolute value by asset class; "
+        f"{by_class.sum():,.0f} in all, as the sector pie."
+    )
     return fig

@@ -3,18 +3,22 @@ analysis, attribution and rolling statistics."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
 from reporting.engine.attribution import (
+    CASH_SEGMENT,
     cumulative_contributions,
     daily_contributions,
-    linked_brinson_fachler,
+    net_holdings,
     period_contributions,
     previous_close_weights,
-    strategy_returns,
+    sector_brinson,
 )
 from reporting.engine.performance import (
     drawdown_periods,
@@ -24,16 +28,25 @@ from reporting.engine.performance import (
 )
 from reporting.engine.rolling import (
     ROLLING_WINDOWS,
+    correlation_band,
     rolling_annual_volatility,
     rolling_beta,
     rolling_correlations,
     rolling_sharpe_ratio,
 )
 from reporting.engine.trades import round_trips
-from reporting.pages.common import History, finite, history_load
+from reporting.pages.common import History, allocation_view, finite, history_load
 from reporting.pages.params import query_int
 
 DEFAULT_WINDOW = 60
+DRAWDOWN_ROWS = 10
+CACHE_SECONDS = 24 * 3600
+# Points per line: the decimation keeps each bucket's first, last, min and max, so a
+# half-width panel (~650 px) shows every peak and trough with 500; the full-width growth
+# chart with 1,000.
+SMALL_CHART_POINTS = 500
+MAIN_CHART_POINTS = 1000
+PAIR_LINES_UP_TO = 4  # strategies: up to 6 pair lines drawn beside the band, none beyond
 
 
 def parse_window(value: str | None) -> int:
@@ -44,8 +57,34 @@ def parse_window(value: str | None) -> int:
 
 
 def performance_page(*, portfolio: Portfolio, window: int) -> dict:
-    """Context of the performance page (a fixed 5 queries: snapshots, strategies, their
-    snapshots, fills, benchmark)."""
+    """Context of the performance page, cached per committed state (2 queries when cached:
+    the state version and the strategies' configuration). Everything on the page is a
+    function of the stored rows, which change only in a commit of the update path (it
+    bumps ``StateVersion``, whose version and commit time are in the key) and of the
+    configuration the page shows (each strategy's status and allocations, the leverage
+    target: in the key too), so a cached context is never stale. Uncached it takes 7
+    queries (snapshots, strategies, their snapshots, fills, instruments, closes,
+    benchmark)."""
+    key = _cache_key(portfolio, window)
+    cached = cache.get(key) if key else None
+    if cached is not None:
+        return {**cached, "portfolio": portfolio}
+    context = _performance_context(portfolio, window)
+    if key:
+        cache.set(key, {k: v for k, v in context.items() if k != "portfolio"}, CACHE_SECONDS)
+    return context
+
+
+def _cache_key(portfolio: Portfolio, window: int) -> str | None:
+    """The committed state the page shows (None before the first commit: not cached)."""
+    state = selectors.page_state_get(portfolio=portfolio)
+    if state is None:
+        return None
+    digest = hashlib.sha256(repr((state, str(portfolio.leverage_target))).encode()).hexdigest()
+    return f"performance-page:{portfolio.pk}:{window}:{digest}"
+
+
+def _performance_context(portfolio: Portfolio, window: int) -> dict:
     history = history_load(portfolio=portfolio)
     context = {
         "portfolio": portfolio,
@@ -59,7 +98,8 @@ def performance_page(*, portfolio: Portfolio, window: int) -> dict:
     figures = context["figures"]
     returns = history.returns
     strategy_r = history.book_returns
-    figures["cumulative"] = _cumulative_figure(returns, strategy_r)
+    periods = drawdown_periods(returns, top=DRAWDOWN_ROWS)
+    figures["cumulative"] = _cumulative_figure(returns, strategy_r, periods)
     figures["hist_daily"] = charts.histogram_figure(returns, "Daily returns")
     figures["hist_monthly"] = charts.histogram_figure(
         period_returns(returns, "M"), "Monthly returns", bins=30
@@ -75,28 +115,36 @@ def performance_page(*, portfolio: Portfolio, window: int) -> dict:
     figures["monthly"] = charts.monthly_heatmap_figure(monthly_returns_table(returns), breakdown)
     context["drawdowns"] = [
         {k: (None if v is pd.NaT else v) for k, v in row.items()}
-        for row in drawdown_periods(returns, top=10).to_dict("records")
+        for row in periods.to_dict("records")
     ]
-    context.update(_trades(portfolio, figures))
+    fills = selectors.trade_frame(portfolio=portfolio, brief=True)
+    context.update(_trades(fills, figures))
     context.update(_attribution(history, figures))
+    context.update(_brinson(history, fills, figures))
     _rolling(history, window, figures)
+    for figure in figures.values():
+        charts.rounded_for_display(figure)
     return context
 
 
-def _cumulative_figure(returns: pd.Series, strategy_r: pd.DataFrame) -> dict:
-    """prod(1 + r) - 1 for the portfolio and each book (a book is blank before it starts)."""
-    frame = pd.DataFrame({"Portfolio": (1 + returns).cumprod() - 1})
+def _cumulative_figure(
+    returns: pd.Series, strategy_r: pd.DataFrame, drawdowns: pd.DataFrame
+) -> dict:
+    """Growth of 1, prod(1 + r), for the portfolio and each book (a book is blank before
+    it starts) on a log scale, with the portfolio's ``drawdowns`` (the table's rows)
+    shaded."""
+    frame = pd.DataFrame({"Portfolio": (1 + returns).cumprod()})
     for name in strategy_r.columns:
         r = strategy_r[name]
-        frame[name] = ((1 + r.fillna(0)).cumprod() - 1).where(r.notna().cummax())
-    widths = {"Portfolio": 2.5}
-    return charts.lines_figure(frame, "Cumulative return", yformat=".0%", widths=widths)
+        frame[name] = (1 + r.fillna(0)).cumprod().where(r.notna().cummax())
+    return charts.growth_figure(
+        frame, drawdowns, "Growth of 1 (cumulative return + 1)", max_points=MAIN_CHART_POINTS
+    )
 
 
-def _trades(portfolio: Portfolio, figures: dict) -> dict:
+def _trades(fills: pd.DataFrame, figures: dict) -> dict:
     """Closed-trade statistics from the fills: each closing fill is a round trip matched
     FIFO against its book's open lots of that ticker (``engine.trades.round_trips``)."""
-    fills = selectors.trade_frame(portfolio=portfolio, brief=True)
     if fills.empty:
         return {"trade_rows": [], "fills": 0}
     trips = round_trips(fills)
@@ -137,13 +185,16 @@ def _trades(portfolio: Portfolio, figures: dict) -> dict:
 
 def _book_equity_and_flows(history: History) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each book's equity (0 before it is funded) and the capital moved into it at each
-    close, recovered from its stored flow-free return: F_t = E_t - E_t-1 (1 + r_t)."""
+    close (``StrategySnapshot.flow``, stored by the update path: funding, rebalance
+    transfers, a retired book's wind-down; negative out)."""
     equity = history.wide("equity").fillna(0.0)
-    # The stored column on every date: on a funding day E_t-1 = 0, so its 0.0 is not read
-    # as a return here and the whole equity comes out as the inflow.
-    r = history.wide("daily_return").fillna(0.0)
-    flows = (equity - equity.shift(1) * (1 + r)).fillna(0.0)
+    flows = history.wide("flow").fillna(0.0)
     return equity, flows
+
+
+def _freq(days: int) -> str:
+    """Calendar years for the per-period charts beyond three years of days, else months."""
+    return "Y" if days > 3 * 252 else "M"
 
 
 def _attribution(history: History, figures: dict) -> dict:
@@ -156,9 +207,9 @@ def _attribution(history: History, figures: dict) -> dict:
         cumulative,
         cumulative.sum(axis=1),
         "Cumulative contribution to portfolio return",
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
-    freq = "Y" if len(contributions) > 3 * 252 else "M"
+    freq = _freq(len(contributions))
     periods = period_contributions(contributions, freq)
     if freq == "Y":
         periods.index = periods.index.year.astype(str)
@@ -168,32 +219,73 @@ def _attribution(history: History, figures: dict) -> dict:
         yformat=".1%",
         barmode="relative",
     )
-    # Brinson-Fachler against the static targets, normalized to sum to 1 (they sum to the
-    # leverage target): the benchmark is the target mix of the same books, rebalanced daily.
-    target = pd.Series({s.name: float(s.target_allocation) for s in history.strategies})
-    if target.sum() <= 0:
+    weights = previous_close_weights(equity)
+    latest = history.wide("weight").iloc[-1].dropna().to_dict()
+    leverage_target = float(history.portfolio.leverage_target)
+    rows = [
+        {
+            "name": s.name,
+            "status": s.status,
+            **allocation_view(s, weight=latest.get(s.name), leverage_target=leverage_target),
+            "mean_weight": float(weights[s.name].mean()),
+            "contribution": float(cumulative[s.name].iloc[-1]),
+        }
+        for s in history.strategies
+    ]
+    return {"book_rows": rows, "contribution_total": float(cumulative.iloc[-1].sum())}
+
+
+def _brinson(history: History, fills: pd.DataFrame, figures: dict) -> dict:
+    """Brinson-Fachler by sector of the netted portfolio against the equal-weight
+    universe (``engine.attribution.sector_brinson``), over the whole history and per
+    year."""
+    instruments = selectors.instrument_frame()
+    if instruments.empty:
         return {}
-    effects = linked_brinson_fachler(
-        previous_close_weights(equity),
-        target / target.sum(),
-        strategy_returns(equity, flows).fillna(0.0),
+    tickers = list(instruments.index)
+    dates = history.snapshots.index
+    closes = selectors.close_matrix(tickers=tickers, end=history.as_of)
+    closes = closes.reindex(closes.index.union(dates)).ffill()
+    closes = closes.reindex(dates)
+    result = sector_brinson(
+        holdings=net_holdings(fills, dates, tickers),
+        closes=closes,
+        sectors=instruments["sector"],
+        equity=history.snapshots["equity"],
+        portfolio_returns=history.snapshots["daily_return"],
+        multipliers=instruments["multiplier"],
+        freq=_freq(len(dates)),
     )
+    e = result.effects
     rows = [
         {
             "name": name,
-            "target": float(target[name] / target.sum()),
-            "allocation": float(effects.allocation[name]),
-            "selection": float(effects.selection[name]),
-            "interaction": float(effects.interaction[name]),
-            "total": float(effects.total[name]),
-            "contribution": float(cumulative[name].iloc[-1]),
+            "weight": float(result.weights[name].mean()),
+            "benchmark_weight": float(result.benchmark_weights[name]),
+            "allocation": float(e.allocation[name]),
+            "selection": float(e.selection[name]),
+            "interaction": float(e.interaction[name]),
+            "total": float(e.total[name]),
         }
-        for name in history.names
+        for name in e.total.index
     ]
+    rows.sort(key=lambda r: (r["name"] == CASH_SEGMENT, r["name"]))
+    periods = result.periods
+    freq = _freq(len(dates))
+    if freq == "Y":
+        periods.index = periods.index.year.astype(str)
+    figures["brinson_periods"] = charts.bars_figure(
+        periods[["allocation", "selection", "interaction"]],
+        f"Brinson effects per {'year' if freq == 'Y' else 'month'} (vs. the equal-weight universe)",
+        yformat=".1%",
+        barmode="relative",
+    )
     return {
         "brinson_rows": rows,
-        "brinson": effects,
-        "contribution_total": float(cumulative.iloc[-1].sum()),
+        "brinson": e,
+        "brinson_sum": float(e.total.sum()),
+        "universe": len(tickers),
+        "cash_segment": CASH_SEGMENT,
     }
 
 
@@ -206,14 +298,14 @@ def _rolling(history: History, window: int, figures: dict) -> None:
         f"Rolling Sharpe ratio ({window} days)",
         yformat=".2f",
         widths={"Portfolio": 2.5},
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
     figures["rolling_vol"] = charts.lines_figure(
         rolling_annual_volatility(returns, window),
         f"Rolling volatility ({window} days)",
         yformat=".0%",
         widths={"Portfolio": 2.5},
-        max_points=charts.SECONDARY_POINTS,
+        max_points=SMALL_CHART_POINTS,
     )
     bench = selectors.benchmark_close_series(
         start=history.snapshots.index[0].date(), end=history.as_of
@@ -227,15 +319,26 @@ def _rolling(history: History, window: int, figures: dict) -> None:
             f"Rolling beta to the S&P 500 ({window} days)",
             yformat=".2f",
             widths={"Portfolio": 2.5},
-            max_points=charts.SECONDARY_POINTS,
+            max_points=SMALL_CHART_POINTS,
         )
     strategy_r = history.book_returns
     if strategy_r.shape[1] >= 2:
         corr = rolling_correlations(strategy_r, window)
         corr.columns = [f"{a} / {b}" for a, b in corr.columns]
-        figures["rolling_corr"] = charts.lines_figure(
-            corr,
+        pairs = corr if strategy_r.shape[1] <= PAIR_LINES_UP_TO else None
+        fig = charts.correlation_band_figure(
+            correlation_band(corr),
+            pairs,
             f"Rolling strategy correlations ({window} days)",
-            yformat=".2f",
-            max_points=charts.SECONDARY_POINTS,
+            max_points=SMALL_CHART_POINTS,
         )
+        fig["caption"] += (
+            f" The average of the {corr.shape[1]} pairwise correlations inside the band "
+            "of the lowest and highest pair"
+            + (
+                ", and each pair."
+                if pairs is not None
+                else f" (pairs drawn up to {PAIR_LINES_UP_TO} strategies)."
+            )
+        )
+        figures["rolling_corr"] = fig
