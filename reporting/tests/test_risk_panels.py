@@ -199,3 +199,64 @@ def test_the_violation_log_pages_25_at_a_time_and_keeps_its_filters(logged_in):
     dates, text, _ = page("page=99")  # past the end: the last page
     assert "Showing 51–60 of 60" in text
     assert logged_in.get("/risk/?page=0").status_code == 400
+
+
+# Last in the module: live_server's transactional teardown flushes the bundled prices, which
+# test_browser's module fixture ``prices_restored`` (imported here) loads again afterwards.
+from reporting.tests.test_browser import (  # noqa: E402
+    CHROMIUM,
+    SHOTS,
+    _open,
+    browser_page,  # noqa: F401 (fixture)
+    demo,  # noqa: F401 (fixture)
+    prices_restored,  # noqa: F401 (fixture)
+)
+
+
+@pytest.fixture
+def long_violation_log(demo):  # noqa: F811 (the imported fixture)
+    """412 more violations on the browser demo (made before Playwright's event loop starts:
+    the ORM refuses to run inside it); returns how many the log holds."""
+    portfolio = Portfolio.objects.get()
+    limit = RiskLimit.objects.get(portfolio=portfolio, name="max_leverage")
+    Violation.objects.bulk_create(
+        Violation(
+            portfolio=portfolio,
+            limit=limit,
+            severity="high",
+            date=date(1991, 1, 2),
+            value=2.5,
+            threshold=2.0,
+            action_taken="alert_only",
+            message=f"test {i}",
+        )
+        for i in range(412)
+    )
+    return Violation.objects.filter(portfolio=portfolio).count()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_the_risk_page_stays_short_with_a_long_violation_log(long_violation_log, browser_page):  # noqa: F811
+    page, base = browser_page
+    total = long_violation_log
+    for width, height in ((1400, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        _open(page, base + "/risk/")
+        tall = page.evaluate("document.documentElement.scrollHeight")
+        parts = page.evaluate(
+            "Array.from(document.querySelectorAll('main section, main > div, main > *'))"
+            ".map(e => [e.tagName, e.id || e.className, e.offsetHeight])"
+        )
+        assert tall < 6000, (width, tall, " | ".join(f"{a}#{b}:{c}" for a, b, c in parts))
+        assert page.locator("#violation-table tbody tr").count() == 25
+        assert page.locator("#violation-count").inner_text() == f"Showing 1–25 of {total}"
+        # the current VaR with its interval is drawn as a marker with error bars
+        bars = page.evaluate(
+            "document.getElementById('chart-var').data"
+            ".filter(t => t.name === 'VaR 95% now').map(t => t.error_y.array[0] > 0)"
+        )
+        assert bars == [True]
+        assert "[" in page.locator("#var-95").inner_text()
+        page.screenshot(path=str(SHOTS / f"risk-panels-{width}.png"), full_page=True)
+    assert page.errors == []
