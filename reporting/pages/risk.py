@@ -51,6 +51,7 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
     context.update(_gauges(history, limits, risk_panels.volatility_target(portfolio)))
     context["var"] = _var(history, window)
+    context["book_volatility_targets"] = risk_panels.book_volatility_targets(history)
     context["open_positions"] = _open_positions(history)
     context["figures"].update(context.pop("gauge_figures"))
     context["drawdown_reference"] = selectors.drawdown_reference(portfolio=portfolio)

@@ -95,6 +95,7 @@ def var_panel(history: History, window: RiskWindow) -> dict:
     return {
         "rows": rows,
         "intervals": matches,
+        "no_interval_reason": None if matches else ("unstored" if rp is None else "mismatch"),
         "coverage": INTERVAL_COVERAGE,
         "observations": 0 if rp is None else len(rp),
         "window_bars": window.bars,
@@ -112,6 +113,18 @@ def volatility_target(portfolio: Portfolio) -> float | None:
     if portfolio.allocation_method != "hierarchical_risk_budget":
         return None
     return finite((portfolio.allocation_params or {}).get("vol_target"))
+
+
+def book_volatility_targets(history: History) -> list[dict]:
+    """The books' own sizing targets (``risk_config.volatility_target``,
+    ``portfolio.engine.sizing``: each book scales its positions toward it), for the
+    caption that says they are not the portfolio's target; books without one left out."""
+    rows = []
+    for s in history.strategies:
+        target = finite((s.risk_config or {}).get("volatility_target"))
+        if target is not None:
+            rows.append({"name": s.name, "target": target})
+    return rows
 
 
 def decomposition(history: History, window: RiskWindow) -> dict:

@@ -97,6 +97,13 @@ def test_var_and_cvar_show_the_engines_intervals_on_the_risk_managers_window(log
         now[0]["y"][0] + now[0]["error_y"]["array"][0], t95.var_interval.high
     )
 
+    # a close recorded before the weights were stored: its numbers, no made-up interval
+    old = {k: v for k, v in last.risk.items() if k not in ("weights", "marginal_contribution")}
+    PortfolioSnapshot.objects.filter(pk=last.pk).update(risk=old)
+    html = logged_in.get("/risk/").content.decode()
+    assert _text(html, "var-95") == f"VaR 95% {last.var_95:.2%}"
+    assert "predates the stored risk weights" in html
+
 
 def _figure(html: str, key: str) -> dict:
     m = re.search(rf'<script type="application/json" id="fig-{key}">(.*?)</script>', html, re.S)
@@ -149,6 +156,15 @@ def test_the_volatility_gauge_shows_the_configured_target_and_the_limit(logged_i
     portfolio = _demo(date(1990, 6, 29))
     html = logged_in.get("/risk/").content.decode()
     assert '<span id="volatility-target">no target configured</span>' in html
+    # the books' own sizing targets are named as theirs, not the portfolio's
+    books = {
+        s.name: s.risk_config["volatility_target"]
+        for s in Strategy.objects.filter(portfolio=portfolio)
+        if "volatility_target" in (s.risk_config or {})
+    }
+    assert books  # the demo sizes three books toward 24 % and one toward 20 %
+    for name, target in books.items():
+        assert f"{name} {target:.0%}" in html
     limit = RiskLimit.objects.get(portfolio=portfolio, scope="portfolio", metric="volatility")
     Portfolio.objects.filter(pk=portfolio.pk).update(
         allocation_method="hierarchical_risk_budget",
