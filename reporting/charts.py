@@ -752,3 +752,116 @@ def rounded_for_display(figure: dict, digits: int = EYE_DIGITS) -> dict:
             decimals = max(0, digits - 1 - int(math.floor(math.log10(finite.max()))))
             trace["y"] = np.round(y, decimals)
     return figure
+
+
+# --- risk page panels (issue 14) ---
+
+
+def risk_decomposition_figure(contributions: pd.Series, marginal: pd.Series) -> dict:
+    """Two bar panels over the strategies: on top each one's share of portfolio volatility
+    (``contributions / their sum``, summing to 100 %), below its marginal contribution
+    ``d sigma / d w_i`` (annualized; NaN bars are left out). Bars, not the spec's pie: a
+    hedge's negative share and the marginal figure cannot be drawn as slices."""
+    names = [str(n) for n in contributions.index]
+    total = float(contributions.sum())
+    share = contributions / total if total else contributions * math.nan
+    bar = {"type": "bar", "x": names, "hovertemplate": "%{x}: %{y:.2%}<extra></extra>"}
+    data = [
+        bar | {"y": _floats(share), "name": "share of portfolio vol", "yaxis": "y"},
+        bar
+        | {
+            "y": _floats(marginal.reindex(contributions.index)),
+            "name": "marginal contribution",
+            "yaxis": "y2",
+            "xaxis": "x2",
+            "marker": {"color": COLORS[1]},
+        },
+    ]
+    data[0]["marker"] = {"color": COLORS[0]}
+    layout = _layout(
+        "Risk decomposition: share of volatility and marginal contribution",
+        hovermode="closest",
+        height=420,
+        showlegend=False,
+        yaxis={"domain": [0.58, 1.0], "tickformat": ".0%", "title": {"text": "share"}},
+        yaxis2={"domain": [0.0, 0.36], "tickformat": ".1%", "title": {"text": "d\u03c3/dw"}},
+        xaxis={"anchor": "y", "automargin": True, "showticklabels": False},
+        xaxis2={"anchor": "y2", "automargin": True, "matches": "x"},
+    )
+    caption = f"Shares sum to 100 % of the portfolio volatility, {total:.2%} a year."
+    return {"data": data, "layout": layout, "caption": caption}
+
+
+def var_interval_figure(history: pd.DataFrame, rows: list[dict], coverage: float) -> dict:
+    """The VaR / CVaR history (one line per column of ``history``) and, at its last date,
+    each current value with its ``coverage`` interval as error bars (``rows``: ``level``,
+    ``var``, ``cvar`` and their ``*_low`` / ``*_high``, None for an unbounded end, drawn
+    as an arrow-less bar up to the top of the plot and said in the caption)."""
+    fig = lines_figure(
+        history, "VaR / CVaR (1 day, fraction of equity) with intervals", yformat=".2%"
+    )
+    if history.empty or not rows or "var_low" not in rows[0]:
+        return fig
+    x = _dates(history.index[-1:])
+    top = float(np.nanmax(history.to_numpy(dtype=float))) if history.size else 0.0
+    open_ended = []
+    line_colors = {t["name"]: t["line"]["color"] for t in fig["data"]}
+    for i, row in enumerate(r | {"kind": k} for r in rows for k in ("var", "cvar")):
+        value, low, high = row[row["kind"]], row[f"{row['kind']}_low"], row[f"{row['kind']}_high"]
+        if value is None or low is None:
+            continue
+        label = f"{'CVaR' if row['kind'] == 'cvar' else 'VaR'} {row['level']}%"
+        if high is None:
+            open_ended.append(label)
+        top = max(top, value if high is None else high)
+        plus = (top * 1.15 if high is None else high) - value
+        color = line_colors.get(label, COLORS[i % len(COLORS)])
+        fig["data"].append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"{label} now",
+                "x": x,
+                "y": [value],
+                "marker": {"color": color, "size": 8, "symbol": "diamond"},
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [plus],
+                    "arrayminus": [value - low],
+                    "color": color,
+                },
+                "hovertemplate": f"{label}: %{{y:.2%}} [{low:.2%}, "
+                + ("unbounded" if high is None else f"{high:.2%}")
+                + "]<extra></extra>",
+            }
+        )
+    fig["caption"] += (
+        f" Markers at the last close: the current values with their {coverage:.0%} intervals."
+    )
+    if open_ended:
+        fig["caption"] += f" Unbounded above (bar to the top): {', '.join(open_ended)}."
+    return fig
+
+
+def volatility_gauge_figure(value: float | None, target: float | None, limit: float | None) -> dict:
+    """A gauge of the portfolio volatility with its target as a green band edge and
+    marker (``target``, "no target configured" when None) and the limit as the red
+    threshold with the red zone above it ("no limit" when None)."""
+    fig = gauge_figure("Volatility", value, limit, fmt=".1%")
+    trace = fig["data"][0]
+    gauge = trace["gauge"]
+    top = max(x for x in (value or 0.0, limit or 0.0, target or 0.0, 1e-9)) * 1.3
+    gauge["axis"]["range"] = [0, top]
+    steps = [s | {"range": [s["range"][0], top]} for s in gauge.get("steps", [])]
+    if target is not None:
+        steps.insert(0, {"range": [0, target], "color": "#d1fadf"})
+        trace["delta"] = {"reference": target, "valueformat": ".1%"}
+        trace["mode"] = "gauge+number+delta"
+    gauge["steps"] = steps
+    target_text = "no target configured" if target is None else f"target {target:.1%} (green)"
+    limit_text = "no limit" if limit is None else f"limit {limit:.1%} (red)"
+    trace["title"]["text"] = (
+        f"Volatility<br><span style='font-size:12px'>{target_text}; {limit_text}</span>"
+    )
+    return fig

@@ -452,9 +452,48 @@ def violation_list(
     date_to: date | None = None,
     reviewed: bool | None = None,
     with_reviews: bool = False,
+    offset: int = 0,
 ) -> list[Violation]:
-    """Violations, newest first, filtered (1 query); ``with_reviews``: the changes their
-    reviews linked prefetched too (1 more when any match)."""
+    """Violations, newest first, filtered, rows ``offset`` to ``offset + limit`` (1 query);
+    ``with_reviews``: the changes their reviews linked prefetched too (1 more when any
+    match)."""
+    qs = _violation_queryset(
+        portfolio=portfolio,
+        severity=severity,
+        strategy_name=strategy_name,
+        date_from=date_from,
+        date_to=date_to,
+        reviewed=reviewed,
+    )
+    qs = qs.select_related("limit", "strategy", "instrument")
+    if with_reviews:
+        qs = qs.prefetch_related("review_changes")
+    return list(qs.order_by("-date", "-id")[offset : offset + limit])
+
+
+def violation_count(
+    *,
+    portfolio: Portfolio,
+    severity: str | None = None,
+    strategy_name: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    reviewed: bool | None = None,
+) -> int:
+    """How many violations ``violation_list`` pages through with these filters (1 query)."""
+    return _violation_queryset(
+        portfolio=portfolio,
+        severity=severity,
+        strategy_name=strategy_name,
+        date_from=date_from,
+        date_to=date_to,
+        reviewed=reviewed,
+    ).count()
+
+
+def _violation_queryset(
+    *, portfolio, severity, strategy_name, date_from, date_to, reviewed
+) -> QuerySet[Violation]:
     qs = Violation.objects.filter(portfolio=portfolio)
     if reviewed is not None:
         qs = qs.filter(acknowledged_at__isnull=not reviewed)
@@ -466,10 +505,7 @@ def violation_list(
         qs = qs.filter(date__gte=date_from)
     if date_to:
         qs = qs.filter(date__lte=date_to)
-    qs = qs.select_related("limit", "strategy", "instrument")
-    if with_reviews:
-        qs = qs.prefetch_related("review_changes")
-    return list(qs.order_by("-date", "-id")[:limit])
+    return qs
 
 
 REVIEW_CANDIDATES_READ = 1000  # the newest; a page lists a few per violation
@@ -826,3 +862,44 @@ def state_stamp_get(*, portfolio: Portfolio) -> tuple[int, object] | None:
         return None if row is None else (row.version, row.committed_at)
     rows = StateVersion.objects.filter(portfolio=portfolio).values_list("version", "committed_at")
     return rows.first()
+
+
+# --- risk page (issue 14): what the risk manager measured at the last close ---
+
+
+def risk_measurement_get(*, portfolio: Portfolio, as_of: date) -> dict:
+    """The risk manager's record of the close ``as_of`` (1 query): ``detail`` the
+    snapshot's ``risk`` JSON (correlation matrix, risk contributions, marginal
+    contributions and weights, ``risk.services.session``), ``diversification_ratio`` and
+    ``window_bars``, the trailing return window it measured on (``RiskBook``; the
+    default 60 when the portfolio has no risk book yet)."""
+    from risk.engine.limits_config import DEFAULT_WINDOW_BARS
+
+    row = (
+        PortfolioSnapshot.objects.filter(portfolio=portfolio, date=as_of)
+        .values_list("risk", "diversification_ratio", "portfolio__risk_book__window_bars")
+        .first()
+    )
+    detail, ratio, bars = row if row is not None else ({}, None, None)
+    return {
+        "detail": detail or {},
+        "diversification_ratio": ratio,
+        "window_bars": bars or DEFAULT_WINDOW_BARS,
+    }
+
+
+def risk_window_frame(
+    *, portfolio: Portfolio, strategies: list[Strategy], bars: int
+) -> pd.DataFrame:
+    """The unit returns the risk manager measured the last close on (2 queries): the
+    ``bars`` applied dates before it (funding day excluded), dates x strategy names, the
+    rows ``portfolio.selectors.unit_returns_tail`` rebuilds the manager's window from (at
+    close t the window ends at t-1: t's return enters at the next close)."""
+    from portfolio.selectors import unit_returns_tail
+
+    dates, rows = unit_returns_tail(
+        portfolio=portfolio, strategy_ids=[s.id for s in strategies], bars=bars + 1
+    )
+    names = [s.name for s in strategies]
+    frame = pd.DataFrame(rows, index=pd.DatetimeIndex(dates), columns=names, dtype=float)
+    return frame.iloc[:-1].iloc[-bars:] if len(frame) else frame

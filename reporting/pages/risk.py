@@ -1,31 +1,39 @@
-"""Page 2, risk: gauges against the limits, drawdown, VaR/CVaR, strategy correlation,
-position concentration, risk contributions and the violation log."""
+"""Page 2, risk: gauges against the target and the limits, drawdown, VaR/CVaR with
+intervals, strategy correlation, position concentration, risk decomposition and the
+violation log (paginated). The risk figures are the ones the risk manager stored at the
+last close, on its own window (``reporting.pages.risk_panels``)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import pandas as pd
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
 from reporting.engine.rolling import rolling_annual_volatility
+from reporting.pages import risk_panels
 from reporting.pages.common import History, finite, history_load, limit_threshold
-from reporting.pages.params import query_date
-from risk.engine.portfolio_risk import correlation_matrix, portfolio_risk
+from reporting.pages.params import MAX_PAGE, query_date, query_int
 from risk.engine.severity import SEVERITIES
 
-CORRELATION_WINDOW = 252  # trading days: one year of daily returns
-COVARIANCE_WINDOW = 60  # trading days: the risk manager's window (risk.engine.measures)
 VOLATILITY_WINDOW = 63
 TOP_CONCENTRATION = 10
-VIOLATIONS_SHOWN = 200
+VIOLATIONS_PER_PAGE = 25
 REVIEW_CANDIDATES_SHOWN = 30  # configuration changes a review form offers per violation
 VAR_FIELDS = ("var_95", "var_99", "cvar_95", "cvar_99")
+VAR_LABELS = {
+    "var_95": "VaR 95%",
+    "var_99": "VaR 99%",
+    "cvar_95": "CVaR 95%",
+    "cvar_99": "CVaR 99%",
+}
 
 
 def risk_page(*, portfolio: Portfolio, params) -> dict:
     """Context of the risk page (a fixed number of queries). ``params`` (request.GET):
     severity, strategy (name), review (reviewed/unreviewed), date_from, date_to filter the
-    violation log."""
+    violation log, ``page`` pages it (``VIOLATIONS_PER_PAGE`` rows a page)."""
     history = history_load(portfolio=portfolio)
     filters = parse_violation_filters(params, history.names)
     limits = selectors.risk_limit_list(portfolio=portfolio)
@@ -35,15 +43,16 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         "strategies": history.strategies,
         "limits": limits,
         "filters": filters,
-        "violations": _violations_with_candidates(portfolio, filters),
-        "violations_limit": VIOLATIONS_SHOWN,
         "figures": {},
     }
+    context.update(_violation_page(portfolio, filters, params))
     if history.latest is None:
         return context
+    window = risk_panels.risk_window_load(portfolio=portfolio, history=history)
     positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
-    context.update(_gauges(history, limits))
-    context["var"] = _var(history)
+    context.update(_gauges(history, limits, risk_panels.volatility_target(portfolio)))
+    context["var"] = _var(history, window)
+    context["book_volatility_targets"] = risk_panels.book_volatility_targets(history)
     context["open_positions"] = _open_positions(history)
     context["figures"].update(context.pop("gauge_figures"))
     context["drawdown_reference"] = selectors.drawdown_reference(portfolio=portfolio)
@@ -51,12 +60,12 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         history.snapshots[["drawdown"]].rename(columns={"drawdown": "Portfolio"})
     )
     if context["var"]["has_history"]:
-        frame = history.snapshots[list(VAR_FIELDS)].dropna(how="all")
-        context["figures"]["var"] = charts.lines_figure(
-            frame, "VaR / CVaR history (1 day, fraction of equity)", yformat=".2%"
+        frame = history.snapshots[list(VAR_FIELDS)].dropna(how="all").rename(columns=VAR_LABELS)
+        context["figures"]["var"] = charts.var_interval_figure(
+            frame, context["var"]["rows"], context["var"]["coverage"]
         )
-    context.update(_correlation(history, limits))
-    context.update(_risk_decomposition(history))
+    context.update(risk_panels.correlation(history, window, limits))
+    context.update(risk_panels.decomposition(history, window))
     for key in ("correlation", "risk"):
         fig = context.pop(f"figures_{key}", None)
         if fig is not None:
@@ -70,21 +79,48 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
     return context
 
 
-def _violations_with_candidates(portfolio: Portfolio, filters: dict) -> list:
-    """The violation log's rows, each with ``review_candidates``: the configuration changes
-    its review form offers (3 queries; 1 when no violation matches)."""
+def _violation_page(portfolio: Portfolio, filters: dict, params) -> dict:
+    """One page of the violation log (``page`` of ``params``, clamped to the last), each
+    row with ``review_candidates``: the configuration changes its review form offers
+    (4 queries; 2 when no violation matches). ``page_links`` keep the filters."""
+    query = _violation_filters(filters)
+    total = selectors.violation_count(portfolio=portfolio, **query)
+    pages = max(1, -(-total // VIOLATIONS_PER_PAGE))
+    page = min(query_int(params, "page", default=1, minimum=1, maximum=MAX_PAGE), pages)
+    offset = (page - 1) * VIOLATIONS_PER_PAGE
     violations = selectors.violation_list(
         portfolio=portfolio,
-        limit=VIOLATIONS_SHOWN,
+        limit=VIOLATIONS_PER_PAGE,
+        offset=offset,
         with_reviews=True,
-        **_violation_filters(filters),
+        **query,
     )
     candidates = selectors.review_candidate_list(
         violations=violations, per_violation=REVIEW_CANDIDATES_SHOWN
     )
     for v in violations:
         v.review_candidates = candidates.get(v.pk, [])
-    return violations
+    kept = {k: v for k, v in params.items() if k in FILTER_KEYS and v}
+
+    def link(n: int) -> str:
+        return "?" + urlencode(kept | {"page": n}) + "#violations"
+
+    return {
+        "violations": violations,
+        "violation_pages": {
+            "page": page,
+            "pages": pages,
+            "total": total,
+            "first": offset + 1 if violations else 0,
+            "last": offset + len(violations),
+            "previous": link(page - 1) if page > 1 else None,
+            "next": link(page + 1) if page < pages else None,
+            "per_page": VIOLATIONS_PER_PAGE,
+        },
+    }
+
+
+FILTER_KEYS = ("severity", "strategy", "review", "date_from", "date_to")
 
 
 def _violation_filters(filters: dict) -> dict:
@@ -98,14 +134,16 @@ def _violation_filters(filters: dict) -> dict:
     }
 
 
-def _gauges(history: History, limits) -> dict:
-    """Leverage and volatility against their portfolio limits. Volatility: the risk
-    manager's stored value when it has one, else the trailing 63-day realized volatility
-    of the stored daily returns (``rolling_annual_volatility``), labelled as such."""
+def _gauges(history: History, limits, target: float | None) -> dict:
+    """Leverage against its limit; volatility against the portfolio's target and its
+    limit. Volatility is the risk manager's stored ex-ante figure (``sqrt(252 w'Sw)``,
+    current weights on its window of unit returns: the same number the risk
+    decomposition sums to); only before it measured one, the trailing 63-day realized
+    volatility of the stored daily returns (``rolling_annual_volatility``), labelled."""
     latest = history.latest
     leverage = float(latest["leverage"])
     vol = finite(latest["volatility"])
-    vol_source = "stored by the risk manager"
+    vol_source = "ex-ante, stored by the risk manager"
     if vol is None and len(history.returns) >= VOLATILITY_WINDOW:
         rolled = rolling_annual_volatility(history.returns, VOLATILITY_WINDOW)
         vol = finite(rolled.iloc[-1])
@@ -117,19 +155,20 @@ def _gauges(history: History, limits) -> dict:
         "leverage_limit": lev_limit,
         "volatility": vol,
         "volatility_limit": vol_limit,
+        "volatility_target": target,
         "volatility_source": vol_source if vol is not None else "not enough history",
         "gauge_figures": {
             "leverage": charts.gauge_figure("Leverage", leverage, lev_limit, fmt=".2f"),
-            "volatility": charts.gauge_figure("Volatility", vol, vol_limit, fmt=".1%"),
+            "volatility": charts.volatility_gauge_figure(vol, target, vol_limit),
         },
     }
 
 
-def _var(history: History) -> dict:
+def _var(history: History, window) -> dict:
     latest = history.latest
     values = {f: finite(latest[f]) for f in VAR_FIELDS}
     has_history = bool(history.snapshots[list(VAR_FIELDS)].notna().any().any())
-    return {
+    return risk_panels.var_panel(history, window) | {
         "values": values,
         "computed": any(v is not None for v in values.values()),
         "has_history": has_history,
@@ -152,67 +191,6 @@ def _open_positions(history: History) -> dict:
         if name in last.index
     ]
     return {"open_mae": finite(history.latest["open_mae"]), "books": books}
-
-
-def _correlation(history: History, limits) -> dict:
-    returns = history.book_returns
-    complete = returns.dropna()
-    threshold = limit_threshold(limits, scope="portfolio", metric="strategy_correlation")
-    if len(history.names) < 2 or len(complete) < 3:
-        return {"correlation_pairs": [], "correlation_threshold": threshold}
-    window = complete.iloc[-CORRELATION_WINDOW:]
-    corr = correlation_matrix(window)
-    pairs = []
-    for i, a in enumerate(corr.columns):
-        for b in corr.columns[i + 1 :]:
-            value = finite(corr.loc[a, b])
-            pairs.append(
-                {
-                    "a": a,
-                    "b": b,
-                    "value": value,
-                    "alert": value is not None and threshold is not None and value > threshold,
-                }
-            )
-    pairs.sort(key=lambda p: -(p["value"] if p["value"] is not None else -2))
-    fig = charts.correlation_figure(corr, window, threshold, len(window))
-    return {
-        "correlation_pairs": pairs,
-        "correlation_threshold": threshold,
-        "correlation_window": len(window),
-        "figures_correlation": fig,
-    }
-
-
-def _risk_decomposition(history: History) -> dict:
-    """RC_i = w_i (S w)_i / sqrt(w'Sw) with w the strategies' latest weights (share of
-    portfolio equity) and S the annualized sample covariance of their daily returns over
-    the last 60 complete days: ``risk.engine.portfolio_risk``, the risk manager's maths."""
-    returns = history.book_returns
-    weights = history.wide("weight").iloc[-1].fillna(0.0)
-    complete = returns.dropna()
-    if len(complete) < 2 or len(history.names) == 0:
-        return {"risk_rows": []}
-    window = complete.iloc[-COVARIANCE_WINDOW:]
-    risk = portfolio_risk(window, weights.reindex(window.columns), lookback_days=COVARIANCE_WINDOW)
-    rc = pd.Series(risk.contributions.absolute, index=list(risk.strategies))
-    rows = [
-        {
-            "name": name,
-            "weight": float(weights[name]),
-            "vol": float(risk.strategy_volatilities[i]),
-            "rc": finite(rc[name]),
-            "share": finite(risk.contributions.percent[i]),
-        }
-        for i, name in enumerate(risk.strategies)
-    ]
-    return {
-        "risk_rows": rows,
-        "risk_total": finite(risk.volatility),
-        "risk_window": len(window),
-        "diversification": finite(risk.diversification_ratio),
-        "figures_risk": charts.risk_contribution_figure(rc.fillna(0.0)),
-    }
 
 
 def _concentration_figure(positions: pd.DataFrame, equity: float, limits) -> dict:

@@ -178,7 +178,7 @@ def test_a_correlation_cell_click_draws_the_scatter(browser_page):
         "() => document.getElementById('correlation-scatter').classList.contains('js-plotly-plot')"
     )
     points = page.evaluate("document.getElementById('correlation-scatter').data[0].x.length")
-    assert points > 100
+    assert points == 60  # the risk manager's window (risk_limits.yaml measurement.window_bars)
 
 
 def test_pages_fit_a_phone_screen(browser_page):

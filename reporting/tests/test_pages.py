@@ -37,11 +37,13 @@ pytestmark = pytest.mark.django_db
 # live portfolio, then the page's selectors (each history is one values_list into pandas).
 # Pinned with two sizes below (3 vs 9 months of history; 5 vs 3 strategies). The config
 # page's 11: its 7 selectors now include the audit trail and the unacknowledged violations.
-# The strategy page's 15: its trade-approval history is one more. The risk page's 14: its
-# violation log's review column (the linked changes) and review forms (the candidates).
+# The strategy page's 15: its trade-approval history is one more. The risk page's 18: its
+# violation log's review column (the linked changes) and review forms (the candidates),
+# the log's count (it is paginated), the risk manager's record of the last close and the
+# two of the window it measured on (reporting.pages.risk_panels).
 QUERIES = {
     "/": 15,
-    "/risk/": 14,
+    "/risk/": 18,
     "/performance/": 13,
     "/strategy/mean_reversion_20/": 15,
     "/config/": 11,

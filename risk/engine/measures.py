@@ -21,7 +21,10 @@ unit returns over the window. Then
 * parametric VaR ``-(mean(p) + z_(1-c) * std(p))``, CVaR ``-(mean(p) - std(p) *
   phi(z_(1-c)) / (1-c))`` (normal);
 * diversification ratio ``sum_i w_i sigma_i / sqrt(w'Sw)`` (Choueifaty; >= 1 diversifies);
-* risk contribution ``w_i (Sw)_i / sqrt(w'Sw)`` (sums to the daily vol);
+* risk contribution ``w_i (Sw)_i / sqrt(w'Sw)`` (sums to the daily vol), stored as the
+  share of it (``detail["risk_contribution"]``) beside the marginal contribution
+  ``(Sw)_i / sqrt(w'Sw)`` (annualized, ``detail["marginal_contribution"]``) and the
+  weights ``w_i`` (``detail["strategy_weights"]``) the page needs to show them;
 * max strategy correlation: the largest finite off-diagonal Pearson correlation of the
   unit returns of the strategies in the window (paused ones included; a strategy that did
   not vary has none); ``detail["correlated_pair"]`` names the two strategies;
@@ -137,15 +140,22 @@ def measure(
             "volatility": x[i] * sigma,
             "positions_count": float(len(b.quantities)),
         }
-    detail = {"net": dict(netted.net_quantity), "weights": w.tolist()}
+    names = [b.name for b in books]
+    detail = {
+        "net": dict(netted.net_quantity),
+        "weights": w.tolist(),
+        "strategy_weights": {n: finite_or_none(w[i]) for i, n in enumerate(names)},
+    }
     if risk is not None:
-        names = [b.name for b in books]
         detail["correlation"] = {
             a: {c: finite_or_none(risk.correlation[i, j]) for j, c in enumerate(names)}
             for i, a in enumerate(names)
         }
         detail["risk_contribution"] = {
             n: finite_or_none(risk.contributions.percent[i]) for i, n in enumerate(names)
+        }
+        detail["marginal_contribution"] = {
+            n: finite_or_none(risk.contributions.marginal[i]) for i, n in enumerate(names)
         }
         detail["correlated_var_95"] = finite_or_none(risk.tail_95.correlated_var)
         pair = most_correlated_pair(risk.correlation)

@@ -284,6 +284,8 @@ class RiskManagerSession:
                 "tickers": {t: round(w, 10) for t, w in m.tickers.items()},
                 "correlation": m.detail.get("correlation"),
                 "risk_contribution": m.detail.get("risk_contribution"),
+                "marginal_contribution": m.detail.get("marginal_contribution"),
+                "weights": m.detail.get("strategy_weights"),
                 "correlated_var_95": m.detail.get("correlated_var_95"),
                 "correlated_pair": m.detail.get("correlated_pair"),
                 "limit_drawdown": finite_or_none(m.portfolio.get("drawdown")),
