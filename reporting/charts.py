@@ -549,13 +549,12 @@ def signal_overlay_figure(
     dicts with ``column``, ``title``, ``levels`` ({label: y}, dashed lines: thresholds),
     optional ``reversed`` (rank 1 on top) and ``format``. Each trace's ``meta`` is its
     column name, its legend name ``names[column]`` (default the column). ``markers`` as
-    ``markers_figure`` takes them (the most recent
-    ``MAX_MARKERS`` drawn, at their y on the price axis)."""
+    ``markers_figure`` takes them (the most recent ``MAX_MARKERS`` drawn, at their y on
+    the price axis)."""
     kept, caption = downsample(frame)
     x = _dates(kept.index)
-    gap, share = 0.06, 0.26  # of the plot height, per lower panel
-    bottom_of_top = (share + gap) * len(panels)
-    layout = _layout(title, hovermode="x unified")
+    bottom_of_top = (PANEL_SHARE + PANEL_GAP) * len(panels)
+    layout = _layout(title, hovermode="x unified", shapes=[], annotations=[])
     layout["yaxis"] = {"domain": [bottom_of_top, 1.0], "tickformat": ",.2f", "automargin": True}
     layout["xaxis"] = {"anchor": "y" if not panels else f"y{len(panels) + 1}"}
     data = []
@@ -563,45 +562,21 @@ def signal_overlay_figure(
         line = _overlay_line(x, kept[column], column, "y", COLORS[i % len(COLORS)])
         line["name"] = (names or {}).get(column, column)
         data.append(line)
-    shapes, annotations = [], []
     for j, panel in enumerate(panels):
         axis = f"y{j + 2}"
-        top_edge = bottom_of_top - gap - j * (share + gap)
-        domain = [max(top_edge - share, 0.0), top_edge]
-        yaxis = {"domain": domain, "title": {"text": panel["title"]}, "automargin": True}
-        yaxis["tickformat"] = panel.get("format", "")
-        if panel.get("reversed"):
-            yaxis["autorange"] = "reversed"
-        layout[f"yaxis{j + 2}"] = yaxis
+        top_edge = bottom_of_top - PANEL_GAP - j * (PANEL_SHARE + PANEL_GAP)
+        layout[f"yaxis{j + 2}"] = {
+            "domain": [round(max(top_edge - PANEL_SHARE, 0.0), 6), round(top_edge, 6)],
+            "title": {"text": panel["title"]},
+            "automargin": True,
+            "tickformat": panel.get("format", ""),
+            **({"autorange": "reversed"} if panel.get("reversed") else {}),
+        }
         color = COLORS[(len(top) + j) % len(COLORS)]
         data.append(_overlay_line(x, kept[panel["column"]], panel["column"], axis, color))
         data[-1]["name"] = panel["title"]
         for label, y in panel.get("levels", {}).items():
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "yref": axis,
-                    "x0": 0,
-                    "x1": 1,
-                    "y0": y,
-                    "y1": y,
-                    "line": {"color": "#b42318", "dash": "dash", "width": 1},
-                }
-            )
-            annotations.append(
-                {
-                    "xref": "paper",
-                    "yref": axis,
-                    "x": 1,
-                    "y": y,
-                    "xanchor": "right",
-                    "text": f"{label} ({y:g})",
-                    "showarrow": False,
-                    "yshift": 8,
-                    "font": {"size": 10},
-                }
-            )
+            _level_line(layout, axis, label, y)
     for m in markers:
         dates = pd.DatetimeIndex(m["dates"])
         keep = slice(max(len(dates) - MAX_MARKERS, 0), None)
@@ -621,8 +596,39 @@ def signal_overlay_figure(
         )
         shown = min(len(dates), MAX_MARKERS)
         caption += f" {m['name']}: {shown:,} of {len(dates):,} fill dates (most recent kept)."
-    layout["shapes"], layout["annotations"] = shapes, annotations
     return {"data": data, "layout": layout, "caption": caption}
+
+
+PANEL_GAP, PANEL_SHARE = 0.06, 0.26  # of the plot height, per lower panel
+
+
+def _level_line(layout: dict, axis: str, label: str, y: float) -> None:
+    """A dashed threshold line across the panel of ``axis``, labelled at its right end."""
+    layout["shapes"].append(
+        {
+            "type": "line",
+            "xref": "paper",
+            "yref": axis,
+            "x0": 0,
+            "x1": 1,
+            "y0": y,
+            "y1": y,
+            "line": {"color": "#b42318", "dash": "dash", "width": 1},
+        }
+    )
+    layout["annotations"].append(
+        {
+            "xref": "paper",
+            "yref": axis,
+            "x": 1,
+            "y": y,
+            "xanchor": "right",
+            "text": f"{label} ({y:g})",
+            "showarrow": False,
+            "yshift": 8,
+            "font": {"size": 10},
+        }
+    )
 
 
 def _overlay_line(x: list[str], values: pd.Series, column: str, axis: str, color: str) -> dict:
