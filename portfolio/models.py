@@ -390,6 +390,14 @@ class Trade(models.Model):
         default="",
         help_text="What a risk fill acted on (a stop-loss: its level and reference).",
     )
+    sizing = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="A signal fill's sizing inputs (portfolio/engine/cycle.py, sizing_detail): "
+        "target weight, exposure scale, risk multipliers, capped weight, equity and close; "
+        "NULL on other fills and on rows written before it existed.",
+    )
 
     class Meta:
         ordering = ["date", "id"]

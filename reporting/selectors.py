@@ -14,8 +14,21 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from django.db import connection, connections
-from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from portfolio import selectors as portfolio_selectors
 from portfolio.models import (
@@ -903,3 +916,76 @@ def risk_window_frame(
     names = [s.name for s in strategies]
     frame = pd.DataFrame(rows, index=pd.DatetimeIndex(dates), columns=names, dtype=float)
     return frame.iloc[:-1].iloc[-bars:] if len(frame) else frame
+
+
+# --- strategy page reads (issue 14) ---
+
+
+def price_bar_stamp(*, end: date | None = None) -> tuple[int, int]:
+    """(number of bars, highest bar id) up to ``end`` (1 query): changes whenever a bar
+    up to ``end`` is added or deleted, so a frame read from them can be cached on it."""
+    qs = PriceBar.objects.all() if end is None else PriceBar.objects.filter(date__lte=end)
+    stamp = qs.order_by().aggregate(n=Count("id"), last=Max("id"))
+    return int(stamp["n"]), int(stamp["last"] or 0)
+
+
+def price_close_float_frame(*, end: date | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Every stored close up to ``end``, wide: the update path's close frame
+    (``portfolio.selectors.price_frame``: every date with a bar of any instrument,
+    ascending, one column per ticker in ticker order, NaN where no bar), and the benchmark
+    tickers among its columns (2 queries). The close is cast to a double and the date to
+    ISO text in SQL: the Decimal column holds at most 15 significant digits, so the cast
+    is exactly ``float(Decimal)``, without a Decimal and a date object per row."""
+    qs = PriceBar.objects.all()
+    if end is not None:
+        qs = qs.filter(date__lte=end)
+    rows = list(
+        qs.order_by()
+        .annotate(day=Cast("date", CharField()), close_float=Cast("close", FloatField()))
+        .values_list("day", "instrument_id", "close_float")
+    )
+    instruments = {
+        pk: (ticker, benchmark)
+        for pk, ticker, benchmark in Instrument.objects.values_list("id", "ticker", "is_benchmark")
+    }
+    if not rows:
+        return pd.DataFrame(index=pd.DatetimeIndex([]), dtype=float), []
+    days, ids, closes = zip(*rows, strict=True)
+    del rows
+    codes, uniques = pd.factorize(np.asarray(days, dtype=object))
+    order = np.argsort(uniques)
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    ids = np.asarray(ids, dtype=np.int64)
+    column_ids = sorted(np.unique(ids).tolist(), key=lambda pk: instruments[pk][0])
+    column_of = np.full(int(ids.max()) + 1, -1)
+    column_of[column_ids] = np.arange(len(column_ids))
+    values = np.full((len(uniques), len(column_ids)), np.nan)
+    values[position[codes], column_of[ids]] = np.asarray(closes, dtype=float)
+    index = pd.DatetimeIndex(pd.to_datetime(uniques[order], format="%Y-%m-%d"))
+    columns = [instruments[pk][0] for pk in column_ids]
+    benchmarks = [instruments[pk][0] for pk in column_ids if instruments[pk][1]]
+    return pd.DataFrame(values, index=index, columns=columns), benchmarks
+
+
+def signal_trade_sizing_map(*, strategy: Strategy, tickers: list[str]) -> dict[str, dict]:
+    """ticker -> the last signal fill of ``strategy`` in it: date, signed quantity, price
+    and the ``sizing`` the update path stored with it (``Trade.sizing``; None on fills
+    written before it existed), for ``tickers`` (1 query). The last is the highest id: the
+    update path inserts fills in date order."""
+    mine = Trade.objects.filter(
+        strategy=strategy, reason=Trade.Reason.SIGNAL, instrument__ticker__in=tickers
+    )
+    last = mine.order_by().values("instrument").annotate(last=Max("id")).values("last")
+    rows = Trade.objects.filter(id__in=Subquery(last)).values_list(
+        "instrument__ticker", "date", "side", "quantity", "price", "sizing"
+    )
+    return {
+        ticker: {
+            "date": day,
+            "quantity": (1.0 if side == Trade.Side.BUY else -1.0) * float(quantity),
+            "price": float(price),
+            "sizing": sizing or None,
+        }
+        for ticker, day, side, quantity, price, sizing in rows
+    }

@@ -224,6 +224,10 @@ def strategy_first(request):
     strategies = selectors.strategy_list(portfolio=portfolio) if portfolio else []
     if not strategies:
         return _page(request, "strategy", {"portfolio": portfolio})
+    chosen = request.GET.get("strategy")
+    if chosen:  # the selector's GET form (no JavaScript needed)
+        s = get_object_or_404(Strategy, portfolio=portfolio, name=chosen)
+        return redirect("reporting:strategy", s.name)
     return strategy(request, strategies[0].name)
 
 

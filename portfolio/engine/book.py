@@ -60,6 +60,7 @@ class Fill:
     realized_pnl: float
     reason: str
     detail: str = ""  # what a risk fill acted on (a stop-loss: its level and reference)
+    sizing: Mapping[str, float] | None = None  # a signal fill's inputs (cycle.sizing_detail)
 
     @property
     def side(self) -> str:

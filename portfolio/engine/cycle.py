@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -210,8 +210,10 @@ def _apply_day(
             pending = s.tradable_targets(s.pending)
             scaled = {t: w * scale * s.risk_scale for t, w in pending.items()}
             scaled = capped_weights(s, scaled, ctx.today)  # open reduce_position caps
+            equity = s.book.equity(ctx.today)  # what rebalance_to sizes on
             for f in s.book.rebalance_to(scaled, ctx.today, day, s.execution, "signal"):
-                ctx.fills.append((s.name, f))
+                detail = sizing_detail(state, s, pending, scaled, equity, ctx.today, f.ticker)
+                ctx.fills.append((s.name, replace(f, sizing=detail)))
     if risk_hook is not None:
         risk_hook(state, ctx)
     ctx.order_outcomes[:] = [_outcome_counted(o, ctx.fills) for o in ctx.order_outcomes]
@@ -228,6 +230,27 @@ def _apply_day(
         order_decisions=decided,
         order_outcomes=list(ctx.order_outcomes),
     )
+
+
+def sizing_detail(
+    state: PortfolioState, s: StrategyState, pending, scaled, equity: float, closes, ticker
+) -> dict[str, float]:
+    """What step 3 sized a signal fill in ``ticker`` from (stored as ``Trade.sizing``):
+    ``target`` the sized target weight decided at the bar before (``sizing.size_targets``),
+    ``exposure_scale`` T, ``portfolio_risk`` and ``strategy_risk`` the risk manager's
+    multipliers, ``weight`` = target x T x portfolio_risk x strategy_risk after any open
+    ``reduce_position`` cap (``caps``), ``equity`` the book's equity at the close before the
+    fill and ``close`` that close: the quantity held after the fill is
+    weight x equity / (close x contract multiplier) (``Book.target_quantity``)."""
+    return {
+        "target": float(pending.get(ticker, 0.0)),
+        "exposure_scale": float(state.exposure_scale),
+        "portfolio_risk": float(state.risk_scale),
+        "strategy_risk": float(s.risk_scale),
+        "weight": float(scaled.get(ticker, 0.0)),
+        "equity": float(equity),
+        "close": float(closes[ticker]),
+    }
 
 
 def _order_cleared(s: StrategyState, ctx: DayContext, trading_day: bool) -> bool:

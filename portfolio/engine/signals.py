@@ -86,15 +86,25 @@ def _spread(sign: np.ndarray, count: np.ndarray) -> np.ndarray:
     return sign / np.maximum(count, 1)[:, None]
 
 
+def _checked_values(closes: pd.DataFrame) -> np.ndarray:
+    if not closes.index.is_monotonic_increasing or not closes.index.is_unique:
+        raise ValueError("closes: the index must be unique bar dates in ascending order")
+    return closes.to_numpy(dtype=float)
+
+
 # --- the signal base ---------------------------------------------------------------------
 
 
 class Signal:
     """A named signal with validated frozen parameters. Subclasses set ``name`` and
-    ``params_type`` and implement ``_check``, ``warmup_bars`` and ``_weights``."""
+    ``params_type`` and implement ``_check``, ``warmup_bars``, ``_indicators`` and ``_weights``
+    (which decides from those indicators)."""
 
     name: ClassVar[str]
     params_type: ClassVar[type]
+    # Whether an indicator compares tickers (momentum's rank): then a ticker's indicators
+    # need the whole universe; otherwise each column is computed from its own closes alone.
+    cross_sectional: ClassVar[bool] = False
 
     def __init__(self, params: Any = None, *, where: str = "strategy") -> None:
         params = self.params_type() if params is None else params
@@ -115,18 +125,36 @@ class Signal:
 
     def targets(self, closes: pd.DataFrame) -> pd.DataFrame:
         """Target weights (row t decided at close t); see the module docstring."""
-        if not closes.index.is_monotonic_increasing or not closes.index.is_unique:
-            raise ValueError("closes: the index must be unique bar dates in ascending order")
-        values = closes.to_numpy(dtype=float)
-        weights = self._weights(values)
+        values = _checked_values(closes)
+        weights = self._weights(values, self._indicators(values))
         weights[~np.isfinite(values)] = 0.0
         return pd.DataFrame(weights, index=closes.index, columns=closes.columns)
+
+    def indicators(self, closes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The series the weights are decided from, by name (each subclass's docstring:
+        momentum ``score``, ``sma`` and ``rank``; mean reversion ``z``; trend following
+        ``sma`` or ``fast`` and ``slow``), frames shaped like ``closes``. The very arrays
+        ``targets`` decides from, so row t uses rows 0..t only; NaN where undefined."""
+        values = _checked_values(closes)
+        return {
+            name: pd.DataFrame(v, index=closes.index, columns=closes.columns)
+            for name, v in self._indicators(values).items()
+        }
+
+    def levels(self, n_columns: int) -> dict[str, tuple[str, float]]:
+        """The thresholds the weights compare an indicator with: label -> (indicator
+        name, level), for a universe of ``n_columns`` tickers; none by default (trend
+        following compares two series)."""
+        return {}
 
     @classmethod
     def _check(cls, params: Any, at: str) -> None:
         raise NotImplementedError
 
-    def _weights(self, values: np.ndarray) -> np.ndarray:
+    def _indicators(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _weights(self, values: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -161,6 +189,7 @@ class MomentumSignalV2(Signal):
 
     name = "MomentumSignalV2"
     params_type = MomentumParams
+    cross_sectional = True
 
     @classmethod
     def _check(cls, p: MomentumParams, at: str) -> None:
@@ -174,7 +203,16 @@ class MomentumSignalV2(Signal):
     def warmup_bars(self) -> int:
         return max(self.params.lookback + 1, self.params.sma_filter or 0)
 
-    def _weights(self, values: np.ndarray) -> np.ndarray:
+    def top_n_count(self, n_columns: int) -> int:
+        """``top_n``, or max(2, n_columns // 4) when it is null."""
+        return self.params.top_n if self.params.top_n is not None else max(2, n_columns // 4)
+
+    def levels(self, n_columns: int) -> dict[str, tuple[str, float]]:
+        return {f"top-{self.top_n_count(n_columns)} cut": ("rank", self.top_n_count(n_columns))}
+
+    def _indicators(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """score (trailing return), sma (the trend filter's, when set) and rank (1 = the
+        best eligible score that date, NaN when not eligible)."""
         p = self.params
         n, k = values.shape
         lb = p.lookback
@@ -183,28 +221,44 @@ class MomentumSignalV2(Signal):
             with np.errstate(divide="ignore", invalid="ignore"):
                 score[lb:] = values[lb:] / values[:-lb] - 1.0
         eligible = np.isfinite(score)
+        out = {"score": score}
         if p.sma_filter is not None:
+            out["sma"] = _sma(values, p.sma_filter)
             with np.errstate(invalid="ignore"):
-                eligible &= values > _sma(values, p.sma_filter)
-        top_n = p.top_n if p.top_n is not None else max(2, k // 4)
-        return top_n_equal_weights(score, eligible, top_n)
+                eligible &= values > out["sma"]
+        out["rank"] = eligible_rank(score, eligible)
+        return out
+
+    def _weights(self, values: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+        return top_n_weights(ind["rank"], self.top_n_count(values.shape[1]))
+
+
+def eligible_rank(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Row by row: 1 for the eligible column with the highest score, 2 for the next, ...
+    (ties to the earlier column); NaN where not eligible. Shapes (n, k) in, (n, k) out."""
+    n, k = score.shape
+    rank = np.full((n, k), np.nan)
+    if n == 0 or k == 0:
+        return rank
+    # Ineligible columns sort last; a stable ascending sort of -score keeps column order
+    # among equal scores.
+    key = np.where(eligible, -score, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(1.0, k + 1), (n, k)), axis=1)
+    rank[~eligible] = np.nan
+    return rank
+
+
+def top_n_weights(rank: np.ndarray, top_n: int) -> np.ndarray:
+    """1/top_n where ``rank`` (``eligible_rank``) is at most ``top_n``, 0 elsewhere."""
+    with np.errstate(invalid="ignore"):
+        return np.where(rank <= top_n, 1.0 / top_n, 0.0)
 
 
 def top_n_equal_weights(score: np.ndarray, eligible: np.ndarray, top_n: int) -> np.ndarray:
     """Row by row: 1/top_n on each of the ``top_n`` eligible columns with the highest score
     (ties to the earlier column), 0 elsewhere. Shapes (n, k) in, (n, k) out."""
-    n, k = score.shape
-    weights = np.zeros((n, k))
-    m = min(top_n, k)
-    if n == 0 or m == 0:
-        return weights
-    # Ineligible columns sort last; a stable ascending sort of -score keeps column order
-    # among equal scores.
-    key = np.where(eligible, -score, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")[:, :m]
-    picked = np.take_along_axis(eligible, order, axis=1)
-    np.put_along_axis(weights, order, np.where(picked, 1.0 / top_n, 0.0), axis=1)
-    return weights
+    return top_n_weights(eligible_rank(score, eligible), top_n)
 
 
 # --- mean reversion ----------------------------------------------------------------------
@@ -252,9 +306,19 @@ class MeanReversionSignal(Signal):
     def warmup_bars(self) -> int:
         return self.params.window
 
-    def _weights(self, values: np.ndarray) -> np.ndarray:
+    def levels(self, n_columns: int) -> dict[str, tuple[str, float]]:
         p = self.params
-        z = rolling_zscore(values, p.window)
+        out = {"entry long": ("z", -p.entry_z), "exit long": ("z", -p.exit_z)}
+        if not p.long_only:
+            out.update({"entry short": ("z", p.entry_z), "exit short": ("z", p.exit_z)})
+        return out
+
+    def _indicators(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return {"z": rolling_zscore(values, self.params.window)}
+
+    def _weights(self, values: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+        p = self.params
+        z = ind["z"]
         # Comparisons with NaN are False, which sends every state to flat, as specified.
         with np.errstate(invalid="ignore"):
             from_flat = np.where(z < -p.entry_z, LONG, FLAT)
@@ -337,15 +401,21 @@ class TrendFollowingSignal(Signal):
     def warmup_bars(self) -> int:
         return self.params.slow if self.params.slow is not None else self.params.window
 
-    def _weights(self, values: np.ndarray) -> np.ndarray:
+    def _indicators(self, values: np.ndarray) -> dict[str, np.ndarray]:
         p = self.params
         if p.fast is not None:
-            fast, slow = _sma(values, p.fast), _sma(values, p.slow)
+            return {"fast": _sma(values, p.fast), "slow": _sma(values, p.slow)}
+        return {"sma": _sma(values, p.window)}
+
+    def _weights(self, values: np.ndarray, ind: dict[str, np.ndarray]) -> np.ndarray:
+        p = self.params
+        if p.fast is not None:
+            fast, slow = ind["fast"], ind["slow"]
             eligible = np.isfinite(fast) & np.isfinite(slow)
             with np.errstate(invalid="ignore"):
                 in_trend = fast > slow
         else:
-            sma = _sma(values, p.window)
+            sma = ind["sma"]
             eligible = np.isfinite(sma)
             with np.errstate(invalid="ignore"):
                 in_trend = values > sma

@@ -137,22 +137,60 @@ def size_targets(raw: pd.DataFrame, closes: pd.DataFrame, risk: RiskConfig) -> p
     The vol target comes first so the caps bind on what is actually held: a scale-up can
     never lift a position over its cap or the book over its leverage limit.
     """
+    return sizing_stages(raw, closes, risk).sized
+
+
+@dataclass(frozen=True)
+class SizingStages:
+    """Each step of ``size_targets`` for every row: ``raw`` the signal's weights;
+    ``vol_scale`` (n,) the volatility target's factor (1 where unset or not computable)
+    and ``sigma`` (n,) the trailing vol it divided by (NaN where none); ``scaled`` raw x
+    vol_scale; ``capped`` after the position cap; ``leverage_scale`` (n,) the leverage
+    cap's factor (1 where it does not bind); ``sized`` the final weights. Frames share
+    ``raw``'s index and columns."""
+
+    raw: pd.DataFrame
+    sigma: pd.Series
+    vol_scale: pd.Series
+    scaled: pd.DataFrame
+    capped: pd.DataFrame
+    leverage_scale: pd.Series
+    sized: pd.DataFrame
+
+
+def sizing_stages(raw: pd.DataFrame, closes: pd.DataFrame, risk: RiskConfig) -> SizingStages:
+    """``size_targets`` step by step (its docstring gives the rules): the one
+    implementation, so what a page explains is what the update path traded."""
     if not raw.index.equals(closes.index) or not raw.columns.equals(closes.columns):
         raise ValueError("size_targets: raw and closes must have the same index and columns")
     w = raw.to_numpy(dtype=float, copy=True)
+    n = len(w)
+    sigma, scale = np.full(n, np.nan), np.ones(n)
     if risk.volatility_target is not None:
         sigma = trailing_portfolio_vol(w, closes.to_numpy(dtype=float), risk.vol_lookback)
         usable = np.isfinite(sigma) & (sigma > ZERO_VOL)
-        scale = np.ones(len(w))
         scale[usable] = risk.volatility_target / sigma[usable]
         w *= scale[:, None]
+    scaled = w.copy()
     if risk.max_position_size is not None:
         np.clip(w, -risk.max_position_size, risk.max_position_size, out=w)
+    capped = w.copy()
+    lev = np.ones(n)
     if risk.max_leverage is not None:
         gross = np.abs(w).sum(axis=1)
         over = gross > risk.max_leverage
-        w[over] *= (risk.max_leverage / gross[over])[:, None]
-    return pd.DataFrame(w, index=raw.index, columns=raw.columns)
+        lev[over] = risk.max_leverage / gross[over]
+        w[over] *= lev[over][:, None]
+    idx, cols = raw.index, raw.columns
+    return SizingStages(
+        raw=raw,
+        sigma=pd.Series(sigma, index=idx),
+        vol_scale=pd.Series(scale, index=idx),
+        scaled=pd.DataFrame(scaled, index=idx, columns=cols),
+        capped=pd.DataFrame(capped, index=idx, columns=cols),
+        leverage_scale=pd.Series(lev, index=idx),
+        sized=pd.DataFrame(w, index=idx, columns=cols),
+    )
 
 
 def trailing_portfolio_vol(weights: np.ndarray, closes: np.ndarray, lookback: int) -> np.ndarray:

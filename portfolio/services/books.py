@@ -30,7 +30,7 @@ from portfolio.engine.cycle import (
     StrategyState,
 )
 from portfolio.engine.signals import signal_from_config
-from portfolio.engine.sizing import risk_config_from_dict, size_targets
+from portfolio.engine.sizing import SizingStages, risk_config_from_dict, sizing_stages
 from portfolio.models import (
     PendingOrder,
     Portfolio,
@@ -69,12 +69,21 @@ def strategy_targets(strategy: Strategy, closes: pd.DataFrame, tradable: list[st
 def spec_targets(spec: TargetsSpec, closes: pd.DataFrame, tradable: list[str]) -> pd.DataFrame:
     """``strategy_targets`` from plain values: the one function both the in-process path
     and the fan-out workers call."""
+    return spec_sizing_stages(spec, closes, tradable).sized
+
+
+def spec_sizing_stages(
+    spec: TargetsSpec, closes: pd.DataFrame, tradable: list[str]
+) -> SizingStages:
+    """Every step from the closes to ``spec_targets`` (``sizing.sizing_stages``: the raw
+    signal weights, the vol scaling, the caps), as the update path computes them: what the
+    strategy page explains a position's size with."""
     where = f"strategy {spec.name}"
     signal = signal_from_config(spec.signal_type, spec.parameters, where=where)
     universe = closes[[t for t in tradable if t in closes.columns]]
     raw = signal.targets(universe)
     risk = risk_config_from_dict(spec.risk_config, where=f"{where}.risk_config")
-    return size_targets(raw, universe, risk)
+    return sizing_stages(raw, universe, risk)
 
 
 def state_load(portfolio: Portfolio, strategies: list[Strategy]) -> PortfolioState:
@@ -320,6 +329,7 @@ def chunk_rows(
                     realized_pnl=f.realized_pnl,
                     reason=f.reason,
                     detail=f.detail,
+                    sizing=f.sizing,
                 )
             )
         for rb in r.rebalances:

@@ -1,19 +1,27 @@
-"""Page 4, one strategy: every statistic of its flow-free returns, equity with its fills,
-a ticker's price with the book's buys and sells, violations, positions and trades."""
+"""Page 4, one strategy: a selector over the portfolio's strategies, every statistic of its
+flow-free returns, equity with its fills, a ticker's signal against its entry/exit rules
+with the book's buys and sells, violations, positions with their sizing rationale
+(``strategy_panels``) and trades."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pandas as pd
 
+from portfolio.engine.sizing import risk_config_from_dict
 from portfolio.models import Portfolio, Strategy
+from portfolio.services.books import strategy_execution
 from reporting import charts, selectors
 from reporting.engine.performance import performance_stats
 from reporting.engine.trades import round_trips
+from reporting.pages import strategy_panels
 from reporting.pages.common import finite, in_force_allocation
 from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_rate
 
 TRADES_PER_PAGE = 100
+TABS_UP_TO = 6  # more strategies than this: a dropdown selector instead of tabs
 VIOLATIONS_SHOWN = 50
 ORDERS_SHOWN = 10
 
@@ -44,10 +52,12 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
     snaps = selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=strategy)
     fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy)
     as_of = None if snaps.empty else snaps["date"].iloc[-1].date()
+    strategies = selectors.strategy_list(portfolio=portfolio)
     context = {
         "portfolio": portfolio,
         "strategy": strategy,
-        "strategies": selectors.strategy_list(portfolio=portfolio),
+        "strategies": strategies,
+        "selector": "tabs" if len(strategies) <= TABS_UP_TO else "dropdown",
         "as_of": as_of,
         "static": float(strategy.target_allocation),
         "in_force": in_force_allocation(strategy),
@@ -78,17 +88,45 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         ]
     context["latest"] = snaps.iloc[-1].to_dict()
     context["figures"]["equity"] = _equity_figure(equity, fills, strategy.name)
-    tickers = sorted(fills["ticker"].unique()) if len(fills) else []
-    if tickers:
-        chosen = ticker if ticker in tickers else fills["ticker"].value_counts().idxmax()
-        context["tickers"], context["ticker"] = tickers, chosen
-        prices = selectors.price_close_series(ticker=chosen, end=as_of)
-        context["figures"]["signal"] = _signal_figure(prices, fills, chosen)
     context["positions"] = _positions(portfolio, strategy, as_of, fills)
     for p in context["positions"]:
         p["note"] = notes.get(("position", p["ticker"]))
-    context["trade_risk"] = _trade_risk(fills, as_of)
+    # One read of the update path's closes serves the signal, the sizing and the MAE.
+    closes = strategy_panels.universe_closes(as_of=as_of)
+    context.update(
+        _signal_and_sizing(portfolio, strategy, as_of, fills, ticker, context, snaps, closes)
+    )
+    context["trade_risk"] = _trade_risk(fills, as_of, closes)
     return context
+
+
+def _signal_and_sizing(portfolio, strategy, as_of, fills, ticker, context, snaps, closes) -> dict:
+    """The signal overlay of the chosen ticker (default the most traded) and the sizing
+    rationale of the open positions, both on ``closes`` (``universe_closes``)."""
+    signal = strategy_panels.strategy_signal(strategy)
+    out: dict = {
+        "signal_rule": inspect.cleandoc(type(signal).__doc__ or ""),
+        "risk": risk_config_from_dict(strategy.risk_config),
+    }
+    tickers = sorted(fills["ticker"].unique()) if len(fills) else []
+    if tickers:
+        chosen = ticker if ticker in tickers else fills["ticker"].value_counts().idxmax()
+        out["tickers"], out["ticker"] = tickers, chosen
+        if chosen in closes.columns:
+            # Per-column indicators need only the chosen ticker's own closes.
+            own = closes if signal.cross_sectional else closes[[chosen]]
+            frame = strategy_panels.signal_frame(signal, own, chosen)
+            markers = _fill_markers(fills[fills["ticker"] == chosen], None)
+            figure = strategy_panels.signal_figure(signal, frame, closes.shape[1], markers, chosen)
+            out["figures"] = {**context["figures"], "signal": figure}
+    out["sizing"] = strategy_panels.sizing_rationale(
+        strategy=strategy,
+        closes=closes,
+        positions=context["positions"],
+        bar_dates=pd.DatetimeIndex(snaps["date"]),
+        whole_shares=strategy_execution(portfolio, strategy).whole_shares,
+    )
+    return out
 
 
 def _orders(portfolio: Portfolio, strategy: Strategy) -> dict:
@@ -112,24 +150,29 @@ def _orders(portfolio: Portfolio, strategy: Strategy) -> dict:
 MAE_TRADES = 500  # the most recent round trips whose adverse excursion is measured
 
 
-def _trade_risk(fills: pd.DataFrame, as_of) -> dict | None:
+def _trade_risk(fills: pd.DataFrame, as_of, closes: pd.DataFrame | None = None) -> dict | None:
     """Closed round trips (``engine.trades.round_trips``): win rate and average P&L per
     trade (``risk.engine.metrics``: zero-P&L closes excluded), and the maximum adverse
     excursion of the last 500 (``max_adverse_excursion``: the worst close against the
     position between its quantity-weighted entry date and its exit, as a fraction of the
     entry-date close; fills are at the close plus slippage, so this is that close). The
     side is the round trip's own (the lots its closing fill closed), so a long sold and
-    bought back on one date is still measured as a long: at most 100 %."""
+    bought back on one date is still measured as a long: at most 100 %. ``closes``: wide,
+    through ``as_of`` (``strategy_panels.universe_closes``, read when not given)."""
     if fills.empty:
         return None
     trips = round_trips(fills)
     if trips.empty:
         return None
     recent = trips.tail(MAE_TRADES)
-    closes = selectors.price_close_frame(tickers=sorted(recent["ticker"].unique()), end=as_of)
+    if closes is None:
+        closes = strategy_panels.universe_closes(as_of=as_of)
+    own = {t: closes[t].dropna() for t in recent["ticker"].unique() if t in closes.columns}
     maes = []
     for row in recent.itertuples(index=False):
-        series = closes[row.ticker].dropna()
+        series = own.get(row.ticker)
+        if series is None:
+            continue
         at = series.index.searchsorted(row.entry_date)
         if at >= len(series):
             continue
@@ -174,7 +217,9 @@ def _trade_page(strategy: Strategy, n_fills: int, page: int) -> dict:
 
 def _fill_markers(fills: pd.DataFrame, y_by_date: pd.Series | None) -> list[dict]:
     """Buy and sell markers, one per date, every fill of that date in the hover (up to 4).
-    y: ``y_by_date`` on that date (the equity curve), or the mean fill price when None."""
+    y: ``y_by_date`` on that date (the equity curve), or the mean fill price when None.
+    Only the hover texts of the ``charts.MAX_MARKERS`` most recent dates, the ones the
+    chart draws, are built (the others are empty)."""
     markers = []
     for side, name, symbol, color in (
         ("buy", "Buys", "triangle-up", "#067647"),
@@ -183,22 +228,9 @@ def _fill_markers(fills: pd.DataFrame, y_by_date: pd.Series | None) -> list[dict
         f = fills[fills["side"] == side]
         if f.empty:
             continue
-        lines = (
-            f["side"]
-            + " "
-            + f["quantity"].map("{:,.2f}".format)
-            + " "
-            + f["ticker"]
-            + " @ "
-            + f["price"].map("{:,.2f}".format)
-            + " ("
-            + f["reason"]
-            + ")"
-        )
-        text = lines.groupby(f["date"]).agg(
-            lambda s: "<br>".join(s.head(4)) + (f"<br>+{len(s) - 4} more" if len(s) > 4 else "")
-        )
-        dates = pd.DatetimeIndex(text.index)
+        dates = pd.DatetimeIndex(f["date"].unique()).sort_values()
+        shown = f[f["date"] >= dates[max(len(dates) - charts.MAX_MARKERS, 0)]]
+        text = [""] * (len(dates) - shown["date"].nunique()) + _hover_texts(shown)
         if y_by_date is None:
             y = f.groupby("date")["price"].mean().reindex(dates)
         else:
@@ -208,7 +240,7 @@ def _fill_markers(fills: pd.DataFrame, y_by_date: pd.Series | None) -> list[dict
                 "name": name,
                 "dates": dates,
                 "y": y.to_numpy(),
-                "text": list(text),
+                "text": text,
                 "symbol": symbol,
                 "color": color,
             }
@@ -216,17 +248,33 @@ def _fill_markers(fills: pd.DataFrame, y_by_date: pd.Series | None) -> list[dict
     return markers
 
 
+def _hover_texts(f: pd.DataFrame) -> list[str]:
+    """One hover text per date of ``f`` (sorted by date): its first 4 fills, then how
+    many more."""
+    lines = (
+        f["side"]
+        + " "
+        + f["quantity"].map("{:,.2f}".format)
+        + " "
+        + f["ticker"]
+        + " @ "
+        + f["price"].map("{:,.2f}".format)
+        + " ("
+        + f["reason"]
+        + ")"
+    ).tolist()
+    day = f["date"].to_numpy()
+    starts = [0, *(i for i in range(1, len(day)) if day[i] != day[i - 1]), len(day)]
+    out = []
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        more = f"<br>+{b - a - 4} more" if b - a > 4 else ""
+        out.append("<br>".join(lines[a : min(b, a + 4)]) + more)
+    return out
+
+
 def _equity_figure(equity: pd.Series, fills: pd.DataFrame, name: str) -> dict:
     markers = _fill_markers(fills, equity) if len(fills) else []
     return charts.markers_figure(equity, name, markers, "Equity with the book's fills")
-
-
-def _signal_figure(prices: pd.Series, fills: pd.DataFrame, ticker: str) -> dict:
-    mine = fills[fills["ticker"] == ticker]
-    markers = _fill_markers(mine, None)
-    return charts.markers_figure(
-        prices, ticker, markers, f"{ticker}: close with this strategy's buys and sells"
-    )
 
 
 def _positions(portfolio, strategy, as_of, fills: pd.DataFrame) -> list[dict]:
@@ -249,6 +297,7 @@ def _positions(portfolio, strategy, as_of, fills: pd.DataFrame) -> list[dict]:
                 "entry_date": p.entry_date.date(),
                 "hold_days": (pd.Timestamp(as_of) - p.entry_date).days if as_of else None,
                 "reason": last_reason.get(p.ticker, ""),
+                "multiplier": p.multiplier,
             }
         )
     return rows
