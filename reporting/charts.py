@@ -117,6 +117,8 @@ def _layout(title: str, **extra) -> dict:
     }
     for key, value in extra.items():
         base = layout.get(key)
+        if base is None and isinstance(value, dict) and key[1:5] == "axis":
+            base = {"automargin": True}  # xaxis2, yaxis3 ...: the same default as the first
         layout[key] = base | value if isinstance(base, dict) and isinstance(value, dict) else value
     return layout
 
@@ -892,7 +894,7 @@ def signal_overlay_figure(
     bottom_of_top = (PANEL_SHARE + PANEL_GAP) * len(panels)
     layout = _layout(title, hovermode="x unified", shapes=[], annotations=[])
     layout["yaxis"] = {"domain": [bottom_of_top, 1.0], "tickformat": ",.2f", "automargin": True}
-    layout["xaxis"] = {"anchor": "y" if not panels else f"y{len(panels) + 1}"}
+    layout["xaxis"] = {"automargin": True, "anchor": "y" if not panels else f"y{len(panels) + 1}"}
     data = []
     for i, column in enumerate(top):
         line = _overlay_line(x, kept[column], column, "y", COLORS[i % len(COLORS)])

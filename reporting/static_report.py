@@ -327,16 +327,18 @@ def _performance_blocks(ctx: dict) -> list:
         b = ctx["brinson"]
         blocks.append(
             Table(
-                "Attribution (Brinson-Fachler against the static targets)",
-                ["Strategy", "Target", "Contribution", "Allocation", "Selection"]
+                "Attribution by sector (Brinson-Fachler against the equal-weight universe)",
+                ["Sector", "Weight", "Benchmark weight", "Allocation", "Selection"]
                 + ["Interaction", "Total effect"],
                 [
-                    [r["name"], pct(r["target"], 1), pct(r["contribution"]), pct(r["allocation"])]
-                    + [pct(r["selection"]), pct(r["interaction"]), pct(r["total"])]
+                    [r["name"], pct(r["weight"], 1), pct(r["benchmark_weight"], 1)]
+                    + [pct(r["allocation"]), pct(r["selection"]), pct(r["interaction"])]
+                    + [pct(r["total"])]
                     for r in ctx["brinson_rows"]
                 ],
-                note=f"Portfolio {pct(b.portfolio_return)}, target mix "
-                f"{pct(b.benchmark_return)}, active {pct(b.active_return)}.",
+                note=f"Portfolio {pct(b.portfolio_return)}, equal-weight universe of "
+                f"{ctx.get('universe', 0)} stocks {pct(b.benchmark_return)}, "
+                f"active {pct(b.active_return)}; days linked with GRAP.",
             )
         )
     return blocks

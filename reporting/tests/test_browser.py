@@ -127,7 +127,7 @@ def test_every_page_draws_every_chart_with_data(browser_page):
         assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == len(charts)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     assert page.errors == []
-    assert drawn["overview"] == 2 and drawn["risk"] >= 6 and drawn["performance"] >= 12
+    assert drawn["overview"] == 3 and drawn["risk"] >= 6 and drawn["performance"] >= 12
     assert drawn["strategy"] == 2 and drawn["config"] == 0
 
 

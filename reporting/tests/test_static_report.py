@@ -192,7 +192,8 @@ def test_every_tab_draws_its_charts_in_a_browser_with_the_network_cut(tmp_path):
     prefixes |= {"Performance": "fig-performance-", "Strategies": "fig-strategy-"}
     expected = {tab: sum(k.startswith(p) for k in parsed.figures) for tab, p in prefixes.items()}
     assert drawn == expected | {"Configuration": 0}
-    assert expected["Overview"] == 2 and expected["Strategies"] == 4  # 2 books x equity, signal
+    # overview: equity, sector and asset-class pies; 2 books x equity, signal
+    assert expected["Overview"] == 3 and expected["Strategies"] == 4
 
 
 @pytest.mark.django_db
@@ -213,7 +214,7 @@ def test_the_report_charts_var_once_it_is_computed(tmp_path):
     page = Page()
     page.feed(out.read_text(encoding="utf-8"))
     var = {t["name"]: t["y"] for t in page.figures["fig-risk-var"]["data"]}
-    assert set(var["var_95"]) == {0.015} and set(var["cvar_95"]) == {0.022}
+    assert set(var["VaR 95%"]) == {0.015} and set(var["CVaR 95%"]) == {0.022}
 
 
 @pytest.mark.django_db
