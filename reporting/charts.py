@@ -781,7 +781,7 @@ def risk_decomposition_figure(contributions: pd.Series, marginal: pd.Series) -> 
     ]
     data[0]["marker"] = {"color": COLORS[0]}
     layout = _layout(
-        "Risk decomposition: share of volatility and marginal contribution",
+        "Risk decomposition",
         hovermode="closest",
         height=420,
         showlegend=False,

@@ -276,7 +276,7 @@ def _brinson(history: History, fills: pd.DataFrame, figures: dict) -> dict:
         periods.index = periods.index.year.astype(str)
     figures["brinson_periods"] = charts.bars_figure(
         periods[["allocation", "selection", "interaction"]],
-        f"Brinson effects per {'year' if freq == 'Y' else 'month'} (vs. the equal-weight universe)",
+        f"Brinson effects per {'year' if freq == 'Y' else 'month'}",
         yformat=".1%",
         barmode="relative",
     )
