@@ -266,7 +266,7 @@ def test_no_page_reports_a_csp_violation_and_every_chart_and_websocket_works(vis
             assert chart["drawn"] and chart["styled"], (path, chart)
     assert visit.console == [] and visit.errors == []
     charts = {path: len(result["charts"]) for path, result in seen.items()}
-    assert charts["/"] == 2 and charts["/risk/"] >= 6 and charts["/performance/"] >= 12
+    assert charts["/"] == 3 and charts["/risk/"] >= 6 and charts["/performance/"] >= 12
     assert all(charts[path] == 2 for path in strategies), charts
     live = [path for path, result in seen.items() if result["live"]]
     assert live == ["/", "/risk/", "/performance/", *strategies]

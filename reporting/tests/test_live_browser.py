@@ -189,7 +189,7 @@ def _acceptance(url: str) -> None:
             page.click("button[type=submit], input[type=submit]")
             page.wait_for_url(url + "/")
             page.wait_for_function(
-                "() => document.querySelectorAll('.js-plotly-plot').length === 2"
+                "() => document.querySelectorAll('.js-plotly-plot').length === 3"
             )
             page.wait_for_function(
                 "() => document.getElementById('live-status').textContent.startsWith('live')"
