@@ -278,25 +278,6 @@ def price_close_frame(*, tickers: list[str], end: date | None = None) -> pd.Data
     return wide
 
 
-def page_state_get(*, portfolio: Portfolio) -> tuple | None:
-    """What a page's cached context depends on besides the stored rows (2 queries): the
-    portfolio's committed state (version, as-of and commit time of ``StateVersion``) and
-    each strategy's name, status and allocations. None before the first commit."""
-    state = (
-        StateVersion.objects.filter(portfolio=portfolio)
-        .values_list("version", "as_of", "committed_at")
-        .first()
-    )
-    if state is None:
-        return None
-    strategies = tuple(
-        Strategy.objects.filter(portfolio=portfolio)
-        .order_by("id")
-        .values_list("name", "status", "target_allocation", "current_allocation")
-    )
-    return (*state, strategies)
-
-
 def instrument_frame() -> pd.DataFrame:
     """The tradable instruments (benchmarks left out; 1 query), indexed by ticker, in
     ticker order: columns sector, asset_class, multiplier (float)."""
@@ -919,6 +900,19 @@ def risk_window_frame(
 
 
 # --- strategy page reads (issue 14) ---
+
+
+def reference_stamp_get() -> tuple:
+    """What every page reads besides the portfolio's own rows, as a stamp (2 queries): the
+    stored bars' ``price_bar_stamp`` (a history loaded or a bar added without a commit of
+    the update path) and every instrument's row (a sector or multiplier edited in the
+    admin)."""
+    instruments = tuple(
+        Instrument.objects.order_by("id").values_list(
+            "id", "ticker", "sector", "asset_class", "multiplier", "is_benchmark"
+        )
+    )
+    return (price_bar_stamp(), instruments)
 
 
 def price_bar_stamp(*, end: date | None = None) -> tuple[int, int]:

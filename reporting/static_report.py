@@ -95,7 +95,7 @@ def page_contexts(portfolio: Portfolio) -> dict:
     return {
         "overview": overview_page(portfolio=portfolio),
         "risk": risk_page(portfolio=portfolio, params={}),
-        "performance": performance_page(portfolio=portfolio, window=DEFAULT_WINDOW),
+        "performance": performance_page(portfolio=portfolio, window=DEFAULT_WINDOW, section=None),
         "strategies": [
             strategy_page(portfolio=portfolio, strategy=s, ticker="", page=1) for s in strategies
         ],

@@ -27,7 +27,7 @@ from reporting.pages.common import finite
 from reporting.pages.config import config_page
 from reporting.pages.overview import overview_page
 from reporting.pages.params import MAX_PAGE, QueryError, is_id, query_int
-from reporting.pages.performance import parse_window, performance_page
+from reporting.pages.performance import parse_section, parse_window, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
 from reporting.services.notes import NoteError, note_save
@@ -137,7 +137,8 @@ def performance(request):
         window = parse_window(request.GET.get("window"))
     except QueryError as exc:
         return _bad_request(exc)
-    return _render(request, "performance", performance_page, window=window)
+    section = parse_section(request.GET.get("section"))
+    return _render(request, "performance", performance_page, window=window, section=section)
 
 
 @login_required

@@ -62,13 +62,12 @@ class History:
         return None if self.snapshots.empty else self.snapshots.index[-1].date()
 
 
-HISTORY_CACHE_SECONDS = 3600
-
-
-def history_load(*, portfolio: Portfolio) -> History:
+def history_load(*, portfolio: Portfolio, strategies: list[Strategy] | None = None) -> History:
     """The portfolio's history; the snapshot frames come from the default cache when the
-    committed state has not moved since they were read (``_snapshot_frames``)."""
-    strategies = selectors.strategy_list(portfolio=portfolio)
+    committed state has not moved since they were read (``_snapshot_frames``).
+    ``strategies``: the portfolio's (``selectors.strategy_list``), when already read."""
+    if strategies is None:
+        strategies = selectors.strategy_list(portfolio=portfolio)
     snapshots, strategy_snapshots = _snapshot_frames(portfolio, strategies)
     return History(
         portfolio=portfolio,
@@ -78,30 +77,61 @@ def history_load(*, portfolio: Portfolio) -> History:
     )
 
 
+STATE_CACHE_SECONDS = 24 * 3600
+
+
+def state_cached(*, portfolio: Portfolio, name: str, depends: tuple, build):
+    """``build()``, computed once per committed state of ``portfolio`` and served from the
+    default cache until the next (``settings.QUANTSITE_HISTORY_CACHE``; off: always built).
+
+    Everything a page draws from stored rows (snapshots, trades, positions, violations,
+    closes up to the as-of bar) changes only in a commit of the update path, which bumps
+    the portfolio's ``StateVersion`` (``selectors.state_stamp_get``: its version and
+    commit time, no query when the portfolio came with it). The entry is stamped with that
+    state, with the bars and instruments every page also reads
+    (``selectors.reference_stamp_get``, 2 queries: they change outside the update path's
+    commits too) and with ``depends``, whatever else the value is a function of (a query
+    parameter, the configuration rows it shows, as in ``row_stamp``), and is used only
+    when all of them still match. The stamp is read before ``build`` reads rows, so an entry is
+    never older than its stamp. One entry per ``name`` and portfolio: a new state
+    overwrites the old one. Nothing is cached before the first commit (no version row).
+    The value is pickled by the cache, so a caller may change what it gets back."""
+    version = selectors.state_stamp_get(portfolio=portfolio)
+    if version is None or not settings.QUANTSITE_HISTORY_CACHE:
+        return build()
+    stamp = (*version, selectors.reference_stamp_get(), depends)
+    key = f"reporting:{name}:{portfolio.pk}"
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    value = build()
+    cache.set(key, (stamp, value), STATE_CACHE_SECONDS)
+    return value
+
+
+def row_stamp(row) -> tuple:
+    """Every stored field of a model instance as loaded (for ``state_cached``'s
+    ``depends``: a configuration row the cached value reflects)."""
+    return tuple((f.attname, getattr(row, f.attname)) for f in row._meta.concrete_fields)
+
+
 def _snapshot_frames(portfolio: Portfolio, strategies: list[Strategy]):
     """Both snapshot frames (``selectors.portfolio_history_frame``,
-    ``strategy_history_frame``), cached (``settings.QUANTSITE_HISTORY_CACHE``) under one
-    key per portfolio with the stamp of the state they were read at: the portfolio's
-    committed ``StateVersion`` (version and commit time) and its strategies' ids.
-    Snapshots are written only in the update path's chunk transaction, which bumps that
-    version (a strategy deleted takes its snapshots with it: the ids change), so a stamp
-    that still matches means the rows are unchanged. The stamp is read before the rows,
-    so an entry is never older than its stamp. Nothing is cached before the first commit
-    (no version row). One key per portfolio: a new state overwrites the old entry."""
-    stamp = None
-    if settings.QUANTSITE_HISTORY_CACHE:
-        version = selectors.state_stamp_get(portfolio=portfolio)
-        stamp = None if version is None else (*version, tuple(s.pk for s in strategies))
-    key = f"reporting:history:{portfolio.pk}"
-    if stamp is not None:
-        hit = cache.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1], hit[2]
-    snapshots = selectors.portfolio_history_frame(portfolio=portfolio)
-    strategy_snapshots = selectors.strategy_history_frame(portfolio=portfolio)
-    if stamp is not None:
-        cache.set(key, (stamp, snapshots, strategy_snapshots), HISTORY_CACHE_SECONDS)
-    return snapshots, strategy_snapshots
+    ``strategy_history_frame``), cached per committed state (``state_cached``) and the
+    strategies' ids (a strategy deleted takes its snapshots with it: the ids change)."""
+
+    def read():
+        return (
+            selectors.portfolio_history_frame(portfolio=portfolio),
+            selectors.strategy_history_frame(portfolio=portfolio),
+        )
+
+    return state_cached(
+        portfolio=portfolio,
+        name="history",
+        depends=tuple(s.pk for s in strategies),
+        build=read,
+    )
 
 
 def finite(x) -> float | None:

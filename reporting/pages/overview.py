@@ -10,30 +10,58 @@ from reporting import charts, selectors
 from reporting.engine.netting import net_by_ticker
 from reporting.engine.performance import TRADING_DAYS, performance_stats, sharpe_ratio
 from reporting.pages.activity import ACTIVITY_ITEMS, activity_items
-from reporting.pages.common import History, allocation_view, finite, history_load
+from reporting.pages.common import (
+    History,
+    allocation_view,
+    finite,
+    history_load,
+    row_stamp,
+    state_cached,
+)
 
 TOP_POSITIONS = 10
 RISK_FREE = 0.0  # annual rate for the overview's Sharpe figures (DESIGN: default 0)
 
 
 def overview_page(*, portfolio: Portfolio) -> dict:
-    """Context of the overview (a fixed 12 queries, whatever the number of strategies,
-    trades or days)."""
-    history = history_load(portfolio=portfolio)
-    latest = history.latest
-    positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
+    """Context of the overview (a fixed number of queries, whatever the number of
+    strategies, trades or days). The metrics, the strategy table, the positions and the
+    charts come from stored rows and the configuration shown: computed once per committed
+    state (``state_cached``, stamped with the portfolio's and the strategies' rows). The
+    activity feed, the last rebalance's reasons and the pending requests are read on every
+    request."""
+    strategies = selectors.strategy_list(portfolio=portfolio)
+    stored = state_cached(
+        portfolio=portfolio,
+        name="overview",
+        depends=(row_stamp(portfolio), *(row_stamp(s) for s in strategies)),
+        build=lambda: _stored_context(portfolio, strategies),
+    )
     rebalances = selectors.activity_rebalance_list(portfolio=portfolio, limit=ACTIVITY_ITEMS)
-    context = {
+    last = rebalances[0] if rebalances else None
+    notes = last.notes if last else {}
+    for row in stored["strategy_rows"]:
+        row["why"] = notes.get(row["strategy"].name, "")
+    return {
         "portfolio": portfolio,
-        "as_of": history.as_of,
-        "strategy_rows": _strategy_rows(history, rebalances[0] if rebalances else None),
-        "last_rebalance": rebalances[0] if rebalances else None,
+        "last_rebalance": last,
         "pending_requests": selectors.rebalance_request_pending_count(portfolio=portfolio),
         "activity": activity_items(portfolio=portfolio, rebalances=rebalances),
+        **stored,
+    }
+
+
+def _stored_context(portfolio: Portfolio, strategies: list[Strategy]) -> dict:
+    history = history_load(portfolio=portfolio, strategies=strategies)
+    latest = history.latest
+    context = {
+        "as_of": history.as_of,
+        "strategy_rows": _strategy_rows(history),
         "figures": {},
     }
     if latest is None:
         return context
+    positions = selectors.position_frame(portfolio=portfolio, as_of=history.as_of)
     context["metrics"] = _metrics(history)
     context["top_positions"] = _top_positions(positions, float(latest["equity"]))
     context["figures"] = {
@@ -76,9 +104,10 @@ def _sharpe(returns: pd.Series) -> dict:
     }
 
 
-def _strategy_rows(history: History, last_rebalance) -> list[dict]:
+def _strategy_rows(history: History) -> list[dict]:
     """One row per book: the latest snapshot, its flow-free return and Sharpe
-    (``performance_stats`` of StrategySnapshot.daily_return), allocation and why.
+    (``performance_stats`` of StrategySnapshot.daily_return) and its allocation (the
+    last rebalance's reason, ``why``, is added by ``overview_page``).
 
     capital: the book's equity (its latest StrategySnapshot); the books' capital sums to
     the portfolio equity. exposure: its gross exposure, long + short market value;
@@ -88,7 +117,6 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
     ss = history.strategy_snapshots
     last = ss[ss["date"] == ss["date"].max()].set_index("strategy") if len(ss) else None
     equity = float(history.latest["equity"]) if history.latest is not None else None
-    notes = last_rebalance.notes if last_rebalance else {}
     leverage_target = float(history.portfolio.leverage_target)
     rows = []
     for s in history.strategies:
@@ -97,7 +125,6 @@ def _strategy_rows(history: History, last_rebalance) -> list[dict]:
         weight = float(last.loc[s.name, "weight"]) if has_snapshot else None
         row = {
             "strategy": s,
-            "why": notes.get(s.name, ""),
             **allocation_view(s, weight=weight, leverage_target=leverage_target),
         }
         if has_snapshot:

@@ -3,11 +3,8 @@ analysis, attribution and rolling statistics."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
-from django.core.cache import cache
 
 from portfolio.models import Portfolio
 from reporting import charts, selectors
@@ -35,18 +32,33 @@ from reporting.engine.rolling import (
     rolling_sharpe_ratio,
 )
 from reporting.engine.trades import round_trips
-from reporting.pages.common import History, allocation_view, finite, history_load
+from reporting.pages.common import (
+    History,
+    allocation_view,
+    finite,
+    history_load,
+    row_stamp,
+    state_cached,
+)
 from reporting.pages.params import query_int
 
 DEFAULT_WINDOW = 60
 DRAWDOWN_ROWS = 10
-CACHE_SECONDS = 24 * 3600
 # Points per line: the decimation keeps each bucket's first, last, min and max, so a
 # half-width panel (~650 px) shows every peak and trough with 500; the full-width growth
 # chart with 1,000.
 SMALL_CHART_POINTS = 500
 MAIN_CHART_POINTS = 1000
 PAIR_LINES_UP_TO = 4  # strategies: up to 6 pair lines drawn beside the band, none beyond
+# The page's sections, one shown at a time (?section=; the page would be 6,400 px tall at
+# 1400 px and 8,000 at 390 with all 16 charts stacked), each computing only its own part.
+SECTIONS = {
+    "returns": "Returns",
+    "trades": "Trades",
+    "attribution": "Attribution",
+    "rolling": "Rolling statistics",
+}
+DEFAULT_SECTION = "returns"
 
 
 def parse_window(value: str | None) -> int:
@@ -56,46 +68,66 @@ def parse_window(value: str | None) -> int:
     return window if window in ROLLING_WINDOWS else DEFAULT_WINDOW
 
 
-def performance_page(*, portfolio: Portfolio, window: int) -> dict:
-    """Context of the performance page, cached per committed state (2 queries when cached:
-    the state version and the strategies' configuration). Everything on the page is a
-    function of the stored rows, which change only in a commit of the update path (it
-    bumps ``StateVersion``, whose version and commit time are in the key) and of the
-    configuration the page shows (each strategy's status and allocations, the leverage
-    target: in the key too), so a cached context is never stale. Uncached it takes 7
-    queries (snapshots, strategies, their snapshots, fills, instruments, closes,
-    benchmark)."""
-    key = _cache_key(portfolio, window)
-    cached = cache.get(key) if key else None
-    if cached is not None:
-        return {**cached, "portfolio": portfolio}
-    context = _performance_context(portfolio, window)
-    if key:
-        cache.set(key, {k: v for k, v in context.items() if k != "portfolio"}, CACHE_SECONDS)
-    return context
+def parse_section(value: str | None) -> str:
+    """The section from ?section=: one of ``SECTIONS``, else the default (an old or
+    mistyped link still shows a page, which names the section it shows)."""
+    return value if value in SECTIONS else DEFAULT_SECTION
 
 
-def _cache_key(portfolio: Portfolio, window: int) -> str | None:
-    """The committed state the page shows (None before the first commit: not cached)."""
-    state = selectors.page_state_get(portfolio=portfolio)
-    if state is None:
-        return None
-    digest = hashlib.sha256(repr((state, str(portfolio.leverage_target))).encode()).hexdigest()
-    return f"performance-page:{portfolio.pk}:{window}:{digest}"
+def performance_page(
+    *, portfolio: Portfolio, window: int, section: str | None = DEFAULT_SECTION
+) -> dict:
+    """Context of the performance page's ``section`` (every section when None, as the
+    static report renders them all), cached per committed state (``state_cached``; 1 query
+    when cached: the strategies). Everything on the page is a function of the stored rows,
+    which change only in a commit of the update path, and of the configuration the page
+    shows (each strategy's status and allocations, the leverage target: the strategies'
+    and the portfolio's rows are in the stamp), so a cached context is never stale."""
+    sections = tuple(SECTIONS) if section is None else (section,)
+    strategies = selectors.strategy_list(portfolio=portfolio)
+    context = state_cached(
+        portfolio=portfolio,
+        name=f"performance:{window}:{'+'.join(sections)}",
+        depends=(row_stamp(portfolio), *(row_stamp(s) for s in strategies)),
+        build=lambda: _performance_context(portfolio, strategies, window, sections),
+    )
+    return {**context, "portfolio": portfolio}
 
 
-def _performance_context(portfolio: Portfolio, window: int) -> dict:
-    history = history_load(portfolio=portfolio)
+def _performance_context(
+    portfolio: Portfolio, strategies: list, window: int, sections: tuple[str, ...]
+) -> dict:
+    history = history_load(portfolio=portfolio, strategies=strategies)
     context = {
-        "portfolio": portfolio,
         "as_of": history.as_of,
         "window": window,
         "windows": ROLLING_WINDOWS,
+        "sections": SECTIONS,
+        "shown": sections,
+        "section": sections[0] if len(sections) == 1 else None,
         "figures": {},
     }
     if len(history.snapshots) < 2:
         return context
     figures = context["figures"]
+    if "returns" in sections:
+        context.update(_returns(history, figures))
+    if "trades" in sections or "attribution" in sections:
+        fills = selectors.trade_frame(portfolio=portfolio, brief=True)
+    if "trades" in sections:
+        context.update(_trades(fills, figures))
+    if "attribution" in sections:
+        context.update(_attribution(history, figures))
+        context.update(_brinson(history, fills, figures))
+    if "rolling" in sections:
+        _rolling(history, window, figures)
+    for figure in figures.values():
+        charts.rounded_for_display(figure)
+    return context
+
+
+def _returns(history: History, figures: dict) -> dict:
+    """Growth, the return distributions, the monthly table and the deepest drawdowns."""
     returns = history.returns
     strategy_r = history.book_returns
     periods = drawdown_periods(returns, top=DRAWDOWN_ROWS)
@@ -113,18 +145,11 @@ def _performance_context(portfolio: Portfolio, window: int) -> dict:
         if strategy_r[name].notna().any()
     }
     figures["monthly"] = charts.monthly_heatmap_figure(monthly_returns_table(returns), breakdown)
-    context["drawdowns"] = [
+    drawdowns = [
         {k: (None if v is pd.NaT else v) for k, v in row.items()}
         for row in periods.to_dict("records")
     ]
-    fills = selectors.trade_frame(portfolio=portfolio, brief=True)
-    context.update(_trades(fills, figures))
-    context.update(_attribution(history, figures))
-    context.update(_brinson(history, fills, figures))
-    _rolling(history, window, figures)
-    for figure in figures.values():
-        charts.rounded_for_display(figure)
-    return context
+    return {"drawdowns": drawdowns}
 
 
 def _cumulative_figure(

@@ -17,7 +17,7 @@ from reporting import charts, selectors
 from reporting.engine.performance import performance_stats
 from reporting.engine.trades import round_trips
 from reporting.pages import strategy_panels
-from reporting.pages.common import finite, in_force_allocation
+from reporting.pages.common import finite, in_force_allocation, row_stamp, state_cached
 from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_rate
 
 TRADES_PER_PAGE = 100
@@ -48,29 +48,47 @@ STAT_DEFINITIONS = {
 
 
 def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page: int) -> dict:
-    """Context of one strategy's page (a fixed number of queries)."""
-    snaps = selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=strategy)
-    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy)
-    as_of = None if snaps.empty else snaps["date"].iloc[-1].date()
+    """Context of one strategy's page (a fixed number of queries). What comes from the
+    stored rows alone (statistics, charts, positions with their sizing, trade risk) is
+    computed once per committed state (``state_cached``, stamped with the strategy's and
+    the portfolio's configuration rows and the chosen ticker); what an operator changes
+    between updates (the violations' reviews, the trade approvals, the notes) is read on
+    every request."""
     strategies = selectors.strategy_list(portfolio=portfolio)
+    stored = state_cached(
+        portfolio=portfolio,
+        name=f"strategy:{strategy.pk}:{ticker[:40]}",
+        depends=(row_stamp(portfolio), row_stamp(strategy)),
+        build=lambda: _stored_context(portfolio, strategy, ticker),
+    )
     context = {
         "portfolio": portfolio,
         "strategy": strategy,
         "strategies": strategies,
         "selector": "tabs" if len(strategies) <= TABS_UP_TO else "dropdown",
-        "as_of": as_of,
         "static": float(strategy.target_allocation),
         "in_force": in_force_allocation(strategy),
         "violations": selectors.violation_list(
             portfolio=portfolio, strategy_name=strategy.name, limit=VIOLATIONS_SHOWN
         ),
-        "figures": {},
+        **stored,
     }
     context.update(_orders(portfolio, strategy))
     notes = selectors.note_map(strategy=strategy)
-    context.update(_trade_page(strategy, len(fills), page))
+    context.update(_trade_page(strategy, stored["trade_count"], page))
     for t in context["trades"]:
         t.annotation = notes.get(("trade", t.id))
+    for p in context.get("positions", []):
+        p["note"] = notes.get(("position", p["ticker"]))
+    return context
+
+
+def _stored_context(portfolio: Portfolio, strategy: Strategy, ticker: str) -> dict:
+    """The part of the page that is a function of the stored rows and the configuration."""
+    snaps = selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=strategy)
+    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy)
+    as_of = None if snaps.empty else snaps["date"].iloc[-1].date()
+    context = {"as_of": as_of, "trade_count": len(fills), "figures": {}}
     if snaps.empty:
         return context
     returns = selectors.strategy_return_frame(snaps, [strategy.name])[strategy.name].dropna()
@@ -89,8 +107,6 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
     context["latest"] = snaps.iloc[-1].to_dict()
     context["figures"]["equity"] = _equity_figure(equity, fills, strategy.name)
     context["positions"] = _positions(portfolio, strategy, as_of, fills)
-    for p in context["positions"]:
-        p["note"] = notes.get(("position", p["ticker"]))
     # One read of the update path's closes serves the signal, the sizing and the MAE.
     closes = strategy_panels.universe_closes(as_of=as_of)
     context.update(

@@ -32,6 +32,9 @@ PAGES = {
     "overview": "/",
     "risk": "/risk/",
     "performance": "/performance/",
+    "performance-trades": "/performance/?section=trades",
+    "performance-attribution": "/performance/?section=attribution",
+    "performance-rolling": "/performance/?section=rolling",
     "strategy": "/strategy/mean_reversion_20/",
     "config": "/config/",
 }
@@ -127,7 +130,8 @@ def test_every_page_draws_every_chart_with_data(browser_page):
         assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == len(charts)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     assert page.errors == []
-    assert drawn["overview"] == 3 and drawn["risk"] >= 6 and drawn["performance"] >= 12
+    performance = sum(n for name, n in drawn.items() if name.startswith("performance"))
+    assert drawn["overview"] == 3 and drawn["risk"] >= 6 and performance >= 12
     assert drawn["strategy"] == 2 and drawn["config"] == 0
 
 

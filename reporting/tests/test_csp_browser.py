@@ -35,6 +35,13 @@ PORT = 8323
 ADMIN, PASSWORD = "admin", "csp-browser-test-password-1"
 HOLDBACK = 7900  # ~400 bar dates replayed by demo_setup: every chart has data
 PG_DATABASE = "qs_c_csp"
+# The performance page's four sections, one at a time (reporting.pages.performance)
+PERFORMANCE = [
+    "/performance/",
+    "/performance/?section=trades",
+    "/performance/?section=attribution",
+    "/performance/?section=rolling",
+]
 PLOTLY_CSS = BASE / "static" / "css" / "plotly.css"
 PLOTLY_JS = BASE / "static" / "js" / "plotly.min.js"
 
@@ -246,7 +253,7 @@ def test_no_page_reports_a_csp_violation_and_every_chart_and_websocket_works(vis
     pages = [
         "/",
         "/risk/",
-        "/performance/",
+        *PERFORMANCE,
         *strategies,
         "/config/",
         "/admin/",
@@ -266,10 +273,11 @@ def test_no_page_reports_a_csp_violation_and_every_chart_and_websocket_works(vis
             assert chart["drawn"] and chart["styled"], (path, chart)
     assert visit.console == [] and visit.errors == []
     charts = {path: len(result["charts"]) for path, result in seen.items()}
-    assert charts["/"] == 3 and charts["/risk/"] >= 6 and charts["/performance/"] >= 12
+    performance = sum(charts[path] for path in PERFORMANCE)
+    assert charts["/"] == 3 and charts["/risk/"] >= 6 and performance >= 12
     assert all(charts[path] == 2 for path in strategies), charts
     live = [path for path, result in seen.items() if result["live"]]
-    assert live == ["/", "/risk/", "/performance/", *strategies]
+    assert live == ["/", "/risk/", *PERFORMANCE, *strategies]
     # why style-src-attr allows inline attributes: Plotly sets the heatmap's crisp cells
     # in one (refused, the correlation matrix is drawn blurred)
     visit.open("/risk/")
@@ -280,13 +288,13 @@ def test_no_page_reports_a_csp_violation_and_every_chart_and_websocket_works(vis
 
 
 def test_the_filter_controls_submit_without_an_inline_handler(visit):
-    visit.open("/performance/")
+    visit.open("/performance/?section=rolling")
     checked = visit.page.locator("input[name=window]:checked").get_attribute("value")
     other = visit.page.locator(f"input[name=window]:not([value='{checked}'])").first
     window = other.get_attribute("value")
     with visit.page.expect_navigation():
         other.check()
-    assert f"window={window}" in visit.page.url
+    assert f"window={window}" in visit.page.url and "section=rolling" in visit.page.url
     visit.page.wait_for_load_state("load")
     assert visit.page.locator("input[name=window]:checked").get_attribute("value") == window
 

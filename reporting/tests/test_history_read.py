@@ -76,10 +76,11 @@ def test_the_column_read_gives_the_orm_frames_value_for_value():
 
 def test_a_second_read_at_the_same_state_comes_from_the_cache(cached, django_assert_num_queries):
     portfolio = _demo(date(1990, 3, 30))
-    with django_assert_num_queries(3):  # the strategies and both snapshot frames
+    # the strategies, the reference stamp's 2 (bars, instruments), both snapshot frames
+    with django_assert_num_queries(5):
         first = history_load(portfolio=portfolio)
     fresh = _fresh()
-    with django_assert_num_queries(1):  # the strategies; the snapshots from the cache
+    with django_assert_num_queries(3):  # the strategies and the stamp; snapshots cached
         again = history_load(portfolio=fresh)
     _same(again.snapshots, first.snapshots)
     _same(again.strategy_snapshots, first.strategy_snapshots)
@@ -104,7 +105,7 @@ def test_an_operators_change_and_a_deleted_strategy_are_read_at_once(
     paused = Strategy.objects.get(portfolio=portfolio, name="momentum_60")
     strategy_pause(strategy=paused, origin=Origin(actor="quant", source="page"))
     fresh = _fresh()
-    with django_assert_num_queries(3):  # the version moved: read from the database again
+    with django_assert_num_queries(5):  # the version moved: read from the database again
         history = history_load(portfolio=fresh)
     assert [s.status for s in history.strategies if s.name == "momentum_60"] == ["paused"]
     Strategy.objects.filter(pk=paused.pk).delete()  # no version bump: the ids changed
@@ -129,3 +130,34 @@ def test_the_page_shows_the_new_bar_after_an_update(cached, logged_in):
     run_update(as_of=date(1990, 4, 6), load_prices=False)
     assert logged_in.get("/?format=json").json()["as_of"] == "1990-04-06"
     assert logged_in.get("/performance/?format=json").json()["as_of"] == "1990-04-06"
+
+
+def test_a_page_cached_at_a_state_follows_the_bars_the_instruments_and_its_own_rows(
+    cached, logged_in
+):
+    """What a page reads besides the portfolio's rows changes without a commit of the
+    update path: a bar stored, an instrument's sector edited in the admin, a strategy's
+    parameters. The cached page follows each at once (``state_cached``'s stamp)."""
+    from portfolio.models import Instrument, PriceBar
+
+    _demo(date(1990, 3, 30))
+    url = "/performance/?section=attribution"
+    assert 'data-segment="Retail"' not in logged_in.get(url).content.decode()
+    Instrument.objects.filter(ticker="AAPL").update(sector="Retail")
+    assert 'data-segment="Retail"' in logged_in.get(url).content.decode()
+
+    strategy = "/strategy/mean_reversion_20/"
+    before = logged_in.get(strategy).content.decode()
+    s = Strategy.objects.get(name="mean_reversion_20")
+    s.parameters = {**s.parameters, "entry_z": 1.75}
+    s.save(update_fields=["parameters"])
+    after = logged_in.get(strategy).content.decode()
+    assert "entry_z 1.75" in after and "entry_z 1.75" not in before
+
+    portfolio = _fresh()
+    assert logged_in.get("/").status_code == 200
+    stamp = cache.get(f"reporting:overview:{portfolio.pk}")[0]
+    PriceBar.objects.filter(pk=PriceBar.objects.latest("id").pk).delete()  # no commit
+    assert logged_in.get("/").status_code == 200
+    rebuilt = cache.get(f"reporting:overview:{portfolio.pk}")[0]
+    assert rebuilt[:2] == stamp[:2] and rebuilt[2] != stamp[2]  # same state, bars moved

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from reporting.pages.performance import SECTIONS
 from reporting.tests import test_browser
 
 # test_browser's fixtures: the demo book through 1991-06-28 and a signed-in Chromium tab
@@ -178,6 +179,11 @@ def pages(demo, django_user_model) -> dict[str, str]:
         "overview": "/",
         "risk": "/risk/",
         "performance": "/performance/",
+        **{
+            f"performance-{key}": f"/performance/?section={key}"
+            for key in SECTIONS
+            if key != "returns"
+        },
         **{f"strategy-{name}": f"/strategy/{name}/" for name in strategies},
         "config": "/config/",
         "api-root": "/api/",
@@ -230,11 +236,6 @@ def _problems(page, name: str, width: int) -> dict[str, list]:
     return found
 
 
-# Known open (issue 14, after the merges): the performance page is 6,440 px tall at 1400 px
-# and 8,020 px at 390 px (16 charts and 4 tables stacked; it needs a page-level layout), and
-# the risk page's contributions table scrolls by a few pixels at 1400 px. Every other check
-# passes; the test still runs and prints each finding, and turns green once those are fixed.
-@pytest.mark.xfail(reason="performance page over 6,000 px; risk contributions table scrolls")
 @pytest.mark.parametrize("device", WIDTHS)
 @_in_chromium
 def test_every_page_reads_at_desktop_and_phone_width(pages, browser_page, device):

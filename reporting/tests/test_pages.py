@@ -47,15 +47,21 @@ pytestmark = pytest.mark.django_db
 QUERIES = {
     "/": 15,
     "/risk/": 18,
-    "/performance/": 13,
+    "/performance/": 7,
+    "/performance/?section=trades": 8,
+    "/performance/?section=attribution": 10,
+    "/performance/?section=rolling": 8,
     "/strategy/mean_reversion_20/": 17,
     "/config/": 11,
 }
 # The same pages as JSON for the live update in place (?format=json: the same assembler
 # and template, cut into fragments): 2 more, the as-of bar's fills and violations.
-QUERIES_JSON = {f"{url}?format=json": n + 2 for url, n in QUERIES.items()}
-# The performance page's 13, uncached: its 5 selectors, the instruments and closes of the
-# sector attribution, and the 2 of its cache key. The pins below clear the cache before
+QUERIES_JSON = {
+    f"{url}{'&' if '?' in url else '?'}format=json": n + 2 for url, n in QUERIES.items()
+}
+# The performance page, uncached, one section at a time: the history's 3 selectors, plus
+# the fills (trades, attribution), the instruments and closes of the sector attribution,
+# the benchmark (rolling). The pins below clear the cache before
 # each request, so they count every page's cold path (the cached path is pinned in
 # test_perf_panels / test_history_read).
 
@@ -100,7 +106,10 @@ def test_every_page_renders_for_a_logged_in_user_with_its_charts(logged_in):
     expected_charts = {
         "/": ["equity", "sectors"],
         "/risk/": ["leverage", "volatility", "drawdown", "correlation", "risk", "concentration"],
-        "/performance/": ["cumulative", "hist-daily", "monthly", "trade-pnl", "rolling-sharpe"],
+        "/performance/": ["cumulative", "hist-daily", "monthly"],
+        "/performance/?section=trades": ["trade-pnl", "hold-time", "win-rate", "frequency"],
+        "/performance/?section=attribution": ["contrib-cumulative", "brinson-periods"],
+        "/performance/?section=rolling": ["rolling-sharpe", "rolling-vol", "rolling-corr"],
         "/strategy/mean_reversion_20/": ["strategy-equity", "signal"],
         "/config/": [],
     }
@@ -264,10 +273,11 @@ def test_the_performance_page_takes_a_rolling_window(logged_in):
     _demo(date(1990, 9, 28))
     assert (
         "Rolling Sharpe ratio (30 days)"
-        in logged_in.get("/performance/?window=30").content.decode()
+        in logged_in.get("/performance/?section=rolling&window=30").content.decode()
     )
     assert (
-        "Rolling Sharpe ratio (60 days)" in logged_in.get("/performance/?window=7").content.decode()
+        "Rolling Sharpe ratio (60 days)"
+        in logged_in.get("/performance/?section=rolling&window=7").content.decode()
     )
 
 

@@ -261,7 +261,7 @@ def test_the_brinson_table_adds_up_to_the_active_return_against_the_equal_weight
     logged_in,
 ):
     portfolio = _demo(date(1990, 12, 31))
-    html = logged_in.get("/performance/").content.decode()
+    html = logged_in.get("/performance/?section=attribution").content.decode()
     table = re.search(r'<table id="brinson">(.*?)</table>', html, re.S).group(1)
     caption = re.sub(r"<[^>]+>", "", re.search(r"<caption>(.*?)</caption>", table, re.S).group(1))
     numbers = re.findall(r"(-?[\d,.]+)%", caption)
@@ -290,7 +290,7 @@ def test_the_brinson_table_adds_up_to_the_active_return_against_the_equal_weight
 
 def test_the_correlation_chart_is_the_average_pair_inside_its_band(logged_in):
     portfolio = _demo(date(1990, 12, 31))
-    html = logged_in.get("/performance/?window=30").content.decode()
+    html = logged_in.get("/performance/?section=rolling&window=30").content.decode()
     fig = _figure(html, "rolling-corr")
     names = [t["name"] for t in fig["data"]]
     # 5 strategies, 10 pairs: the band only, no line per pair
@@ -311,7 +311,7 @@ def test_the_correlation_chart_is_the_average_pair_inside_its_band(logged_in):
     np.testing.assert_allclose(fig["data"][1]["y"][-1], pairs.min(), atol=1e-3)
     # the cached page follows the next commit
     run_update(as_of=date(1991, 1, 31), load_prices=False)
-    html = logged_in.get("/performance/?window=30").content.decode()
+    html = logged_in.get("/performance/?section=rolling&window=30").content.decode()
     assert "As of the close of 1991-01-31" in html
 
 
@@ -356,6 +356,6 @@ def test_the_overview_shows_sharpe_asset_classes_and_why_a_paused_book_drifts(lo
     weight = StrategySnapshot.objects.get(strategy__name="mean_reversion_20", date=as_of).weight
     assert re.search(r'class="actual-weight">([^<]+)<', row).group(1) == f"{weight * 100:.2f}%"
     assert "keeps its capital and its positions" in row
-    perf = logged_in.get("/performance/").content.decode()  # the cache key has the status
+    perf = logged_in.get("/performance/?section=attribution").content.decode()  # key: status
     row = re.search(r'<tr data-strategy="mean_reversion_20">(.*?)</tr>', perf, re.S).group(1)
     assert "keeps its capital and its positions" in row
