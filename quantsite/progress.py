@@ -6,8 +6,10 @@ a command passes a ``Progress`` bound to its stdout. On a terminal the line upda
 place (``\\r``); otherwise (CI logs, a pipe) a plain line is written every ``every_fraction``
 of the total or every ``every_seconds``, whichever comes first, and always at the end.
 
-Rate = done / elapsed seconds; time left = (total - done) / rate (unknown until the first
-unit is done)."""
+Rate = done / elapsed seconds, elapsed counted from the last ``progress(0, total)`` (the
+work starting: a replay reports 0 after its price load and signals, and a second
+portfolio starts again at 0), else from the ``Progress``'s creation; time left =
+(total - done) / rate (unknown until the first unit is done)."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ class Progress:
         self.stream, self.label, self.unit, self.clock = stream, label, unit, clock
         self.tty = _isatty(stream) if tty is None else tty
         self.every_seconds, self.every_fraction = every_seconds, every_fraction
-        self.started = clock()
+        self.started = clock()  # moved to each call with done 0
         self._last_time = self.started
         self._last_done = -1
         self._width = 0
@@ -67,6 +69,8 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
+        if done == 0:
+            self.started = now
         line = progress_line(
             label=self.label, unit=self.unit, done=done, total=total, elapsed=now - self.started
         )

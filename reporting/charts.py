@@ -743,15 +743,23 @@ EYE_DIGITS = 4  # significant digits a chart needs: 1 in 10,000 of its range is 
 
 def rounded_for_display(figure: dict, digits: int = EYE_DIGITS) -> dict:
     """``figure`` with every trace's numeric y rounded to ``digits`` significant digits of
-    its largest magnitude (hover shows the same rounding); the figure's other numbers
-    are left alone. Cuts the page weight, not what anyone can see."""
+    its largest magnitude (hover shows the same rounding): 1 in 10,000 of a linear axis's
+    range, below a pixel. On a log axis a pixel is a ratio, not a distance, so there the
+    digits are those of the trace's smallest positive magnitude: a growth of 1 that
+    reached 300 keeps 1.041 apart from 0.952. The figure's other numbers are left alone.
+    Cuts the page weight, not what anyone can see."""
+    layout = figure.get("layout", {})
     for trace in figure.get("data", []):
         y = trace.get("y")
         if not isinstance(y, np.ndarray) or y.dtype.kind != "f":
             continue
+        axis = "yaxis" + str(trace.get("yaxis", "y"))[1:]
+        log = (layout.get(axis) or {}).get("type") == "log"
         finite = np.abs(y[np.isfinite(y)])
-        if finite.size and finite.max() > 0:
-            decimals = max(0, digits - 1 - int(math.floor(math.log10(finite.max()))))
+        finite = finite[finite > 0]
+        if finite.size:
+            size = finite.min() if log else finite.max()
+            decimals = max(0, digits - 1 - int(math.floor(math.log10(size))))
             trace["y"] = np.round(y, decimals)
     return figure
 

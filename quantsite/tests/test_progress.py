@@ -60,9 +60,9 @@ def test_on_a_terminal_one_line_is_rewritten_in_place_and_ended_once():
         progress(done, 200)
     text = out.getvalue()
     assert text.count("\r") == 3 and text.count("\n") == 1 and text.endswith("\n")
-    # 100 dates after 2 s: 50/s, 100 left -> 2 s left
-    assert "\rapplying: 100/200 dates (50.0%), 50 dates/s, 2 s left" in text
-    assert text.rstrip().endswith("200/200 dates (100.0%), 67 dates/s, done in 3 s")
+    # the clock starts at the call with 0: 100 dates 1 s later, 100/s, 100 left -> 1 s left
+    assert "\rapplying: 100/200 dates (50.0%), 100 dates/s, 1 s left" in text
+    assert text.rstrip().endswith("200/200 dates (100.0%), 100 dates/s, done in 2 s")
 
 
 def test_a_terminal_line_cut_short_is_ended_by_close():
@@ -157,3 +157,23 @@ def test_through_a_commands_stdout_the_terminal_line_gets_no_extra_newline():
     assert "\n" not in out.getvalue() and out.getvalue().count("\r") == 2
     progress(3, 3)
     assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
+
+
+def test_the_rate_counts_from_the_work_starting_not_from_the_setup_before_it():
+    """A replay reports 0 after its price load and signals (100 s here), then 500 dates in
+    10 s: 50 dates/s and 10 s left at the half-way point, not 500 / 105 s. A second
+    portfolio starting again at 0 restarts the clock."""
+    out, clock = StringIO(), FakeClock()
+    progress = Progress(out, label="applying", tty=False, clock=clock)
+    clock.now += 100.0
+    progress(0, 1000)
+    clock.now += 10.0
+    progress(500, 1000)
+    assert out.getvalue().splitlines()[-1] == (
+        "applying: 500/1,000 dates (50.0%), 50 dates/s, 10 s left"
+    )
+    clock.now += 300.0
+    progress(0, 200)
+    clock.now += 2.0
+    progress(200, 200)
+    assert out.getvalue().splitlines()[-1].endswith("100 dates/s, done in 2 s")

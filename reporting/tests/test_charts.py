@@ -255,3 +255,22 @@ def test_a_layout_merges_axis_settings_into_the_automargin_defaults():
     layout = charts._layout("t", yaxis={"tickformat": ".0%"}, xaxis={"type": "log"})
     assert layout["yaxis"] == {"automargin": True, "tickformat": ".0%"}
     assert layout["xaxis"] == {"automargin": True, "type": "log"}
+
+
+def test_display_rounding_keeps_four_digits_of_the_range_and_of_every_point_on_a_log_axis():
+    """Linear axis: 4 significant digits of the largest magnitude (1 in 10,000 of the
+    range). Log axis: of the smallest, so points near 1 stay apart once the growth of 1
+    reached 300 (with the largest's digits 0.952 and 1.041 would both read 1.0)."""
+
+    figure = {
+        "data": [
+            {"y": np.array([1234.5678, 1.23456, np.nan])},
+            {"y": np.array([0.952345, 1.041234, 312.4567]), "yaxis": "y2"},
+        ],
+        "layout": {"yaxis": {}, "yaxis2": {"type": "log"}},
+    }
+    charts.rounded_for_display(figure)
+    linear, log = (t["y"] for t in figure["data"])
+    np.testing.assert_array_equal(linear[:2], [1235.0, 1.0])
+    assert np.isnan(linear[2])
+    np.testing.assert_array_equal(log, [0.9523, 1.0412, 312.4567])
