@@ -6,7 +6,9 @@ that already holds it nothing is replayed). Each page is requested through Djang
 Client, logged in as the demo admin, so the time is the server's (middleware, views,
 queries, templates), without the network or the browser:
 
-  * cold: the first request after the default cache is cleared;
+  * cold: the first request after the default cache is cleared (what the first visitor
+    after each committed update waits: the pages cache per committed state,
+    ``reporting.pages.common.state_cached``);
   * warm: the median of ``--repeat`` further requests (default 5);
   * queries: the database queries of one warm request; size: the response body.
 
@@ -73,9 +75,13 @@ def demo_ready() -> tuple[object, object]:
 
 def page_paths(portfolio) -> list[str]:
     from reporting import selectors
+    from reporting.pages.performance import DEFAULT_SECTION, SECTIONS
 
     strategies = [f"/strategy/{s.name}/" for s in selectors.strategy_list(portfolio=portfolio)]
-    return ["/", "/risk/", "/performance/", *strategies, "/config/"]
+    performance = [
+        "/performance/" + ("" if key == DEFAULT_SECTION else f"?section={key}") for key in SECTIONS
+    ]
+    return ["/", "/risk/", *performance, *strategies, "/config/"]
 
 
 def page_time(client, path: str, repeat: int) -> PageTiming:
