@@ -142,6 +142,16 @@ def finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def shown(x) -> float | None:
+    """``x`` as a float for a page to show, or None for NaN / None; an infinite value is
+    kept (the templates' filters write ∞: a ratio with nothing below it is a figure,
+    ``risk.engine.metrics``), unlike ``finite``, which is for JSON and charts."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
 def in_force_allocation(strategy: Strategy) -> float:
     """The allocation the method set at the last rebalance, else the static target."""
     if strategy.current_allocation is None:

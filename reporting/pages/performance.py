@@ -35,9 +35,9 @@ from reporting.engine.trades import round_trips
 from reporting.pages.common import (
     History,
     allocation_view,
-    finite,
     history_load,
     row_stamp,
+    shown,
     state_cached,
 )
 from reporting.pages.params import query_int
@@ -203,7 +203,7 @@ def _trades(fills: pd.DataFrame, figures: dict) -> dict:
         title = "Closed trades per month"
     figures["frequency"] = charts.bars_figure(per_month, title, barmode="stack", yformat=",d")
     rows = [
-        {"strategy": name, **{k: finite(v) for k, v in row.items()}} for name, row in by.iterrows()
+        {"strategy": name, **{k: shown(v) for k, v in row.items()}} for name, row in by.iterrows()
     ]
     return {"trade_rows": rows, "fills": len(fills), "round_trips": len(trips)}
 

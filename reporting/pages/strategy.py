@@ -17,7 +17,13 @@ from reporting import charts, selectors
 from reporting.engine.performance import performance_stats
 from reporting.engine.trades import round_trips
 from reporting.pages import strategy_panels
-from reporting.pages.common import finite, in_force_allocation, row_stamp, state_cached
+from reporting.pages.common import (
+    finite,
+    in_force_allocation,
+    row_stamp,
+    shown,
+    state_cached,
+)
 from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_rate
 
 TRADES_PER_PAGE = 100
@@ -99,7 +105,7 @@ def _stored_context(portfolio: Portfolio, strategy: Strategy, ticker: str) -> di
             {
                 "label": label,
                 "definition": definition,
-                "value": finite(getattr(stats, key)),
+                "value": shown(getattr(stats, key)),
                 "fmt": fmt,
             }
             for key, (label, definition, fmt) in STAT_DEFINITIONS.items()

@@ -33,20 +33,27 @@ def plotly_figure(figure: dict | None, name: str, css_class: str = "chart"):
     )
 
 
+def _unshown(value) -> str | None:
+    """A dash for None/NaN (no figure), "∞" / "−∞" for an infinite one (a Sortino ratio
+    without a down day, a profit factor without a losing trade: a figure, not a gap);
+    None for a finite number."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return None
+
+
 @register.filter
 def pct(value, digits: int = 2) -> str:
-    """0.1234 -> "12.34%"; a dash for None/NaN."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{float(value) * 100:.{int(digits)}f}%"
+    """0.1234 -> "12.34%"; a dash for None/NaN, ∞ for an infinite value."""
+    return _unshown(value) or f"{float(value) * 100:.{int(digits)}f}%"
 
 
 @register.filter
 def num(value, digits: int = 2) -> str:
-    """1234.5 -> "1,234.50"; a dash for None/NaN."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{float(value):,.{int(digits)}f}"
+    """1234.5 -> "1,234.50"; a dash for None/NaN, ∞ for an infinite value."""
+    return _unshown(value) or f"{float(value):,.{int(digits)}f}"
 
 
 @register.filter
@@ -62,8 +69,9 @@ def updown(value) -> str:
 @register.filter
 def stat(value, fmt: str) -> str:
     """A performance statistic in its format: "%" percent, "f" 3 decimals, ",d" count."""
-    if value is None:
-        return "–"
+    unshown = _unshown(value)
+    if unshown:
+        return unshown
     if fmt == "%":
         return pct(value)
     if fmt == ",d":

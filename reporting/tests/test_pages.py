@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
@@ -596,3 +598,17 @@ def test_the_update_now_button_is_in_every_pages_header_for_staff_only(logged_in
         html = logged_in.get(url).content.decode()
         assert 'id="update-now" data-url="/api/update/"' in html, url
         assert "csrfmiddlewaretoken" in html, url
+
+
+def test_an_infinite_ratio_reads_infinity_and_a_missing_one_a_dash():
+    """A Sortino ratio without a down day or a profit factor without a losing trade is
+    +inf (risk.engine.metrics): a figure, shown as ∞, not the dash of a missing one."""
+    from reporting.pages.common import finite, shown
+    from reporting.templatetags.dashboard import num, pct, stat
+    from risk.engine.metrics import sortino_ratio
+
+    ratio = sortino_ratio(np.array([0.01, 0.02, 0.0, 0.01]))
+    assert ratio == math.inf and shown(ratio) == math.inf and finite(ratio) is None
+    assert stat(shown(ratio), "f") == "∞" and num(-math.inf) == "−∞" and pct(math.inf) == "∞"
+    assert shown(math.nan) is None and stat(None, "f") == num(math.nan) == pct(None) == "–"
+    assert stat(1.23456, "f") == "1.235" and pct(0.1234) == "12.34%"
