@@ -91,7 +91,7 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
 
 def _stored_context(portfolio: Portfolio, strategy: Strategy, ticker: str) -> dict:
     """The part of the page that is a function of the stored rows and the configuration."""
-    snaps = selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=strategy)
+    snaps = selectors.strategy_history_frame(portfolio=portfolio, strategy=strategy)
     fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy)
     as_of = None if snaps.empty else snaps["date"].iloc[-1].date()
     context = {"as_of": as_of, "trade_count": len(fills), "figures": {}}
