@@ -13,7 +13,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import (
     Case,
     CharField,
@@ -255,29 +255,6 @@ def benchmark_close_list(*, portfolio: Portfolio) -> list[tuple]:
     )
 
 
-def price_close_series(*, ticker: str, end: date | None = None) -> pd.Series:
-    """Closes of one ticker up to ``end`` (1 query)."""
-    qs = PriceBar.objects.filter(instrument__ticker=ticker)
-    if end is not None:
-        qs = qs.filter(date__lte=end)
-    return price_series_from(list(qs.order_by("date").values_list("date", "close")))
-
-
-def price_close_frame(*, tickers: list[str], end: date | None = None) -> pd.DataFrame:
-    """Closes of ``tickers`` up to ``end``, wide: dates x tickers (1 query)."""
-    qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
-    if end is not None:
-        qs = qs.filter(date__lte=end)
-    rows = list(qs.values_list("date", "instrument__ticker", "close"))
-    if not rows:
-        return pd.DataFrame(index=pd.DatetimeIndex([]))
-    frame = pd.DataFrame(rows, columns=["date", "ticker", "close"])
-    frame["close"] = frame["close"].astype(float)
-    wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
-    wide.index = pd.to_datetime(wide.index)
-    return wide
-
-
 def instrument_frame() -> pd.DataFrame:
     """The tradable instruments (benchmarks left out; 1 query), indexed by ticker, in
     ticker order: columns sector, asset_class, multiplier (float)."""
@@ -298,10 +275,7 @@ def close_matrix(*, tickers: list[str], end: date | None = None) -> pd.DataFrame
     qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
     if end is not None:
         qs = qs.filter(date__lte=end)
-    sql, params = qs.values_list("date", "instrument__ticker", "close").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = _raw_rows(qs.values_list("date", "instrument__ticker", "close"))
     if not rows:
         return pd.DataFrame(index=pd.DatetimeIndex([]), columns=tickers, dtype=float)
     frame = pd.DataFrame(rows, columns=["date", "ticker", "close"])
@@ -823,23 +797,6 @@ def strategy_history_frame(
     qs = qs.order_by("date", "strategy_id").values_list(*STRATEGY_SNAPSHOT_FIELDS)
     columns = ["strategy", *STRATEGY_SNAPSHOT_FIELDS[1:]]
     return _columns_frame(qs, columns, tuple(columns[2:-1]))
-
-
-def price_close_wide_frame(*, tickers: list[str], end: date | None = None) -> pd.DataFrame:
-    """``price_close_frame``, read at column speed (1 query)."""
-    qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
-    if end is not None:
-        qs = qs.filter(date__lte=end)
-    frame = _columns_frame(
-        qs.values_list("date", "instrument__ticker", "close"),
-        ["date", "ticker", "close"],
-        ("close",),
-    )
-    if frame.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([]))
-    wide = frame.pivot(index="date", columns="ticker", values="close").sort_index()
-    wide.index = pd.to_datetime(wide.index)
-    return wide
 
 
 def state_stamp_get(*, portfolio: Portfolio) -> tuple[int, object] | None:

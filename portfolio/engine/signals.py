@@ -255,12 +255,6 @@ def top_n_weights(rank: np.ndarray, top_n: int) -> np.ndarray:
         return np.where(rank <= top_n, 1.0 / top_n, 0.0)
 
 
-def top_n_equal_weights(score: np.ndarray, eligible: np.ndarray, top_n: int) -> np.ndarray:
-    """Row by row: 1/top_n on each of the ``top_n`` eligible columns with the highest score
-    (ties to the earlier column), 0 elsewhere. Shapes (n, k) in, (n, k) out."""
-    return top_n_weights(eligible_rank(score, eligible), top_n)
-
-
 # --- mean reversion ----------------------------------------------------------------------
 
 

@@ -67,11 +67,6 @@ def test_the_column_read_gives_the_orm_frames_value_for_value():
         selectors.strategy_history_frame(portfolio=portfolio, strategy=one),
         selectors.strategy_snapshot_frame(portfolio=portfolio, strategy=one),
     )
-    tickers = ["AAPL", "JPM", "SP500"]
-    _same(
-        selectors.price_close_wide_frame(tickers=tickers, end=date(1990, 4, 30)),
-        selectors.price_close_frame(tickers=tickers, end=date(1990, 4, 30)),
-    )
 
 
 def test_a_second_read_at_the_same_state_comes_from_the_cache(cached, django_assert_num_queries):
