@@ -161,6 +161,10 @@ def _overview_blocks(ctx: dict) -> list:
             ("Total return", pct(m["total_return"])),
             ("Leverage", num(m["leverage"], 3)),
             ("Drawdown", pct(m["drawdown"])),
+            (
+                f"Sharpe (rf {pct(m['risk_free'], 0)}; 1y)",
+                f"{num(m['sharpe'])} ({num(m['sharpe_1y'])})",
+            ),
             ("Active strategies", f"{m['active_strategies']} / {m['strategies']}"),
             ("Positions (gross / net)", f"{m['positions_gross']} / {m['positions_net']}"),
         ]
@@ -220,14 +224,15 @@ def _risk_blocks(ctx: dict) -> list:
         blocks.append(
             Table(
                 "Risk contributions",
-                ["Strategy", "Weight", "Own vol", "Risk contribution", "Share"],
+                ["Strategy", "Equity weight", "Risk weight", "Own vol", "Marginal"]
+                + ["Risk contribution", "Share"],
                 [
-                    [r["name"], pct(r["weight"], 1), pct(r["vol"]), pct(r["rc"])]
-                    + [pct(r["share"], 1)]
+                    [r["name"], pct(r["equity_weight"], 1), pct(r["weight"], 2)]
+                    + [pct(r["vol"]), pct(r["marginal"]), pct(r["rc"]), pct(r["share"], 1)]
                     for r in ctx["risk_rows"]
                 ]
-                + [["Portfolio", "", "", pct(ctx["risk_total"]), "100%"]],
-                note="RC_i = w_i (S w)_i / sqrt(w'S w) over the last "
+                + [["Portfolio", "", "", "", "", pct(ctx["risk_total"]), "100%"]],
+                note="Marginal (S w)_i / sqrt(w'S w); RC_i = w_i x marginal over the last "
                 f"{ctx['risk_window']} days; diversification ratio "
                 f"{num(ctx['diversification'])}.",
             )

@@ -95,11 +95,22 @@ def var_panel(history: History, window: RiskWindow) -> dict:
     return {
         "rows": rows,
         "intervals": matches,
-        "no_interval_reason": None if matches else ("unstored" if rp is None else "mismatch"),
+        "no_interval_reason": None if matches else _no_interval_reason(window, rp),
         "coverage": INTERVAL_COVERAGE,
         "observations": 0 if rp is None else len(rp),
         "window_bars": window.bars,
     }
+
+
+def _no_interval_reason(window: RiskWindow, rp) -> str:
+    """Why the VaR panel has no intervals: "books" (the stored weights are of other books:
+    a strategy added or removed since that close), "unstored" (a record from before the
+    weights were stored, or under 2 days of window), "mismatch" (the window no longer
+    reproduces the stored VaR)."""
+    stored = window.detail.get("weights")
+    if rp is None and stored and set(stored) != set(window.frame.columns):
+        return "books"
+    return "unstored" if rp is None else "mismatch"
 
 
 def _bound(x: float) -> float | None:

@@ -40,7 +40,7 @@ STAT_DEFINITIONS = {
     "sharpe_ratio": ("Sharpe ratio", "mean(r - rf/252) / std x sqrt(252), rf = 0", "f"),
     "sortino_ratio": ("Sortino ratio", "mean excess x 252 / downside deviation", "f"),
     "calmar_ratio": ("Calmar ratio", "annual return / |max drawdown|", "f"),
-    "max_drawdown": ("Max drawdown", "min of equity / running peak - 1", "%"),
+    "max_drawdown": ("Max drawdown", "min of prod(1 + r) / running peak - 1", "%"),
     "max_drawdown_duration_days": ("Longest drawdown", "trading days peak to recovery", ",d"),
     "win_rate": ("Win rate (days)", "#(r > 0) / #(r != 0)", "%"),
     "profit_factor": ("Profit factor (days)", "sum of gains / |sum of losses|", "f"),

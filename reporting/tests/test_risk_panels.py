@@ -97,6 +97,13 @@ def test_var_and_cvar_show_the_engines_intervals_on_the_risk_managers_window(log
         now[0]["y"][0] + now[0]["error_y"]["array"][0], t95.var_interval.high
     )
 
+    # weights stored for other books (a strategy since added or removed): said so
+    other = {**last.risk, "weights": {**last.risk["weights"], "a_book_since_removed": 0.1}}
+    PortfolioSnapshot.objects.filter(pk=last.pk).update(risk=other)
+    html = logged_in.get("/risk/").content.decode()
+    assert _text(html, "var-95") == f"VaR 95% {last.var_95:.2%}"
+    assert "the books changed (a strategy added or removed)" in html
+
     # a close recorded before the weights were stored: its numbers, no made-up interval
     old = {k: v for k, v in last.risk.items() if k not in ("weights", "marginal_contribution")}
     PortfolioSnapshot.objects.filter(pk=last.pk).update(risk=old)

@@ -11,7 +11,7 @@ NAV, whose peak starts at the initial 1.0, so a loss on the first day is a drawd
 This module is the one definition of every single-series metric the site shows (risk
 manager, risk page, performance and strategy pages, exports, the static report):
 ``reporting.engine.performance`` imports these and adds only what is its own (annual
-return, Calmar, profit factor, moments, drawdown periods, calendar and trade tables).
+return, Calmar, moments, drawdown periods, calendar and trade tables).
 
 Degenerate inputs give NaN, never an exception: a statistic that needs a dispersion (vol,
 Sharpe, Sortino) is NaN with fewer than 2 observations, and Sharpe is NaN when the excess
