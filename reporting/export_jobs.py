@@ -168,6 +168,24 @@ def export_jobs_reap() -> int:
     return reaped
 
 
+def export_job_expires_at(job: ExportJob):
+    """When ``export_jobs_reap`` deletes ``job``'s file (finished plus
+    ``QUANTSITE_EXPORT_KEEP_HOURS``); None while it runs or once it has no file."""
+    if job.finished_at is None or not job.file_name:
+        return None
+    return job.finished_at + timedelta(hours=settings.QUANTSITE_EXPORT_KEEP_HOURS)
+
+
+def export_jobs_delete(*, jobs) -> int:
+    """Delete the ``jobs`` (a queryset) and their files. A worker still writing one finds
+    its row gone when it finishes and deletes the file it wrote."""
+    for job in jobs:
+        path = export_job_path(job)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return jobs.delete()[0]
+
+
 def export_job_get(*, user, pk: int) -> ExportJob | None:
     """``user``'s job ``pk`` (None when it is someone else's or does not exist), after
     reaping dead jobs, so a page never shows a job running forever."""

@@ -303,3 +303,32 @@ def test_old_files_are_deleted_and_the_page_says_so(logged_in, portfolio, user, 
     page = logged_in.get(f"/export/jobs/{job.pk}/")
     assert not path.exists() and b'id="export-expired"' in page.content
     assert logged_in.get(f"/export/jobs/{job.pk}/download").status_code == 404
+
+
+def test_the_admin_lists_jobs_and_shows_one_read_only(client, django_user_model, portfolio, user):
+    root = django_user_model.objects.create_superuser("root", password="x-not-real-1")
+    client.force_login(root)
+    job = ExportJob.objects.create(
+        user=user, portfolio=portfolio, table="trades", fmt="xlsx", status="running",
+        rows_total=4000, rows_done=1000,
+    )  # fmt: skip
+    listing = client.get("/admin/reporting/exportjob/?status__exact=running")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "trades.xlsx" in html and "1,000 / 4,000 rows (25%)" in html and "quant" in html
+    page = client.get(f"/admin/reporting/exportjob/{job.pk}/change/")
+    assert page.status_code == 200 and page.context_data["has_change_permission"] is False
+    html = page.content.decode()
+    assert 'name="status"' not in html and 'name="rows_done"' not in html  # shown, not fields
+    assert client.get("/admin/reporting/exportjob/add/").status_code == 403
+
+
+def test_deleting_a_job_in_the_admin_deletes_its_file(client, django_user_model, portfolio, user):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x-not-1"))
+    job = ExportJob.objects.create(user=user, portfolio=portfolio, table="risk", fmt="csv")
+    tasks.write_export(job.pk)
+    path = export_jobs.export_job_path(ExportJob.objects.get(pk=job.pk))
+    assert path is not None and path.is_file()
+    response = client.post(f"/admin/reporting/exportjob/{job.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not ExportJob.objects.filter(pk=job.pk).exists()
+    assert not path.exists()
