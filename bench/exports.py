@@ -11,7 +11,11 @@ Figures, for a portfolio holding TRADES fills:
   * the background job itself (``reporting.tasks.write_export``), run in a fresh
     process as a worker would run it: its time, and its peak resident memory above what
     the process held once Django and the export code were imported;
-  * the same for CSV.
+  * the same for CSV;
+  * the strategy page's trades CSV (``/strategy/<name>/?format=csv``) of the strategy
+    holding them, in a fresh process through Django's ASGI path (daphne serves the
+    site): until the response object exists, until its first chunk, until its last,
+    and the process's peak resident memory above its imported baseline.
 """
 
 from __future__ import annotations
@@ -58,9 +62,40 @@ def job(job_id: int) -> None:
     print(json.dumps({"result": result, "s": seconds, "base_mb": base_mb, "peak_mb": _rss_mb()}))
 
 
+def strategy_csv(name: str) -> None:
+    """``--strategy-csv NAME``: download the strategy page's CSV as daphne would send it
+    (``async for`` over the response, as ``ASGIHandler.send_response`` does); figures as
+    JSON."""
+    from asgiref.sync import async_to_sync
+    from django.contrib.auth import get_user_model
+    from django.test import AsyncClient
+    from django.urls import get_resolver
+
+    client = AsyncClient()
+    client.force_login(get_user_model().objects.get(username="bench"))
+
+    async def download() -> dict:
+        t = time.perf_counter()
+        response = await client.get(f"/strategy/{name}/?format=csv")
+        answered, first, size = time.perf_counter() - t, None, 0
+        async for part in response:
+            first = time.perf_counter() - t if first is None else first
+            size += len(part)
+        return {"answered": answered, "first": first, "s": time.perf_counter() - t, "size": size}
+
+    _ = get_resolver().url_patterns  # import the URLconf (every view) before the baseline
+    base_mb = _rss_mb()
+    figures = async_to_sync(download)()
+    print(json.dumps({**figures, "base_mb": base_mb, "peak_mb": _rss_mb()}))
+
+
 def _job_in_worker(job_id: int) -> dict:
+    return _child("--job", str(job_id))
+
+
+def _child(*args: str) -> dict:
     done = subprocess.run(
-        [sys.executable, __file__, "--job", str(job_id)],
+        [sys.executable, __file__, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -132,10 +167,19 @@ def main(n: int) -> None:
             "once imported)"
         )
     print(f"(answered directly up to {settings.QUANTSITE_EXPORT_DIRECT_ROWS:,} rows)")
+    page = _child("--strategy-csv", strategy.name)
+    print(
+        f"strategy page CSV, {n:,} trades, under ASGI: response {page['answered'] * 1000:.0f} ms, "
+        f"first chunk {page['first'] * 1000:.0f} ms, last {page['s']:.1f} s "
+        f"({page['size'] / 1e6:.1f} MB), peak RSS {page['peak_mb']:.0f} MB "
+        f"(+{page['peak_mb'] - page['base_mb']:.0f} MB over {page['base_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--job"]:
         job(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--strategy-csv"]:
+        strategy_csv(sys.argv[2])
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from portfolio.models import Portfolio
@@ -110,28 +112,43 @@ def export_job_run(job_id: int) -> str:
     final = export_dir() / name
     partial = final.with_name(f".{name}.part")
     try:
-        frames = exports.export_frames(job.portfolio, job.table)
-        total = sum(len(f) for f in frames.values())  # the rows as read, not as counted
-        ExportJob.objects.filter(pk=job_id).update(rows_total=total, rows_done=0)
         with partial.open("wb") as out:
-            exports.export_write(frames, job.fmt, out, progress=_progress(job_id))
+            total = _write(job, out)
         partial.replace(final)
     except Exception as exc:
         partial.unlink(missing_ok=True)
         log.exception("export job %s failed", job_id)
         _finish(job_id, ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         return f"export {job_id}: failed"
-    if not _finish(job_id, ExportJob.Status.DONE, file_name=name):
+    done = dict(rows_total=total, rows_done=total)  # the rows as written, not as counted
+    if not _finish(job_id, ExportJob.Status.DONE, file_name=name, **done):
         final.unlink(missing_ok=True)  # reaped meanwhile: the row says interrupted
         return f"export {job_id}: interrupted"
     return f"export {job_id}: {total} rows"
 
 
+def _write(job: ExportJob, out) -> int:
+    """Write ``job``'s file to ``out``; the number of data rows written. A CSV streams its
+    table piece by piece (``exports.table_pieces``: the worker's memory stays bounded
+    whatever the number of trades); a workbook is written from the whole tables."""
+    progress = _progress(job.pk)
+    if job.fmt == "csv" and job.table != exports.ALL:
+        return exports.csv_write(exports.table_pieces(job.portfolio, job.table), out, progress)
+    frames = exports.export_frames(job.portfolio, job.table)
+    total = sum(len(f) for f in frames.values())  # the rows as read, not as counted
+    ExportJob.objects.filter(pk=job.pk).update(rows_total=total, rows_done=0)
+    exports.export_write(frames, job.fmt, out, progress=progress)
+    return total
+
+
 def _progress(job_id: int):
     def report(rows_done: int) -> None:
         try:
+            # a table read piece by piece may outgrow its count (an update wrote fills)
             ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(
-                rows_done=rows_done, heartbeat_at=timezone.now()
+                rows_done=rows_done,
+                rows_total=Greatest("rows_total", Value(rows_done)),
+                heartbeat_at=timezone.now(),
             )
         except DatabaseError:  # e.g. SQLite busy under an update: the file matters more
             log.warning("export job %s: progress not stored at %s rows", job_id, rows_done)

@@ -217,13 +217,14 @@ def test_the_task_writes_100000_trades_to_excel(portfolio, user):
 # --- failures, dead workers, other users ----------------------------------------------------
 
 
-def test_a_failing_export_says_why_and_leaves_no_file(portfolio, user, monkeypatch):
-    def broken(frames, fmt, out, progress=None):
+@pytest.mark.parametrize("fmt", exports.FORMATS)
+def test_a_failing_export_says_why_and_leaves_no_file(portfolio, user, monkeypatch, fmt):
+    def broken(table, out, progress=None):
         out.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(exports, "export_write", broken)
-    job = ExportJob.objects.create(user=user, portfolio=portfolio, table="trades", fmt="csv")
+    monkeypatch.setattr(exports, f"{fmt}_write", broken)  # the writer the job calls
+    job = ExportJob.objects.create(user=user, portfolio=portfolio, table="trades", fmt=fmt)
     assert tasks.write_export(job.pk) == f"export {job.pk}: failed"
     job.refresh_from_db()
     assert (job.status, job.error, job.file_name) == ("failed", "OSError: disk full", "")
@@ -332,3 +333,21 @@ def test_deleting_a_job_in_the_admin_deletes_its_file(client, django_user_model,
     response = client.post(f"/admin/reporting/exportjob/{job.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302 and not ExportJob.objects.filter(pk=job.pk).exists()
     assert not path.exists()
+
+
+def test_a_csv_job_counts_the_rows_it_wrote_when_the_table_grew_after_the_count(
+    portfolio, user, monkeypatch, caplog
+):
+    monkeypatch.setattr(exports, "PROGRESS_EVERY", 10)
+    add_trades(portfolio, 35)
+    n = Trade.objects.filter(strategy__portfolio=portfolio).count()
+    # counted at the click as 1 row; the update wrote the others before the worker ran
+    job = ExportJob.objects.create(
+        user=user, portfolio=portfolio, table="trades", fmt="csv", rows_total=1
+    )
+    assert tasks.write_export(job.pk) == f"export {job.pk}: {n} rows"
+    job.refresh_from_db()
+    assert (job.status, job.rows_done, job.rows_total) == ("done", n, n)
+    assert "progress not stored" not in caplog.text  # rows_done never passed rows_total
+    body = export_jobs.export_job_path(job).read_bytes()
+    assert body == exports.export_bytes({"trades": exports.trades_frame(portfolio)}, "csv")
