@@ -128,17 +128,17 @@ def export_job_run(job_id: int) -> str:
 
 
 def _write(job: ExportJob, out) -> int:
-    """Write ``job``'s file to ``out``; the number of data rows written. A CSV streams its
-    table piece by piece (``exports.table_pieces``: the worker's memory stays bounded
-    whatever the number of trades); a workbook is written from the whole tables."""
+    """Write ``job``'s file to ``out``; the number of data rows written. Each table is
+    read and written piece by piece (``exports.table_pieces``): the worker's memory
+    stays bounded whatever the number of trades."""
+    names = list(exports.TABLES) if job.table == exports.ALL else [job.table]
+    pieces = {name: exports.table_pieces(job.portfolio, name) for name in names}
     progress = _progress(job.pk)
-    if job.fmt == "csv" and job.table != exports.ALL:
-        return exports.csv_write(exports.table_pieces(job.portfolio, job.table), out, progress)
-    frames = exports.export_frames(job.portfolio, job.table)
-    total = sum(len(f) for f in frames.values())  # the rows as read, not as counted
-    ExportJob.objects.filter(pk=job.pk).update(rows_total=total, rows_done=0)
-    exports.export_write(frames, job.fmt, out, progress=progress)
-    return total
+    if job.fmt == "csv":
+        if len(pieces) != 1:
+            raise ValueError("a CSV file holds one table")
+        return exports.csv_write(pieces[job.table], out, progress)
+    return exports.xlsx_write(pieces, out, progress)
 
 
 def _progress(job_id: int):

@@ -269,39 +269,50 @@ def _excel_values(series: pd.Series) -> list:
 
 
 def xlsx_write(
-    frames: dict[str, pd.DataFrame], out: IO[bytes] | str, progress: Progress | None = None
-) -> None:
-    """Tables as one .xlsx workbook, one sheet per table (named after it): a bold, frozen
-    header row, numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel
-    datetimes (UTC), empty cells for NaN/NaT/None, column widths set. Text is always text,
-    never a formula. openpyxl's write-only mode streams rows to a temporary file (memory
-    stays flat), but at some 20-80k cells a second: 100,000 trades take tens of seconds,
-    which is why large downloads run as ``reporting.export_jobs``."""
+    tables: dict[str, Iterable[pd.DataFrame]],
+    out: IO[bytes] | str,
+    progress: Progress | None = None,
+) -> int:
+    """Tables, each given in pieces (``table_pieces``; a whole frame is one piece), as one
+    .xlsx workbook, one sheet per table (named after it): a bold, frozen header row,
+    numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel datetimes
+    (UTC), empty cells for NaN/NaT/None, column widths set from the first piece. Text is
+    always text, never a formula. Returns the number of data rows. openpyxl's write-only
+    mode streams rows to a temporary file and only one piece is held at a time (memory
+    stays flat), but at some 20-80k cells a second: 100,000 trades take seconds, which
+    is why large downloads run as ``reporting.export_jobs``."""
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
     done = 0
-    for name, frame in frames.items():
+    for name, pieces in tables.items():
         ws = wb.create_sheet(title=_sheet_title(name))
         ws.freeze_panes = "A2"
-        for i, col in enumerate(frame.columns, start=1):
-            width = _column_width(frame[col], str(col))
-            ws.column_dimensions[get_column_letter(i)].width = width
-        header = []
-        for col in frame.columns:
-            cell = WriteOnlyCell(ws, value=str(col))
-            cell.data_type = "s"  # a header is text, never a formula (it may carry a name)
-            cell.font = bold
-            header.append(cell)
-        ws.append(header)
-        columns = [_excel_values(frame[col]) for col in frame.columns]
-        for i, row in enumerate(zip(*columns, strict=True), start=1):
-            ws.append([_text_cell(ws, v) for v in row])
-            if progress is not None and i % PROGRESS_EVERY == 0:
-                progress(done + i)
-        done += len(frame)
+        for k, piece in enumerate(pieces):
+            if k == 0:
+                _xlsx_header(ws, piece, bold)
+            columns = [_excel_values(piece[col]) for col in piece.columns]
+            for row in zip(*columns, strict=True):
+                ws.append([_text_cell(ws, v) for v in row])
+                done += 1
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done)
         if progress is not None:
             progress(done)
     wb.save(out)
+    return done
+
+
+def _xlsx_header(ws, frame: pd.DataFrame, bold: Font) -> None:
+    for i, col in enumerate(frame.columns, start=1):
+        width = _column_width(frame[col], str(col))
+        ws.column_dimensions[get_column_letter(i)].width = width
+    header = []
+    for col in frame.columns:
+        cell = WriteOnlyCell(ws, value=str(col))
+        cell.data_type = "s"  # a header is text, never a formula (it may carry a name)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
 
 
 def _sheet_title(name: str) -> str:
@@ -331,7 +342,7 @@ def export_write(
             raise ValueError("a CSV file holds one table")
         csv_write(_pieces(next(iter(frames.values())), PROGRESS_EVERY), out, progress)
     elif fmt == "xlsx":
-        xlsx_write(frames, out, progress)
+        xlsx_write({name: [frame] for name, frame in frames.items()}, out, progress)
     else:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
 
