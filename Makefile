@@ -59,10 +59,12 @@ test: check
 audit: venv-dev
 	$(BIN)/python -m operations.dependency_audit
 
-# Update-path figures, then every dashboard page's server time on the demo (bench/pages.py).
+# Update-path figures, then every dashboard page's server time on the demo (bench/pages.py),
+# then the exports of 100,000 trades (bench/exports.py, about 30 s).
 bench: venv-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py pages
+	$(BIN)/python bench/exports.py
 
 lint: venv-dev
 	$(BIN)/ruff check .

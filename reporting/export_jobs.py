@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from portfolio.models import Portfolio
@@ -110,28 +112,43 @@ def export_job_run(job_id: int) -> str:
     final = export_dir() / name
     partial = final.with_name(f".{name}.part")
     try:
-        frames = exports.export_frames(job.portfolio, job.table)
-        total = sum(len(f) for f in frames.values())  # the rows as read, not as counted
-        ExportJob.objects.filter(pk=job_id).update(rows_total=total, rows_done=0)
         with partial.open("wb") as out:
-            exports.export_write(frames, job.fmt, out, progress=_progress(job_id))
+            total = _write(job, out)
         partial.replace(final)
     except Exception as exc:
         partial.unlink(missing_ok=True)
         log.exception("export job %s failed", job_id)
         _finish(job_id, ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
         return f"export {job_id}: failed"
-    if not _finish(job_id, ExportJob.Status.DONE, file_name=name):
+    done = dict(rows_total=total, rows_done=total)  # the rows as written, not as counted
+    if not _finish(job_id, ExportJob.Status.DONE, file_name=name, **done):
         final.unlink(missing_ok=True)  # reaped meanwhile: the row says interrupted
         return f"export {job_id}: interrupted"
     return f"export {job_id}: {total} rows"
 
 
+def _write(job: ExportJob, out) -> int:
+    """Write ``job``'s file to ``out``; the number of data rows written. Each table is
+    read and written piece by piece (``exports.table_pieces``): the worker's memory
+    stays bounded whatever the number of trades."""
+    names = list(exports.TABLES) if job.table == exports.ALL else [job.table]
+    pieces = {name: exports.table_pieces(job.portfolio, name) for name in names}
+    progress = _progress(job.pk)
+    if job.fmt == "csv":
+        if len(pieces) != 1:
+            raise ValueError("a CSV file holds one table")
+        return exports.csv_write(pieces[job.table], out, progress)
+    return exports.xlsx_write(pieces, out, progress)
+
+
 def _progress(job_id: int):
     def report(rows_done: int) -> None:
         try:
+            # a table read piece by piece may outgrow its count (an update wrote fills)
             ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(
-                rows_done=rows_done, heartbeat_at=timezone.now()
+                rows_done=rows_done,
+                rows_total=Greatest("rows_total", Value(rows_done)),
+                heartbeat_at=timezone.now(),
             )
         except DatabaseError:  # e.g. SQLite busy under an update: the file matters more
             log.warning("export job %s: progress not stored at %s rows", job_id, rows_done)
@@ -166,6 +183,24 @@ def export_jobs_reap() -> int:
             path.unlink(missing_ok=True)
     old.update(file_name="", error="expired: the file was deleted")
     return reaped
+
+
+def export_job_expires_at(job: ExportJob):
+    """When ``export_jobs_reap`` deletes ``job``'s file (finished plus
+    ``QUANTSITE_EXPORT_KEEP_HOURS``); None while it runs or once it has no file."""
+    if job.finished_at is None or not job.file_name:
+        return None
+    return job.finished_at + timedelta(hours=settings.QUANTSITE_EXPORT_KEEP_HOURS)
+
+
+def export_jobs_delete(*, jobs) -> int:
+    """Delete the ``jobs`` (a queryset) and their files. A worker still writing one finds
+    its row gone when it finishes and deletes the file it wrote."""
+    for job in jobs:
+        path = export_job_path(job)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return jobs.delete()[0]
 
 
 def export_job_get(*, user, pk: int) -> ExportJob | None:

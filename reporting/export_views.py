@@ -13,7 +13,11 @@ served to the user who asked for it. The tables and writers live in ``reporting.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     FileResponse,
     Http404,
@@ -35,6 +39,30 @@ REFRESH_SECONDS = 2
 
 def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
+
+
+def streamed(request, chunks: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """``chunks`` as the body of a ``StreamingHttpResponse`` that stays streamed under
+    the server at hand. Under ASGI (daphne serves the site) Django reads a synchronous
+    iterator whole into a list before it sends a byte (``StreamingHttpResponse.__aiter__``):
+    there the chunks are pulled one at a time, each in the request's thread (its
+    database connection), so memory holds one chunk. Under WSGI (and the test client)
+    the iterator itself."""
+    if isinstance(request, ASGIRequest):
+        return _one_at_a_time(chunks)
+    return chunks
+
+
+async def _one_at_a_time(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    pull = sync_to_async(next, thread_sensitive=True)
+    end = b""  # csv_chunks never yields an empty chunk
+    try:
+        while chunk := await pull(chunks, end):
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # a download cut short: the generator's cleanup runs
+            await sync_to_async(close, thread_sensitive=True)()
 
 
 def _response(request, table: str, fmt: str) -> HttpResponse:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import IO
 
@@ -36,9 +36,12 @@ CONTENT_TYPES = {
 }
 ALL = "all"
 # A writer given a ``progress`` callable calls it with the number of data rows written so
-# far (over every table), every ``PROGRESS_EVERY`` rows and at the end of each table.
+# far (over every table), every ``PROGRESS_EVERY`` rows and at the end of each table. The
+# streamed CSV reads and writes pieces of that many rows too: one query a piece, so
+# 10,000 (some 10 MB of fills at a time) reads 100,000 trades in about the time of one
+# whole read, where pieces of 2,000 took three times as long.
 Progress = Callable[[int], None]
-PROGRESS_EVERY = 2000
+PROGRESS_EVERY = 10_000
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -74,13 +77,30 @@ def equity_frame(portfolio: Portfolio) -> pd.DataFrame:
     return tables.equity_table(portfolio_rows, list(strategy_rows), names, benchmark_rows)
 
 
-def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.DataFrame:
-    """Every fill of the portfolio's books (or of one ``strategy``), in date order
-    (``tables.trades_table``; ``selectors.trade_frame``). 1 query."""
-    fills = selectors.trade_frame(portfolio=portfolio, strategy=strategy, detail=True)
+def _trades_table(fills: pd.DataFrame) -> pd.DataFrame:
     fills = fills.assign(date=_dates(fills["date"]))
     rows = fills[list(tables.TRADE_COLUMNS)].itertuples(index=False, name=None)
     return tables.trades_table(list(rows))
+
+
+def trades_frame(portfolio: Portfolio, strategy: Strategy | None = None) -> pd.DataFrame:
+    """Every fill of the portfolio's books (or of one ``strategy``), in date order
+    (``tables.trades_table``; ``selectors.trade_frame``). 1 query."""
+    return _trades_table(selectors.trade_frame(portfolio=portfolio, strategy=strategy, detail=True))
+
+
+def trades_frames(
+    portfolio: Portfolio, strategy: Strategy | None = None, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """``trades_frame`` in pieces of at most ``rows`` fills (``PROGRESS_EVERY`` unless
+    given; ``selectors.trade_frame_pages``, one query a piece): what a writer needs to
+    stream any number of trades in bounded memory. At least one piece (empty when there
+    are no fills)."""
+    pages = selectors.trade_frame_pages(
+        portfolio=portfolio, strategy=strategy, detail=True, rows=rows or PROGRESS_EVERY
+    )
+    for fills in pages:
+        yield _trades_table(fills)
 
 
 def positions_frame(portfolio: Portfolio) -> pd.DataFrame:
@@ -123,6 +143,24 @@ def export_frames(portfolio: Portfolio, table: str) -> dict[str, pd.DataFrame]:
     return {name: TABLES[name](portfolio) for name in names}
 
 
+def table_pieces(
+    portfolio: Portfolio, table: str, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """One table in pieces of at most ``rows`` rows (``PROGRESS_EVERY`` unless given),
+    for ``csv_stream``: the trades (the
+    table that grows without bound) read piece by piece, any other table read whole
+    (one row per snapshot date at most) and cut."""
+    rows = rows or PROGRESS_EVERY
+    if table == "trades":
+        return trades_frames(portfolio, rows=rows)
+    return _pieces(TABLES[table](portfolio), rows)
+
+
+def _pieces(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, max(len(frame), 1), rows):
+        yield frame.iloc[start : start + rows]
+
+
 def export_filename(*, portfolio: Portfolio, table: str, fmt: str) -> str:
     """``quantsite-<table>-<as-of>.<fmt>``, as-of the portfolio's last applied bar date
     (today when it has none yet)."""
@@ -156,36 +194,52 @@ def _csv_cell(value):
     return value
 
 
-def csv_write(frame: pd.DataFrame, out: IO[bytes], progress: Progress | None = None) -> None:
-    """One table as UTF-8 CSV: a header row, then one line per row. Empty cells for
-    NaN/NaT/None; dates ISO (YYYY-MM-DD); timestamps ISO 8601; floats in their shortest
-    round-trip form (``repr``)."""
-    for i, chunk in enumerate(csv_chunks(frame, rows=PROGRESS_EVERY), start=1):
+def csv_write(
+    pieces: Iterable[pd.DataFrame], out: IO[bytes], progress: Progress | None = None
+) -> int:
+    """One table, given in pieces (``table_pieces``, ``_pieces``), as UTF-8 CSV
+    (``csv_stream``) written to ``out``; returns the number of data rows. ``progress``
+    gets the rows written so far after each piece."""
+    done = 0
+    for piece, chunk in csv_stream(pieces):
         out.write(chunk)
+        done += len(piece)
         if progress is not None:
-            progress(min(i * PROGRESS_EVERY, len(frame)))
+            progress(done)
+    return done
 
 
-def csv_chunks(frame: pd.DataFrame, rows: int = 20_000) -> Iterator[bytes]:
-    """``csv_write``'s bytes in pieces of ``rows`` lines (the header first), for a
-    streamed response."""
-    text = frame.copy()
-    for col in text.columns:
-        if text[col].dtype == object or pd.api.types.is_datetime64_any_dtype(text[col]):
-            text[col] = [_csv_cell(v) for v in text[col]]
-    # headers carry strategy names and tickers (``<name>_equity``): neutralised like data
-    text.columns = [_csv_cell(str(c)) for c in text.columns]
-    for start in range(0, max(len(text), 1), rows):
+def csv_stream(pieces: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, bytes]]:
+    """(piece, its CSV bytes) for each piece of one table: a header row (with the first
+    piece), then one line per row. Empty cells for NaN/NaT/None; dates ISO (YYYY-MM-DD);
+    timestamps ISO 8601; floats in their shortest round-trip form (``repr``); text that a
+    spreadsheet would run as a formula starts with an apostrophe. Only one piece is held
+    at a time: memory is bounded by a piece, whatever the table's length."""
+    header = True
+    for piece in pieces:
+        text = piece.copy()
+        for col in text.columns:
+            if text[col].dtype == object or pd.api.types.is_datetime64_any_dtype(text[col]):
+                text[col] = [_csv_cell(v) for v in text[col]]
+        # headers carry strategy names and tickers (``<name>_equity``): neutralised too
+        text.columns = [_csv_cell(str(c)) for c in text.columns]
         buffer = io.StringIO()
-        text.iloc[start : start + rows].to_csv(
+        text.to_csv(
             buffer,
             index=False,
-            header=start == 0,
+            header=header,
             na_rep="",
             lineterminator="\r\n",
             quoting=csv.QUOTE_MINIMAL,
         )
-        yield buffer.getvalue().encode("utf-8")
+        header = False
+        yield piece, buffer.getvalue().encode("utf-8")
+
+
+def csv_chunks(pieces: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    """``csv_stream``'s bytes alone, for a streamed response."""
+    for _, chunk in csv_stream(pieces):
+        yield chunk
 
 
 def _column_width(series: pd.Series, header: str) -> float:
@@ -215,39 +269,50 @@ def _excel_values(series: pd.Series) -> list:
 
 
 def xlsx_write(
-    frames: dict[str, pd.DataFrame], out: IO[bytes] | str, progress: Progress | None = None
-) -> None:
-    """Tables as one .xlsx workbook, one sheet per table (named after it): a bold, frozen
-    header row, numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel
-    datetimes (UTC), empty cells for NaN/NaT/None, column widths set. Text is always text,
-    never a formula. openpyxl's write-only mode streams rows to a temporary file (memory
-    stays flat), but at some 20-80k cells a second: 100,000 trades take tens of seconds,
-    which is why large downloads run as ``reporting.export_jobs``."""
+    tables: dict[str, Iterable[pd.DataFrame]],
+    out: IO[bytes] | str,
+    progress: Progress | None = None,
+) -> int:
+    """Tables, each given in pieces (``table_pieces``; a whole frame is one piece), as one
+    .xlsx workbook, one sheet per table (named after it): a bold, frozen header row,
+    numbers as numbers, dates as Excel dates (yyyy-mm-dd), timestamps as Excel datetimes
+    (UTC), empty cells for NaN/NaT/None, column widths set from the first piece. Text is
+    always text, never a formula. Returns the number of data rows. openpyxl's write-only
+    mode streams rows to a temporary file and only one piece is held at a time (memory
+    stays flat), but at some 20-80k cells a second: 100,000 trades take seconds, which
+    is why large downloads run as ``reporting.export_jobs``."""
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
     done = 0
-    for name, frame in frames.items():
+    for name, pieces in tables.items():
         ws = wb.create_sheet(title=_sheet_title(name))
         ws.freeze_panes = "A2"
-        for i, col in enumerate(frame.columns, start=1):
-            width = _column_width(frame[col], str(col))
-            ws.column_dimensions[get_column_letter(i)].width = width
-        header = []
-        for col in frame.columns:
-            cell = WriteOnlyCell(ws, value=str(col))
-            cell.data_type = "s"  # a header is text, never a formula (it may carry a name)
-            cell.font = bold
-            header.append(cell)
-        ws.append(header)
-        columns = [_excel_values(frame[col]) for col in frame.columns]
-        for i, row in enumerate(zip(*columns, strict=True), start=1):
-            ws.append([_text_cell(ws, v) for v in row])
-            if progress is not None and i % PROGRESS_EVERY == 0:
-                progress(done + i)
-        done += len(frame)
+        for k, piece in enumerate(pieces):
+            if k == 0:
+                _xlsx_header(ws, piece, bold)
+            columns = [_excel_values(piece[col]) for col in piece.columns]
+            for row in zip(*columns, strict=True):
+                ws.append([_text_cell(ws, v) for v in row])
+                done += 1
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done)
         if progress is not None:
             progress(done)
     wb.save(out)
+    return done
+
+
+def _xlsx_header(ws, frame: pd.DataFrame, bold: Font) -> None:
+    for i, col in enumerate(frame.columns, start=1):
+        width = _column_width(frame[col], str(col))
+        ws.column_dimensions[get_column_letter(i)].width = width
+    header = []
+    for col in frame.columns:
+        cell = WriteOnlyCell(ws, value=str(col))
+        cell.data_type = "s"  # a header is text, never a formula (it may carry a name)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
 
 
 def _sheet_title(name: str) -> str:
@@ -275,9 +340,9 @@ def export_write(
     if fmt == "csv":
         if len(frames) != 1:
             raise ValueError("a CSV file holds one table")
-        csv_write(next(iter(frames.values())), out, progress)
+        csv_write(_pieces(next(iter(frames.values())), PROGRESS_EVERY), out, progress)
     elif fmt == "xlsx":
-        xlsx_write(frames, out, progress)
+        xlsx_write({name: [frame] for name, frame in frames.items()}, out, progress)
     else:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
 

@@ -22,6 +22,7 @@ from portfolio.services.approvals import order_review
 from portfolio.services.controls import Origin
 from portfolio.services.live import state_version_of
 from reporting import exports, selectors
+from reporting.export_views import streamed
 from reporting.fragments import page_main, page_parts
 from reporting.pages.common import finite
 from reporting.pages.config import config_page
@@ -149,7 +150,7 @@ def strategy(request, name: str):
         return HttpResponseBadRequest(str(exc))
     s = get_object_or_404(Strategy, portfolio=portfolio, name=name)
     if request.GET.get("format") == "csv":
-        return _trades_csv(portfolio, s)
+        return _trades_csv(request, portfolio, s)
     try:
         page = query_int(request.GET, "page", default=1, minimum=1, maximum=MAX_PAGE)
     except QueryError as exc:
@@ -251,10 +252,12 @@ def status(request):
     )
 
 
-def _trades_csv(portfolio, strategy: Strategy) -> StreamingHttpResponse:
+def _trades_csv(request, portfolio, strategy: Strategy) -> StreamingHttpResponse:
     """Every fill of the book, oldest first: the trades export (``reporting.exports``) of
-    this one strategy, streamed in pieces."""
-    frame = exports.trades_frame(portfolio, strategy=strategy)
-    response = StreamingHttpResponse(exports.csv_chunks(frame), content_type="text/csv")
+    this one strategy, read and written piece by piece (``exports.trades_frames``, one
+    query a piece) while it is sent, so neither the request nor memory grows with the
+    number of fills."""
+    chunks = exports.csv_chunks(exports.trades_frames(portfolio, strategy=strategy))
+    response = StreamingHttpResponse(streamed(request, chunks), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="trades-{strategy.name}.csv"'
     return response

@@ -299,6 +299,76 @@ def test_the_strategy_page_lists_its_trades_and_exports_them_all_as_csv(logged_i
     assert rows[1][0] == first.date.isoformat() and rows[1][2] == first.instrument.ticker
 
 
+def _trade_pages(queries, rows: int) -> list[str]:
+    """The paged reads of the trades among ``queries`` (``selectors.trade_frame_pages``)."""
+    return [
+        q["sql"] for q in queries if '"portfolio_trade"' in q["sql"] and f"LIMIT {rows}" in q["sql"]
+    ]
+
+
+def test_the_strategy_csv_is_read_piece_by_piece_and_equals_the_whole_trades_export(
+    logged_in, monkeypatch, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reporting import exports
+
+    portfolio = _demo(date(1990, 6, 29))
+    s = Strategy.objects.get(name="mean_reversion_20")
+    n = Trade.objects.filter(strategy=s).count()
+    assert n > 20
+    monkeypatch.setattr(exports, "PROGRESS_EVERY", 7)  # pieces of 7 fills
+    whole = exports.export_bytes({"trades": exports.trades_frame(portfolio, strategy=s)}, "csv")
+    response = logged_in.get(f"/strategy/{s.name}/?format=csv")
+    with CaptureQueriesContext(connection) as queries:
+        chunks = list(response.streaming_content)
+    assert b"".join(chunks) == whole  # header once, every fill, the export's own CSV
+    assert response["Content-Disposition"] == f'attachment; filename="trades-{s.name}.csv"'
+    pieces = -(-n // 7) + (n % 7 == 0)  # a full last piece asks once more, for nothing
+    assert len(chunks) == -(-n // 7) and len(_trade_pages(queries, 7)) == pieces
+
+
+def test_under_asgi_the_strategy_csv_is_sent_as_it_is_read_not_read_whole_first(
+    client, user, monkeypatch
+):
+    from asgiref.sync import async_to_sync
+    from django.db import connection
+    from django.test import AsyncClient
+
+    from reporting import exports
+
+    _demo(date(1990, 6, 29))
+    s = Strategy.objects.get(name="mean_reversion_20")
+    n = Trade.objects.filter(strategy=s).count()
+    monkeypatch.setattr(exports, "PROGRESS_EVERY", 7)
+    client.force_login(user)
+    expected = b"".join(client.get(f"/strategy/{s.name}/?format=csv").streaming_content)
+    asgi = AsyncClient()
+    asgi.force_login(user)
+    reads_before_each_chunk: list[int] = []
+
+    reads: list[str] = []
+
+    def count(execute, sql, params, many, context):  # every SQL statement, as it runs
+        reads.append(sql)
+        return execute(sql, params, many, context)
+
+    async def download():  # driven from this thread: the ORM runs in the test transaction
+        response = await asgi.get(f"/strategy/{s.name}/?format=csv")
+        assert response.is_async  # a sync iterator would be read whole before a byte
+        parts = []
+        async for part in response:  # what Django's ASGIHandler does to send it
+            reads_before_each_chunk.append(len(_trade_pages([{"sql": q} for q in reads], 7)))
+            parts.append(part)
+        return b"".join(parts)
+
+    with connection.execute_wrapper(count):
+        assert async_to_sync(download)() == expected
+    # chunk k goes out after k reads: the body is sent as it is read
+    assert reads_before_each_chunk == list(range(1, -(-n // 7) + 1))
+
+
 def test_the_strategy_page_shows_trade_win_rate_average_pnl_and_adverse_excursion(logged_in):
     from reporting.pages.strategy import _trade_risk
     from reporting.selectors import trade_frame
