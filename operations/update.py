@@ -48,6 +48,7 @@ from portfolio.services.live import state_version_bump
 from portfolio.services.locks import AlreadyRunning, db_retry_once, lock_hold
 from portfolio.services.prices import prices_load, provider_default
 from portfolio.services.runs import run_beat, run_claim, run_heartbeat, runs_reap
+from reporting.pages.warm import live_pages_warm
 from risk.services import risk_session_open
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,15 @@ def run_update(
     load_prices: bool = True,
     run_id: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    warm_pages: bool = True,
 ) -> UpdateResult:
     """Bring prices up to date, then apply every new bar date (up to ``as_of``) to every
     live portfolio. A second concurrent call returns status ``skipped`` ("already
     running") and changes nothing. ``run_id``: carry out that queued run (Update now)
     instead of creating a new row; its ``as_of`` and ``trigger`` win. ``progress``: see
-    ``portfolio_apply`` (called per portfolio).
+    ``portfolio_apply`` (called per portfolio). When it applied bars and ``warm_pages``,
+    the pages' cached part is built for the new state before it returns, after the lock
+    is released (``reporting.pages.warm``).
 
     Dead runs (process gone, stale heartbeat) are marked failed first (``runs_reap``)."""
     runs_reap()
@@ -98,7 +102,7 @@ def run_update(
     try:
         with lock_hold(UPDATE_LOCK, owner=f"run_update ({trigger})") as lock:
             run = queued or UpdateRun(trigger=trigger, as_of=as_of)
-            return _run_update_locked(lock, run, load_prices=load_prices, progress=progress)
+            result = _run_update_locked(lock, run, load_prices=load_prices, progress=progress)
     except AlreadyRunning as exc:
         log.info("update skipped: %s", exc)
         if queued is not None:
@@ -106,6 +110,9 @@ def run_update(
                 status=UpdateRun.Status.SKIPPED, error=str(exc), finished_at=timezone.now()
             )
         return UpdateResult("skipped", str(exc), queued.pk if queued else None)
+    if result.dates_applied and warm_pages:
+        live_pages_warm()
+    return result
 
 
 def _run_update_locked(lock, run: UpdateRun, *, load_prices: bool, progress) -> UpdateResult:

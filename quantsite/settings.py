@@ -225,6 +225,24 @@ CACHES = {
         "LOCATION": str(DATA_DIR / "qstat"),
     },
 }
+# What the dashboard pages compute once per committed state (reporting.pages.common.
+# state_cached): shared by every process, so the update's worker builds it once after a
+# commit (reporting.pages.warm) and every web process serves it, and it survives a
+# restart. Redis when there is one; else files beside the database (atomic writes, no
+# extra service, and no writes into SQLite, which the update holds while it commits).
+if REDIS_URL:
+    CACHES["pages"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "quantsite-pages",
+    }
+else:
+    CACHES["pages"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "pagecache"),
+        # one entry per page, section, strategy and chosen ticker of each portfolio
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    }
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -452,8 +470,9 @@ QUANTSITE_STALE_DATA_DAYS = env_int("QUANTSITE_STALE_DATA_DAYS", 5, minimum=1)
 # so the embedded demo's scheduled updates move the live pages one bar at a time.
 QUANTSITE_REPLAY_BARS_PER_UPDATE = env_int("QUANTSITE_REPLAY_BARS_PER_UPDATE", 0, minimum=0)
 QUANTSITE_UPDATE_EVERY_MINUTES = env_int("QUANTSITE_UPDATE_EVERY_MINUTES", 1, minimum=1)
-# The dashboard pages keep the portfolio's snapshot history in the default cache, keyed
-# by the committed state version (reporting.pages.common.history_load).
+# The dashboard pages keep what they compute from stored rows in the "pages" cache,
+# stamped with the committed state (reporting.pages.common.state_cached); an update that
+# applied bars builds them right after (reporting.pages.warm.pages_warm).
 QUANTSITE_HISTORY_CACHE = env_bool("QUANTSITE_HISTORY_CACHE", True)
 # Dates per transaction when replaying history (a date is never split across two).
 QUANTSITE_DATES_PER_COMMIT = env_int("QUANTSITE_DATES_PER_COMMIT", 500, minimum=1)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
 import pandas as pd
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 from portfolio.models import Portfolio, Strategy
 from reporting import selectors
@@ -63,7 +66,7 @@ class History:
 
 
 def history_load(*, portfolio: Portfolio, strategies: list[Strategy] | None = None) -> History:
-    """The portfolio's history; the snapshot frames come from the default cache when the
+    """The portfolio's history; the snapshot frames come from the pages cache when the
     committed state has not moved since they were read (``_snapshot_frames``).
     ``strategies``: the portfolio's (``selectors.strategy_list``), when already read."""
     if strategies is None:
@@ -78,11 +81,14 @@ def history_load(*, portfolio: Portfolio, strategies: list[Strategy] | None = No
 
 
 STATE_CACHE_SECONDS = 24 * 3600
+BUILD_LOCK_SECONDS = 120  # a builder that died frees its claim after this long
+BUILD_WAIT_SECONDS = 60.0  # the longest a request waits for another process's build
+BUILD_POLL_SECONDS = 0.05
 
 
 def state_cached(*, portfolio: Portfolio, name: str, depends: tuple, build):
     """``build()``, computed once per committed state of ``portfolio`` and served from the
-    default cache until the next (``settings.QUANTSITE_HISTORY_CACHE``; off: always built).
+    "pages" cache until the next (``settings.QUANTSITE_HISTORY_CACHE``; off: always built).
 
     Everything a page draws from stored rows (snapshots, trades, positions, violations,
     closes up to the as-of bar) changes only in a commit of the update path, which bumps
@@ -95,18 +101,56 @@ def state_cached(*, portfolio: Portfolio, name: str, depends: tuple, build):
     when all of them still match. The stamp is read before ``build`` reads rows, so an entry is
     never older than its stamp. One entry per ``name`` and portfolio: a new state
     overwrites the old one. Nothing is cached before the first commit (no version row).
+
+    The cache is shared by every process (settings ``CACHES["pages"]``), and one state is
+    built once (``stamped_build``): the web servers' requests and the worker's
+    ``pages_warm`` after an update wait for each other's build instead of repeating it.
     The value is pickled by the cache, so a caller may change what it gets back."""
     version = selectors.state_stamp_get(portfolio=portfolio)
     if version is None or not settings.QUANTSITE_HISTORY_CACHE:
         return build()
     stamp = (*version, selectors.reference_stamp_get(), depends)
-    key = f"reporting:{name}:{portfolio.pk}"
-    hit = cache.get(key)
+    return stamped_build(caches["pages"], f"reporting:{name}:{portfolio.pk}", stamp, build)
+
+
+def stamped_build(pages, key: str, stamp: tuple, build):
+    """The value ``pages`` (a cache) holds under ``key`` for ``stamp``, else ``build()``,
+    stored there with its stamp. Built once whatever the number of callers: the first to
+    miss claims ``stamp``'s build (``add`` of a key naming the stamp: atomic in Redis, and
+    in files but for a narrow race, where two build the same thing), and the others wait
+    for its entry while the claim stands (``_built_elsewhere``), then build it themselves
+    if it never came (the builder failed, or died and its claim expired)."""
+    hit = pages.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    value = build()
-    cache.set(key, (stamp, value), STATE_CACHE_SECONDS)
+    claim = f"{key}:building:{hashlib.sha256(repr(stamp).encode()).hexdigest()[:24]}"
+    claimed = pages.add(claim, os.getpid(), BUILD_LOCK_SECONDS)
+    if not claimed:
+        hit = _built_elsewhere(pages, key, claim, stamp)
+        if hit is not None:
+            return hit[1]
+    try:
+        value = build()
+        pages.set(key, (stamp, value), STATE_CACHE_SECONDS)
+    finally:
+        if claimed:
+            pages.delete(claim)
     return value
+
+
+def _built_elsewhere(pages, key: str, claim: str, stamp: tuple):
+    """The entry another builder of ``stamp`` stores under ``key``, waited for while its
+    claim stands (at most ``BUILD_WAIT_SECONDS``); None when the claim went without it (the
+    build failed, or a newer state overwrote the entry): the caller builds."""
+    deadline = time.monotonic() + BUILD_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(BUILD_POLL_SECONDS)
+        hit = pages.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit
+        if not pages.has_key(claim):
+            return None
+    return None
 
 
 def row_stamp(row) -> tuple:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from operations.config import portfolio_configure
 from operations.update import run_update
@@ -18,6 +18,7 @@ from portfolio.services.config import allocation_spec_read
 from portfolio.services.controls import Origin, strategy_pause
 from reporting import selectors
 from reporting.pages.common import history_load
+from reporting.pages.performance import DEFAULT_WINDOW, SECTIONS
 from risk.services import risk_spec_read
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -26,10 +27,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cached(settings):
+    """The pages cache on (the test settings turn it off); yields the settings."""
     settings.QUANTSITE_HISTORY_CACHE = True
+    cache.clear()  # the strategy page's closes
+    caches["pages"].clear()
+    yield settings
     cache.clear()
-    yield
-    cache.clear()
+    caches["pages"].clear()
 
 
 def _demo(as_of: date) -> Portfolio:
@@ -39,6 +43,7 @@ def _demo(as_of: date) -> Portfolio:
         source="demo",
     )
     run_update(as_of=as_of, load_prices=False)
+    caches["pages"].clear()  # what the update built (test_an_update_builds_...): cold
     return _fresh()
 
 
@@ -115,7 +120,7 @@ def test_before_the_first_commit_nothing_is_cached(cached):
     )
     assert selectors.state_stamp_get(portfolio=portfolio) is None
     assert history_load(portfolio=portfolio).snapshots.empty
-    assert cache.get(f"reporting:history:{portfolio.pk}") is None
+    assert caches["pages"].get(f"reporting:history:{portfolio.pk}") is None
 
 
 def test_the_page_shows_the_new_bar_after_an_update(cached, logged_in):
@@ -151,8 +156,49 @@ def test_a_page_cached_at_a_state_follows_the_bars_the_instruments_and_its_own_r
 
     portfolio = _fresh()
     assert logged_in.get("/").status_code == 200
-    stamp = cache.get(f"reporting:overview:{portfolio.pk}")[0]
+    stamp = caches["pages"].get(f"reporting:overview:{portfolio.pk}")[0]
     PriceBar.objects.filter(pk=PriceBar.objects.latest("id").pk).delete()  # no commit
     assert logged_in.get("/").status_code == 200
-    rebuilt = cache.get(f"reporting:overview:{portfolio.pk}")[0]
+    rebuilt = caches["pages"].get(f"reporting:overview:{portfolio.pk}")[0]
     assert rebuilt[:2] == stamp[:2] and rebuilt[2] != stamp[2]  # same state, bars moved
+
+
+def _page_keys(portfolio: Portfolio) -> list[str]:
+    keys = [f"reporting:{name}:{portfolio.pk}" for name in ("history", "overview")]
+    keys += [f"reporting:performance:{DEFAULT_WINDOW}:{s}:{portfolio.pk}" for s in SECTIONS]
+    keys += [f"reporting:strategy:{s.pk}::{portfolio.pk}" for s in portfolio.strategies.all()]
+    return keys
+
+
+def test_an_update_builds_every_page_before_it_returns(cached, logged_in):
+    """``run_update`` builds the cached part of every page at the state it committed
+    (``reporting.pages.warm``): the first request after a new bar is served from the cache
+    (as few queries as the next one), with what a page built from the database shows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    portfolio = _demo(date(1990, 3, 30))
+    assert all(caches["pages"].get(k) is None for k in _page_keys(portfolio))
+    run_update(as_of=date(1990, 4, 6), load_prices=False)
+    portfolio = _fresh()
+    entries = [caches["pages"].get(k) for k in _page_keys(portfolio)]
+    assert all(e is not None for e in entries), _page_keys(portfolio)
+    assert {e[0][:2] for e in entries} == {selectors.state_stamp_get(portfolio=portfolio)}
+    shown = ["/", "/risk/", "/strategy/momentum_60/"]
+    for url in [*shown, *(f"/performance/?section={s}" for s in SECTIONS)]:
+        with CaptureQueriesContext(connection) as first:
+            assert logged_in.get(url).status_code == 200
+        with CaptureQueriesContext(connection) as second:
+            logged_in.get(url)
+        assert len(first) == len(second), url
+    warm = {u: logged_in.get(f"{u}?format=json").json() for u in ("/", "/performance/")}
+    cached.QUANTSITE_HISTORY_CACHE = False
+    for url, page in warm.items():
+        assert logged_in.get(f"{url}?format=json").json() == page, url
+        assert page["as_of"] == "1990-04-06"
+
+
+def test_an_update_that_applies_nothing_builds_nothing(cached):
+    portfolio = _demo(date(1990, 3, 30))
+    run_update(as_of=date(1990, 3, 30), load_prices=False)
+    assert all(caches["pages"].get(k) is None for k in _page_keys(portfolio))
