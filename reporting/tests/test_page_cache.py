@@ -1,10 +1,16 @@
 """One state is built once (``reporting.pages.common.stamped_build``), in the file cache
-every process of the embedded default shares (settings ``CACHES["pages"]``): a second
-caller of the same state waits for the first's build instead of repeating it, a caller of
-another state does not wait, and a failed build leaves the next caller to build."""
+every process of the embedded default shares (settings ``CACHES["pages"]``, Redis when
+configured): a second caller of the same state waits for the first's build instead of
+repeating it, a caller of another state does not wait, and a failed build leaves the next
+caller to build. And pages go out gzipped to a client that accepts it."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -101,3 +107,40 @@ def test_a_failed_build_leaves_the_waiter_to_build(pages, monkeypatch):
     assert isinstance(out["error"], RuntimeError)
     assert waited == {"value": "built after the failure"} and second.calls == 1
     assert pages.get("reporting:risk:1") == ((3,), "built after the failure")
+
+
+def test_the_embedded_default_shares_the_pages_cache_in_files_and_redis_when_configured():
+    """Every process of one machine reads what another built: files beside the database,
+    or Redis (settings.py; the test settings swap in a LocMem one)."""
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.CACHES['pages']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(DJANGO_SETTINGS_MODULE="quantsite.settings", QUANTSITE_DATA_DIR="/tmp/qs-pages")
+    files = json.loads(_settings_of(code, env))
+    assert files["BACKEND"].endswith("FileBasedCache")
+    assert files["LOCATION"] == "/tmp/qs-pages/pagecache"
+    env["REDIS_URL"] = "redis://127.0.0.1:6379/9"
+    redis = json.loads(_settings_of(code, env))
+    assert redis["BACKEND"].endswith("RedisCache")
+    assert redis["LOCATION"] == "redis://127.0.0.1:6379/9"
+
+
+def _settings_of(code: str, env: dict) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.django_db
+def test_a_page_is_gzipped_for_a_client_that_accepts_it(logged_in):
+    plain = logged_in.get("/config/")
+    packed = logged_in.get("/config/", headers={"accept-encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "Content-Encoding" not in plain
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    page = gzip.decompress(packed.content).decode()
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert len(packed.content) < len(plain.content)
