@@ -230,24 +230,33 @@ CACHES = {
         "LOCATION": str(DATA_DIR / "qstat"),
     },
 }
+
+
+def _redis_or(prefix: str, fallback: dict) -> dict:
+    """A cache in Redis under ``prefix`` when ``REDIS_URL`` is set, else ``fallback``."""
+    if not REDIS_URL:
+        return fallback
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": prefix,
+    }
+
+
 # What the dashboard pages compute once per committed state (reporting.pages.common.
 # state_cached): shared by every process, so the update's worker builds it once after a
 # commit (reporting.pages.warm) and every web process serves it, and it survives a
 # restart. Redis when there is one; else files beside the database (atomic writes, no
 # extra service, and no writes into SQLite, which the update holds while it commits).
-if REDIS_URL:
-    CACHES["pages"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "quantsite-pages",
-    }
-else:
-    CACHES["pages"] = {
+CACHES["pages"] = _redis_or(
+    "quantsite-pages",
+    {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(DATA_DIR / "pagecache"),
         # one entry per page, section, strategy and chosen ticker of each portfolio
         "OPTIONS": {"MAX_ENTRIES": 5000},
-    }
+    },
+)
 
 # --- auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -426,17 +435,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Throttle counters: Redis when there is one (shared by every web process), else this
 # process's memory (the embedded single daphne).
-if REDIS_URL:
-    CACHES["throttle"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "quantsite-throttle",
-    }
-else:
-    CACHES["throttle"] = {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "throttle",
-    }
+CACHES["throttle"] = _redis_or(
+    "quantsite-throttle",
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+)
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
