@@ -60,10 +60,12 @@ audit: venv-dev
 	$(BIN)/python -m operations.dependency_audit
 
 # Update-path figures, then every dashboard page's server time on the demo (bench/pages.py),
+# the pages under 50 concurrent clients on a real daphne (bench/load.py, about a minute),
 # then the exports of 100,000 trades (bench/exports.py, about 30 s).
 bench: venv-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py pages
+	$(BIN)/python bench/run.py load
 	$(BIN)/python bench/exports.py
 
 lint: venv-dev

@@ -12,7 +12,9 @@ Figures:
     rebalancing (what a dynamic method adds to the replay).
 
 ``python bench/run.py pages [--repeat N] [--profile] [--out DIR]`` instead times every
-dashboard page on the demo (``bench/pages.py``); ``make bench`` runs both.
+dashboard page on the demo (``bench/pages.py``), and ``python bench/run.py load
+[--clients N] [--requests N]`` the pages under concurrent clients on a real daphne
+(``bench/load.py``); ``make bench`` runs all three.
 
 ``python bench/run.py fanout [STRATEGIES TICKERS BARS]`` (default 100 100 5001) instead
 times the part of an update the scale-out fans out (every strategy's signal and sizing,
@@ -237,6 +239,16 @@ def fanout_bench(n_strategies: int = 100, n_tickers: int = 100, n_bars: int = 50
 if __name__ == "__main__":
     if sys.argv[1:2] == ["fanout"]:
         fanout_bench(*(int(x) for x in sys.argv[2:5]))
+    elif sys.argv[1:2] == ["load"]:
+        import argparse
+
+        from bench.load import load_bench
+
+        parser = argparse.ArgumentParser(prog="bench/run.py load")
+        parser.add_argument("--clients", type=int, default=50)
+        parser.add_argument("--requests", type=int, default=4)
+        parser.add_argument("--out")
+        load_bench(**vars(parser.parse_args(sys.argv[2:])))
     elif sys.argv[1:2] == ["pages"]:
         import argparse
 

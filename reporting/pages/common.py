@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
@@ -81,6 +82,22 @@ def history_load(*, portfolio: Portfolio, strategies: list[Strategy] | None = No
 
 
 STATE_CACHE_SECONDS = 24 * 3600
+
+
+def code_stamp(root: Path) -> str:
+    """A digest of the code that builds what the pages cache (every module of the apps
+    under ``root`` but their tests and migrations): the cache outlives a process (files,
+    Redis), so an entry built by other code (an upgrade, a deploy) must not be served."""
+    digest = hashlib.sha256()
+    for app in ("portfolio", "reporting", "risk", "operations", "quantsite"):
+        for path in sorted((root / app).rglob("*.py")):
+            if not {"tests", "migrations"} & set(path.relative_to(root).parts):
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_STAMP = code_stamp(Path(__file__).resolve().parents[2])
 BUILD_LOCK_SECONDS = 120  # a builder that died frees its claim after this long
 BUILD_WAIT_SECONDS = 60.0  # the longest a request waits for another process's build
 BUILD_POLL_SECONDS = 0.05
@@ -97,10 +114,11 @@ def state_cached(*, portfolio: Portfolio, name: str, depends: tuple, build):
     state, with the bars and instruments every page also reads
     (``selectors.reference_stamp_get``, 2 queries: they change outside the update path's
     commits too) and with ``depends``, whatever else the value is a function of (a query
-    parameter, the configuration rows it shows, as in ``row_stamp``), and is used only
-    when all of them still match. The stamp is read before ``build`` reads rows, so an entry is
-    never older than its stamp. One entry per ``name`` and portfolio: a new state
-    overwrites the old one. Nothing is cached before the first commit (no version row).
+    parameter, the configuration rows it shows, as in ``row_stamp``) and with the code
+    that built it (``CODE_STAMP``), and is used only when all of them still match. The
+    stamp is read before ``build`` reads rows, so an entry is never older than its stamp.
+    One entry per ``name`` and portfolio: a new state overwrites the old one. Nothing is
+    cached before the first commit (no version row).
 
     The cache is shared by every process (settings ``CACHES["pages"]``), and one state is
     built once (``stamped_build``): the web servers' requests and the worker's
@@ -109,7 +127,7 @@ def state_cached(*, portfolio: Portfolio, name: str, depends: tuple, build):
     version = selectors.state_stamp_get(portfolio=portfolio)
     if version is None or not settings.QUANTSITE_HISTORY_CACHE:
         return build()
-    stamp = (*version, selectors.reference_stamp_get(), depends)
+    stamp = (*version, selectors.reference_stamp_get(), depends, CODE_STAMP)
     return stamped_build(caches["pages"], f"reporting:{name}:{portfolio.pk}", stamp, build)
 
 

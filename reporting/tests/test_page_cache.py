@@ -9,15 +9,19 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.cache.backends.filebased import FileBasedCache
 
 from reporting.pages import common
 from reporting.pages.common import stamped_build
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -144,3 +148,18 @@ def test_a_page_is_gzipped_for_a_client_that_accepts_it(logged_in):
     page = gzip.decompress(packed.content).decode()
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert len(packed.content) < len(plain.content)
+
+
+def test_an_entry_built_by_other_code_is_not_served(tmp_path):
+    """The cache outlives the process: after an upgrade, what the old code built is
+    rebuilt (``CODE_STAMP``, a digest of the apps' modules, is part of every stamp)."""
+    code = "from reporting.pages.common import CODE_STAMP; print(CODE_STAMP)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "quantsite.settings_test"}
+    assert _settings_of(f"import django; django.setup(); {code}", env) == common.CODE_STAMP
+    copy = tmp_path / "app"
+    for app in ("portfolio", "reporting", "risk", "operations", "quantsite"):
+        shutil.copytree(ROOT / app, copy / app, ignore=shutil.ignore_patterns("tests"))
+    assert common.code_stamp(copy) == common.CODE_STAMP
+    strategy = copy / "reporting" / "pages" / "strategy.py"
+    strategy.write_text(strategy.read_text() + "\nMAE_TRADES = 501\n")
+    assert common.code_stamp(copy) != common.CODE_STAMP
