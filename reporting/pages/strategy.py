@@ -175,12 +175,10 @@ MAE_TRADES = 500  # the most recent round trips whose adverse excursion is measu
 def _trade_risk(fills: pd.DataFrame, as_of, closes: pd.DataFrame | None = None) -> dict | None:
     """Closed round trips (``engine.trades.round_trips``): win rate and average P&L per
     trade (``risk.engine.metrics``: zero-P&L closes excluded), and the maximum adverse
-    excursion of the last 500 (``max_adverse_excursion``: the worst close against the
-    position between its quantity-weighted entry date and its exit, as a fraction of the
-    entry-date close; fills are at the close plus slippage, so this is that close). The
-    side is the round trip's own (the lots its closing fill closed), so a long sold and
-    bought back on one date is still measured as a long: at most 100 %. ``closes``: wide,
-    through ``as_of`` (``strategy_panels.universe_closes``, read when not given)."""
+    excursion of the last 500 (``_trip_mae``: the worst close against the position from
+    the first lot's entry date through the exit, as a fraction of the cost basis).
+    ``closes``: wide, through ``as_of`` (``strategy_panels.universe_closes``, read when
+    not given)."""
     if fills.empty:
         return None
     trips = round_trips(fills)
@@ -192,20 +190,9 @@ def _trade_risk(fills: pd.DataFrame, as_of, closes: pd.DataFrame | None = None) 
     own = {t: closes[t].dropna() for t in recent["ticker"].unique() if t in closes.columns}
     maes = []
     for row in recent.itertuples(index=False):
-        series = own.get(row.ticker)
-        if series is None:
-            continue
-        at = series.index.searchsorted(row.entry_date)
-        if at >= len(series):
-            continue
-        mae = max_adverse_excursion(
-            series,
-            entry_date=series.index[at],
-            exit_date=row.exit_date,
-            side=int(row.side),
-            entry_price=float(series.iloc[at]),
-        )
-        maes.append((row, mae))
+        mae = _trip_mae(row, own.get(row.ticker))
+        if mae is not None:
+            maes.append((row, mae))
     pnl = trips["realized_pnl"].to_numpy(dtype=float)
     values = [m for _, m in maes]
     return {
@@ -215,16 +202,42 @@ def _trade_risk(fills: pd.DataFrame, as_of, closes: pd.DataFrame | None = None) 
         "mae_count": len(values),
         "mae_mean": finite(float(np.mean(values))) if values else None,
         "mae_worst": finite(float(np.max(values))) if values else None,
-        "recent": [
-            {
-                "ticker": r.ticker,
-                "entry": r.entry_date.date(),
-                "exit": r.exit_date.date(),
-                "pnl": float(r.realized_pnl),
-                "mae": m,
-            }
-            for r, m in maes[-20:][::-1]
-        ],
+        "recent": [_recent_trip(r, m) for r, m in maes[-20:][::-1]],
+    }
+
+
+def _trip_mae(row, series: pd.Series | None) -> float | None:
+    """``max_adverse_excursion`` of one round trip on its ticker's closes: from
+    ``first_entry_date`` (the earliest lot it closed) through ``exit_date``, against
+    ``entry_price`` (the cost basis: quantity-weighted fill prices incl. slippage of the
+    lot parts closed). Without a price (``brief`` fills) it falls back to the close on
+    the first bar at or after the synthetic ``entry_date``, from that bar. The side is
+    the round trip's own (the lots its closing fill closed), so a long sold and bought
+    back on one date is still measured as a long. None when no close falls in the span."""
+    if series is None:
+        return None
+    priced = np.isfinite(row.entry_price) and row.entry_price > 0
+    at = series.index.searchsorted(row.first_entry_date if priced else row.entry_date)
+    if at >= len(series) or series.index[at] > row.exit_date:
+        return None
+    return max_adverse_excursion(
+        series,
+        entry_date=series.index[at],
+        exit_date=row.exit_date,
+        side=int(row.side),
+        entry_price=float(row.entry_price) if priced else float(series.iloc[at]),
+    )
+
+
+def _recent_trip(row, mae: float) -> dict:
+    """One row of the recent-trips table (entry: the first lot's date)."""
+    return {
+        "ticker": row.ticker,
+        "entry": row.first_entry_date.date(),
+        "exit": row.exit_date.date(),
+        "entry_price": finite(float(row.entry_price)),
+        "pnl": float(row.realized_pnl),
+        "mae": mae,
     }
 
 

@@ -137,3 +137,93 @@ def test_a_short_round_trip_has_side_minus_one():
         ]
     )
     assert list(round_trips(fills)["side"]) == [-1]
+
+
+def _priced(rows):
+    return pd.DataFrame(
+        rows,
+        columns=["strategy", "ticker", "date", "side", "quantity", "price", "realized_pnl"],
+    ).assign(date=lambda f: pd.to_datetime(f["date"]))
+
+
+def test_one_sell_of_two_lots_starts_at_the_first_lot_and_costs_their_weighted_price():
+    trips = round_trips(
+        _priced(
+            [
+                ("m", "AAA", "2024-01-01", "buy", 10, 100.0, 0.0),
+                ("m", "AAA", "2024-01-05", "buy", 30, 110.0, 0.0),
+                ("m", "AAA", "2024-01-15", "sell", 40, 120.0, 500.0),
+            ]
+        )
+    )
+    # cost basis (10 x 100 + 30 x 110) / 40 = 4300 / 40 = 107.5
+    np.testing.assert_allclose(trips["entry_price"], [107.5])
+    assert list(trips["first_entry_date"]) == [pd.Timestamp("2024-01-01")]
+    # unchanged: hold (10 x 14 + 30 x 10) / 40 = 11 days, entry_date Jan 15 - 11 = Jan 4
+    np.testing.assert_allclose(trips["hold_days"], [11.0])
+    assert list(trips["entry_date"]) == [pd.Timestamp("2024-01-04")]
+
+
+def test_a_partly_closed_lot_keeps_its_date_and_price_for_the_next_close():
+    trips = round_trips(
+        _priced(
+            [
+                ("m", "AAA", "2024-01-01", "buy", 10, 50.0, 0.0),
+                ("m", "AAA", "2024-01-02", "sell", 4, 55.0, 20.0),  # 4 of the Jan 1 lot
+                ("m", "AAA", "2024-01-03", "buy", 10, 60.0, 0.0),
+                # the 6 left of the Jan 1 lot at 50, then the Jan 3 lot at 60:
+                # (6 x 50 + 10 x 60) / 16 = 900 / 16 = 56.25
+                ("m", "AAA", "2024-01-10", "sell", 16, 58.0, 12.0),
+            ]
+        )
+    )
+    np.testing.assert_allclose(trips["entry_price"], [50.0, 56.25])
+    assert list(trips["first_entry_date"].dt.day) == [1, 1]
+    np.testing.assert_allclose(trips["quantity"], [4, 16])
+
+
+def test_a_short_costs_the_weighted_price_it_was_sold_at():
+    trips = round_trips(
+        _priced(
+            [
+                ("s", "AAA", "2024-01-01", "sell", 3, 20.0, 0.0),
+                ("s", "AAA", "2024-01-02", "sell", 1, 24.0, 0.0),
+                ("s", "AAA", "2024-01-04", "buy", 4, 22.0, -4.0),
+            ]
+        )
+    )
+    # (3 x 20 + 1 x 24) / 4 = 84 / 4 = 21
+    assert list(trips["side"]) == [-1]
+    np.testing.assert_allclose(trips["entry_price"], [21.0])
+    assert list(trips["first_entry_date"].dt.day) == [1]
+
+
+def test_a_flip_closes_the_long_at_its_cost_and_opens_the_short_at_the_flip_price():
+    trips = round_trips(
+        _priced(
+            [
+                ("m", "AAA", "2024-01-01", "buy", 4, 10.0, 0.0),
+                ("m", "AAA", "2024-01-03", "sell", 6, 12.0, 8.0),  # long 4 closed, short 2
+                ("m", "AAA", "2024-01-07", "buy", 2, 11.0, 2.0),  # covers the short at 12
+            ]
+        )
+    )
+    assert list(trips["side"]) == [1, -1]
+    np.testing.assert_allclose(trips["quantity"], [4, 2])
+    np.testing.assert_allclose(trips["entry_price"], [10.0, 12.0])
+    assert list(trips["first_entry_date"].dt.day) == [1, 3]
+
+
+def test_without_a_price_column_the_entry_price_is_nan_and_the_dates_are_kept():
+    trips = round_trips(
+        _fills(
+            [
+                ("m", "AAA", "2024-01-01", "buy", 1, 0.0),
+                ("m", "AAA", "2024-01-03", "buy", 1, 0.0),
+                ("m", "AAA", "2024-01-05", "sell", 2, 1.0),
+            ]
+        )
+    )
+    assert np.isnan(trips["entry_price"]).all()
+    assert list(trips["first_entry_date"].dt.day) == [1]
+    assert list(trips["entry_date"].dt.day) == [2]  # exit - round((4 + 2) / 2) = Jan 2

@@ -383,7 +383,8 @@ def test_the_strategy_page_shows_trade_win_rate_average_pnl_and_adverse_excursio
     assert risk["win_rate"] == pytest.approx(sum(p > 0 for p in nonzero) / len(nonzero))
     assert risk["average_pnl"] == pytest.approx(sum(nonzero) / len(nonzero))
     assert _text(html, "trips-count") == str(risk["count"])
-    # one MAE by hand: the worst close against the position between entry and exit
+    # one MAE by hand: the worst close against the position from the first lot's entry
+    # through the exit, against the cost basis (a fill price, slippage included)
     trip = risk["recent"][0]
     closes = [
         float(b.close)
@@ -397,10 +398,56 @@ def test_the_strategy_page_shows_trade_win_rate_average_pnl_and_adverse_excursio
         .side
         == "sell"
     )
-    moves = [(c - closes[0]) / closes[0] for c in closes]
+    # the first lot was a fill of this ticker on the entry date
+    assert Trade.objects.filter(
+        strategy=s, instrument__ticker=trip["ticker"], date=trip["entry"]
+    ).exists()
+    basis = trip["entry_price"]
+    moves = [(c - basis) / basis for c in closes]
     expected = max(0.0, -min(moves)) if long_side else max(0.0, max(moves))
     assert trip["mae"] == pytest.approx(expected, rel=1e-12)
-    assert 'id="recent-trips"' in html
+    table = html.split('id="recent-trips"')[1].split("</table>")[0]
+    row = (
+        f"<tr><td>{trip['ticker']}</td><td>{trip['entry']:%Y-%m-%d}</td>"
+        f"<td>{trip['exit']:%Y-%m-%d}</td><td>{basis:,.2f}</td><td>{trip['pnl']:,.2f}</td>"
+        f"<td>{trip['mae'] * 100:.2f}%</td></tr>"
+    )
+    assert row in table
+
+
+def test_the_adverse_excursion_starts_at_the_first_lot_and_is_measured_against_the_cost():
+    import pandas as pd
+
+    from reporting.pages.strategy import _trade_risk
+
+    # Two MSFT lots then one sell of both. hold = (100 x 57 + 300 x 28) / 400 = 35.25
+    # days, so the old synthetic entry was Feb 28 - 35 = Jan 24: its close (0.392) is
+    # the lowest close from then to the exit (MAE 0). The worst close, 0.372 on Jan 12,
+    # falls between the first buy and that date; the cost basis is
+    # (100 x 0.3845 + 300 x 0.4004) / 400 = 0.396425.
+    fills = pd.DataFrame(
+        [
+            ("m", "MSFT", "1990-01-02", "buy", 100.0, 0.3845, 0.0),
+            ("m", "MSFT", "1990-01-31", "buy", 300.0, 0.4004, 0.0),
+            ("m", "MSFT", "1990-02-28", "sell", 400.0, 0.4266, 12.0),
+        ],
+        columns=["strategy", "ticker", "date", "side", "quantity", "price", "realized_pnl"],
+    ).assign(date=lambda f: pd.to_datetime(f["date"]))
+    risk = _trade_risk(fills, date(1990, 2, 28))
+    bars = PriceBar.objects.filter(
+        instrument__ticker="MSFT", date__gte=date(1990, 1, 2), date__lte=date(1990, 2, 28)
+    ).order_by("date")
+    closes = {b.date: float(b.close) for b in bars}
+    basis = (100 * 0.3845 + 300 * 0.4004) / 400
+    worst_day = min(closes, key=closes.get)
+    assert date(1990, 1, 2) < worst_day < date(1990, 1, 24)
+    assert min(c for d, c in closes.items() if d >= date(1990, 1, 24)) == closes[date(1990, 1, 24)]
+    expected = (basis - closes[worst_day]) / basis
+    trip = risk["recent"][0]
+    assert (trip["entry"], trip["exit"]) == (date(1990, 1, 2), date(1990, 2, 28))
+    assert trip["entry_price"] == pytest.approx(basis, rel=1e-12)
+    assert trip["mae"] == pytest.approx(expected, rel=1e-12)
+    assert risk["mae_worst"] == pytest.approx(expected, rel=1e-12) and expected > 0.05
 
 
 def test_the_config_page_links_to_the_admin_for_staff_only(logged_in, user):
