@@ -16,6 +16,8 @@ links), at both widths:
 (c) the page is under 6,000 px tall;
 (d) at 390 px no visible Plotly mode bar covers a chart title, even with the chart
     hovered (a tap on a phone);
+(e) every chart draws its data at least 100 px tall (its first y axis): a legend of many
+    series on a phone does not squeeze the plot into a strip;
 and the API pages declare a mobile viewport. A full-page screenshot of each page at each
 width is saved under ``$QUANTSITE_ARTIFACTS/layout`` (default ``var/artifacts/layout``,
 git-ignored); the path is printed. Two quick tests need no browser: /favicon.ico is an
@@ -46,6 +48,7 @@ CHROMIUM = test_browser.CHROMIUM
 WIDTHS = {"desktop": 1400, "phone": 390}
 STAFF, STAFF_PASSWORD = "layout-staff", "layout-staff-password-1"
 MAX_HEIGHT_PX = 6000
+MIN_PLOT_PX = 100  # the least height a chart's data may be drawn in (its first y axis)
 SLACK_PX = 1  # sub-pixel rounding of text boxes (S in the scripts below)
 
 BROWSER = [
@@ -145,6 +148,15 @@ MODEBAR_JS = """(id) => {
 }"""
 
 
+# Every cartesian chart's plot area: the height its first y axis spans, in svg pixels (a
+# legend or margins that squeeze the data into a strip show here).
+PLOT_AREAS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter(div => div.getBoundingClientRect().width > 0 && div._fullLayout
+          && div._fullLayout.yaxis && div._fullLayout._has && div._fullLayout._has('cartesian'))
+  .map(div => ({id: div.id, plot: Math.round(div._fullLayout.yaxis._length),
+                height: Math.round(div.getBoundingClientRect().height)}))"""
+
+
 # What fails the test, by the name _problems files it under (a table scrolling inside its
 # card at 390 px is printed, not failed: the last resort the issue allows)
 STRICT = {
@@ -153,6 +165,7 @@ STRICT = {
     "page width": "(b) the page scrolls sideways",
     "height": f"(c) pages {MAX_HEIGHT_PX} px tall or more",
     "mode bar": "(d) mode bars over chart titles",
+    "plot area": f"(e) charts whose data get under {MIN_PLOT_PX} px of height",
     "viewport": "pages without a mobile viewport",
 }
 
@@ -222,6 +235,9 @@ def _problems(page, name: str, width: int) -> dict[str, list]:
             found.setdefault("tables", []).append((name, table))
         elif not fits:
             found.setdefault("tables scrolling inside their card", []).append((name, table["id"]))
+    for area in page.evaluate(PLOT_AREAS_JS):
+        if area["plot"] < MIN_PLOT_PX:
+            found.setdefault("plot area", []).append((name, area))
     page_width = page.evaluate("document.documentElement.scrollWidth")
     if page_width > width + SLACK_PX:
         found.setdefault("page width", []).append((name, page_width))

@@ -9,9 +9,73 @@
   // zoom and reset). Read at each draw, so a resized window gets the right one.
   var NARROW = "(max-width: 600px)";
 
+  function isNarrow() {
+    return Boolean(window.matchMedia && window.matchMedia(NARROW).matches);
+  }
+
   function plotConfig() {
-    var narrow = window.matchMedia && window.matchMedia(NARROW).matches;
-    return { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover" };
+    return { responsive: true, displaylogo: false, displayModeBar: isNarrow() ? false : "hover" };
+  }
+
+  // On a phone a legend of many series wraps to one entry a line and took most of the
+  // chart's height (a 250 px rolling chart kept about 40 px of plot): there the legend is
+  // set in two columns in a smaller font, and the chart grows by the legend's rows, so the
+  // plot keeps the height it has on a wide screen.
+  var LEGEND_ROW_PX = 17;
+
+  function legendEntries(fig) {
+    if (fig.layout && fig.layout.showlegend === false) return 0;
+    return (fig.data || []).filter(function (t) {
+      return t.showlegend !== false && t.name;
+    }).length;
+  }
+
+  // What the legend rows do not foresee (rotated category names, a panel that shares the
+  // chart with others): once drawn, a chart whose data got less than MIN_PLOT_PX of height
+  // (its first y axis, a fraction of the plot when subplots share it) grows by what is
+  // missing. Plotly's _fullLayout is where it reports the axis it drew.
+  var MIN_PLOT_PX = 130;
+
+  function ensurePlotHeight(div) {
+    var full = div._fullLayout;
+    if (!full || !full.yaxis || !full._has || !full._has("cartesian")) return;
+    var domain = full.yaxis.domain || [0, 1];
+    var missing = (MIN_PLOT_PX - full.yaxis._length) / Math.max(domain[1] - domain[0], 0.1);
+    if (missing < 2) return;
+    var height = Math.ceil(div.getBoundingClientRect().height + missing);
+    div.style.height = height + "px";
+    if (full.height && div.layout && div.layout.height) {
+      window.Plotly.relayout(div, { height: height });
+    } else {
+      window.Plotly.Plots.resize(div);
+    }
+  }
+
+  function draw(plot, div, fig) {
+    var drawn = plot.call(window.Plotly, div, fig.data, figureLayout(fig, div), plotConfig());
+    if (drawn && drawn.then) drawn.then(function () { ensurePlotHeight(div); });
+    return drawn;
+  }
+
+  function figureLayout(fig, div) {
+    var layout = withRevision(fig.layout, div);
+    if (!div.dataset.baseHeight) {
+      var own = layout.height || div.getBoundingClientRect().height;
+      div.dataset.baseHeight = String(Math.round(own || 0));
+    }
+    var base = Number(div.dataset.baseHeight);
+    var entries = legendEntries(fig);
+    var height = base;
+    if (isNarrow() && entries > 2) {
+      layout.legend = Object.assign({}, layout.legend, {
+        font: { size: 10 }, entrywidth: 0.5, entrywidthmode: "fraction", tracegroupgap: 0
+      });
+      height = base + Math.ceil(entries / 2) * LEGEND_ROW_PX;
+    }
+    if (layout.height) layout.height = height;
+    // the stylesheet's height unless the figure or its legend asks for another
+    div.style.height = layout.height || height !== base ? height + "px" : "";
+    return layout;
   }
 
   // A constant uirevision per chart: Plotly.react then keeps the user's zoom, pan and
@@ -27,8 +91,7 @@
       var source = document.getElementById(div.dataset.figure);
       if (!source || !window.Plotly) return;
       var fig = JSON.parse(source.textContent);
-      if (fig.layout && fig.layout.height) div.style.height = fig.layout.height + "px";
-      window.Plotly.newPlot(div, fig.data, withRevision(fig.layout, div), plotConfig());
+      draw(window.Plotly.newPlot, div, fig);
       if (fig.scatter) linkScatter(div, fig.scatter);
     });
   }
@@ -156,7 +219,7 @@
       var fig = figures[id];
       var source = document.getElementById(id);
       if (source) source.textContent = JSON.stringify(fig);
-      window.Plotly.react(div, fig.data, withRevision(fig.layout, div), plotConfig());
+      draw(window.Plotly.react, div, fig);
     });
   }
 
