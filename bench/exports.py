@@ -5,7 +5,8 @@ DATABASE_URL when set).
 Figures, for a portfolio holding TRADES fills:
   * the first request of the process (it imports the URLconf, some 0.5 s, once per
     server process, whatever the URL), apart from the export requests;
-  * the request ``GET /export/trades.<fmt>``: how long until it answers (a 303 to the
+  * the request ``POST /export/trades.<fmt>`` (the "Prepare the file" button; a GET of
+    a large export only answers that page): how long until it answers (a 303 to the
     job's page above ``QUANTSITE_EXPORT_DIRECT_ROWS`` rows; the acceptance is under 1 s);
   * a poll of the job's page while it is queued;
   * the background job itself (``reporting.tasks.write_export``), run in a fresh
@@ -149,7 +150,7 @@ def main(n: int) -> None:
     print(f"selector read of {n:,} trades (trade_frame): {time.perf_counter() - t:.2f} s")
     for fmt in ("xlsx", "csv"):
         t = time.perf_counter()
-        response = client.get(f"/export/trades.{fmt}")
+        response = client.post(f"/export/trades.{fmt}")
         request_s = time.perf_counter() - t
         t = time.perf_counter()
         client.get(response["Location"])

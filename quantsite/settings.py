@@ -521,9 +521,11 @@ QUANTSITE_FANOUT_TIMEOUT = env_int("QUANTSITE_FANOUT_TIMEOUT", 600, minimum=1)
 # data rows is written by the task queue (reporting.export_jobs) with progress and a
 # download link, never inside the request: openpyxl writes some 20-80k cells a second, so
 # 2,000 trades (22,000 cells) take at most about a second. Files are kept
-# QUANTSITE_EXPORT_KEEP_HOURS, then deleted when the next job starts.
+# QUANTSITE_EXPORT_KEEP_HOURS, then deleted when the next job starts. A user has at most
+# QUANTSITE_EXPORT_MAX_ACTIVE jobs queued or running at once (each holds a worker).
 QUANTSITE_EXPORT_DIRECT_ROWS = env_int("QUANTSITE_EXPORT_DIRECT_ROWS", 2000, minimum=0)
 QUANTSITE_EXPORT_KEEP_HOURS = env_int("QUANTSITE_EXPORT_KEEP_HOURS", 24, minimum=1)
+QUANTSITE_EXPORT_MAX_ACTIVE = env_int("QUANTSITE_EXPORT_MAX_ACTIVE", 3, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -7,18 +7,25 @@ the tables through ``reporting.exports`` (the selectors' read path), writes the 
 under ``DATA_DIR/exports`` beside its final name and renames it when complete, updating
 ``rows_done`` and the heartbeat every ``exports.PROGRESS_EVERY`` rows. A job whose
 heartbeat is older than ``STALE_SECONDS`` (its worker was killed or restarted) is marked
-interrupted by ``export_jobs_reap``, which every job page and every new job runs.
+interrupted by ``export_jobs_reap``, which every job page and every new job runs; it also
+deletes the ``.part`` files such a worker left behind.
+
+A user's second request for an export already queued or running gets that job back, and a
+user has at most ``QUANTSITE_EXPORT_MAX_ACTIVE`` jobs queued or running at once: beyond
+that ``export_job_start`` raises ``ExportLimitReached`` and queues nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.db.models import Value
 from django.db.models.functions import Greatest
@@ -33,6 +40,13 @@ log = logging.getLogger(__name__)
 TASK = "reporting.tasks.write_export"
 STALE_SECONDS = 120  # a running job beats every PROGRESS_EVERY rows: about a second
 ACTIVE = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)
+# what export_job_run writes before the rename: ".export-<job id>-<hex>.<fmt>.part"
+PART = re.compile(r"\.export-(\d+)-[0-9a-f]+\.[a-z]+\.part")
+
+
+class ExportLimitReached(Exception):
+    """The user already has ``QUANTSITE_EXPORT_MAX_ACTIVE`` jobs queued or running; the
+    message says so and what to do."""
 
 
 def export_dir() -> Path:
@@ -56,20 +70,36 @@ def export_rows(*, portfolio: Portfolio, table: str) -> int:
     return sum(counts.values()) if table == exports.ALL else counts[table]
 
 
+def export_needs_job(rows: int) -> bool:
+    """Whether an export of ``rows`` data rows is too large to write inside a request
+    (more than ``QUANTSITE_EXPORT_DIRECT_ROWS``)."""
+    return rows > settings.QUANTSITE_EXPORT_DIRECT_ROWS
+
+
 def export_job_start(*, user, portfolio: Portfolio, table: str, fmt: str) -> ExportStart:
     """Answer directly (``job`` None) when the export has at most
-    ``QUANTSITE_EXPORT_DIRECT_ROWS`` rows; else a queued job, its task sent after commit
-    (or the user's same export already queued or running, so a second click does not
-    write the file twice)."""
+    ``QUANTSITE_EXPORT_DIRECT_ROWS`` rows; else a queued job, its task sent after commit.
+    The user's same export already queued or running is returned instead of a second one
+    (a second click does not write the file twice). Raises ``ExportLimitReached`` when the
+    user already has ``QUANTSITE_EXPORT_MAX_ACTIVE`` other jobs queued or running."""
     rows = export_rows(portfolio=portfolio, table=table)
-    if rows <= settings.QUANTSITE_EXPORT_DIRECT_ROWS:
+    if not export_needs_job(rows):
         return ExportStart(rows, None)
     export_jobs_reap()
     with transaction.atomic():
+        # one start at a time per user (PostgreSQL), so two quick clicks make one job
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         same = dict(user=user, portfolio=portfolio, table=table, fmt=fmt)
         running = ExportJob.objects.filter(status__in=ACTIVE, **same).first()
         if running is not None:  # a second click: follow the job already on its way
             return ExportStart(rows, running)
+        active = ExportJob.objects.filter(status__in=ACTIVE, user=user).count()
+        if active >= settings.QUANTSITE_EXPORT_MAX_ACTIVE:
+            raise ExportLimitReached(
+                f"you already have {active} exports being prepared (at most "
+                f"{settings.QUANTSITE_EXPORT_MAX_ACTIVE} at once): wait for one to finish, "
+                "then ask again"
+            )
         job = ExportJob.objects.create(
             **same,
             rows_total=rows,
@@ -160,7 +190,8 @@ def export_jobs_reap() -> int:
     """Mark interrupted every queued or running job without a heartbeat for
     ``STALE_SECONDS`` (running) or ``Q_TIMEOUT`` (queued: no worker took it), and delete
     the files of jobs finished more than ``QUANTSITE_EXPORT_KEEP_HOURS`` ago. Returns how
-    many jobs it interrupted."""
+    many jobs it interrupted. Then deletes the ``.part`` files of dead workers
+    (``_parts_reap``)."""
     now = timezone.now()
     stale = {
         ExportJob.Status.RUNNING: now - timedelta(seconds=STALE_SECONDS),
@@ -182,7 +213,34 @@ def export_jobs_reap() -> int:
         if path is not None:
             path.unlink(missing_ok=True)
     old.update(file_name="", error="expired: the file was deleted")
+    _parts_reap(now)
     return reaped
+
+
+def _parts_reap(now) -> int:
+    """Delete the ``.part`` files no live worker is writing: a worker killed mid-write
+    (SIGKILL, a restart) never reaches its cleanup. A file is kept only while its job is
+    running with a heartbeat younger than ``STALE_SECONDS``, whatever the file's mtime
+    (an Excel writer may touch the file only at the end); a file whose job row is gone,
+    interrupted, failed or done goes. The files are listed before the jobs are read: a
+    file listed was opened after its job was claimed, so a job that just started is seen
+    running. Returns how many files it deleted."""
+    parts = [(path, PART.fullmatch(path.name)) for path in export_dir().glob(".export-*.part")]
+    if not parts:
+        return 0
+    live = set(
+        ExportJob.objects.filter(
+            status=ExportJob.Status.RUNNING,
+            heartbeat_at__gte=now - timedelta(seconds=STALE_SECONDS),
+        ).values_list("pk", flat=True)
+    )
+    deleted = 0
+    for path, match in parts:
+        if match is not None and int(match.group(1)) in live:
+            continue
+        path.unlink(missing_ok=True)
+        deleted += 1
+    return deleted
 
 
 def export_job_expires_at(job: ExportJob):
@@ -208,6 +266,11 @@ def export_job_get(*, user, pk: int) -> ExportJob | None:
     reaping dead jobs, so a page never shows a job running forever."""
     export_jobs_reap()
     return ExportJob.objects.filter(pk=pk, user=user).select_related("portfolio").first()
+
+
+def export_jobs_active(*, user) -> list[ExportJob]:
+    """``user``'s jobs queued or running, oldest first."""
+    return list(ExportJob.objects.filter(user=user, status__in=ACTIVE).order_by("pk"))
 
 
 def export_job_path(job: ExportJob) -> Path | None:

@@ -1,5 +1,5 @@
-"""Large downloads run as background jobs: the request answers at once (a redirect or a
-202 with the job), the task writes the same file the direct path writes and counts its
+"""Large downloads run as background jobs: the POST that starts one answers at once (a
+redirect or a 202 with the job), the task writes the same file the direct path writes and counts its
 rows as it goes, a failure or a dead worker is said on the job, and only the user who
 asked gets the file."""
 
@@ -74,9 +74,10 @@ def add_trades(portfolio: Portfolio, n: int) -> None:
 
 
 def ask(client, url: str, django_capture_on_commit_callbacks, **headers):
-    """GET ``url``; the task sends queued after commit are captured, not run."""
+    """POST ``url`` (what the "Prepare the file" form does); the task sends queued after
+    commit are captured, not run."""
     with django_capture_on_commit_callbacks(execute=False) as sent:
-        response = client.get(url, **headers)
+        response = client.post(url, **headers)
     return response, sent
 
 
