@@ -49,60 +49,75 @@ def equity_curve_figure(
     if has_benchmark:
         fig["data"][-1]["line"] = {"width": 1.2, "color": BENCHMARK_COLOR, "dash": "dot"}
     if len(rebalances):
-        events = rebalances.tail(MAX_MARKERS)
-        at = pd.DatetimeIndex(events["date"])
-        # two rebalances can share a bar (a liquidation's recovery and the monthly one)
-        on = portfolio.reindex(portfolio.index.union(at.unique())).ffill().reindex(at)
-        text = [
-            f"rebalance ({t}): {m:,.0f} moved, equity {e:,.0f}"
-            for t, m, e in zip(events["trigger"], events["capital_moved"], on, strict=True)
-        ]
-        fig["data"].append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": "Rebalances",
-                "x": _dates(at),
-                "y": np.full(len(at), 0.5),
-                "yaxis": "y2",
-                "text": text,
-                "hovertemplate": "%{text}<extra></extra>",
-                "marker": {
-                    "symbol": "line-ns-open",
-                    "size": 10,
-                    "color": EVENT_COLOR,
-                    "line": {"width": 1, "color": EVENT_COLOR},
-                    "opacity": 0.7,
-                },
-            }
-        )
-        # the ticks' own strip between the plot and the date axis
-        fig["layout"]["yaxis"]["domain"] = [RUG_HEIGHT, 1]
-        fig["layout"]["yaxis2"] = {
-            "domain": [0, RUG_HEIGHT * 0.8],
-            "range": [0, 1],
-            "visible": False,
-            "fixedrange": True,
-        }
-        fig["layout"]["xaxis"]["anchor"] = "y2"
-        fig["caption"] += f" Ticks along the bottom: {len(events):,} rebalances."
-    fig["layout"]["updatemenus"] = [
-        {
-            "type": "buttons",
-            "direction": "left",
-            "x": 1,
-            "xanchor": "right",
-            "y": 1,
-            "yanchor": "bottom",
-            "pad": {"b": 4},
-            "showactive": True,
-            "buttons": [
-                {"label": "Linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
-                {"label": "Log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
-            ],
-        }
-    ]
+        _add_rebalance_rug(fig, portfolio, rebalances)
+    fig["layout"]["updatemenus"] = [_linear_log_menu()]
     return fig
+
+
+def _add_rebalance_rug(fig: dict, portfolio: pd.Series, rebalances: pd.DataFrame) -> None:
+    """Adds to ``fig`` a tick per rebalance (the last ``MAX_MARKERS`` rows of
+    ``rebalances``: date, trigger, capital_moved), hover text with the portfolio equity
+    on its bar, on a hidden 0-1 axis ``y2`` in a strip of ``RUG_HEIGHT`` of the plot under
+    the lines, and counts them in the caption."""
+    events = rebalances.tail(MAX_MARKERS)
+    at = pd.DatetimeIndex(events["date"])
+    # two rebalances can share a bar (a liquidation's recovery and the monthly one)
+    on = portfolio.reindex(portfolio.index.union(at.unique())).ffill().reindex(at)
+    text = [
+        f"rebalance ({t}): {m:,.0f} moved, equity {e:,.0f}"
+        for t, m, e in zip(events["trigger"], events["capital_moved"], on, strict=True)
+    ]
+    fig["data"].append(_rug_trace(at, text))
+    # the ticks' own strip between the plot and the date axis
+    fig["layout"]["yaxis"]["domain"] = [RUG_HEIGHT, 1]
+    fig["layout"]["yaxis2"] = {
+        "domain": [0, RUG_HEIGHT * 0.8],
+        "range": [0, 1],
+        "visible": False,
+        "fixedrange": True,
+    }
+    fig["layout"]["xaxis"]["anchor"] = "y2"
+    fig["caption"] += f" Ticks along the bottom: {len(events):,} rebalances."
+
+
+def _rug_trace(at: pd.DatetimeIndex, text: list[str]) -> dict:
+    """The rebalance ticks: a vertical line marker at y 0.5 of axis ``y2`` per date of
+    ``at``, in ``EVENT_COLOR``, ``text`` on hover."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "name": "Rebalances",
+        "x": _dates(at),
+        "y": np.full(len(at), 0.5),
+        "yaxis": "y2",
+        "text": text,
+        "hovertemplate": "%{text}<extra></extra>",
+        "marker": {
+            "symbol": "line-ns-open",
+            "size": 10,
+            "color": EVENT_COLOR,
+            "line": {"width": 1, "color": EVENT_COLOR},
+            "opacity": 0.7,
+        },
+    }
+
+
+def _linear_log_menu() -> dict:
+    """Linear / Log buttons at the top right that switch the y axis's type."""
+    return {
+        "type": "buttons",
+        "direction": "left",
+        "x": 1,
+        "xanchor": "right",
+        "y": 1,
+        "yanchor": "bottom",
+        "pad": {"b": 4},
+        "showactive": True,
+        "buttons": [
+            {"label": "Linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+            {"label": "Log", "method": "relayout", "args": [{"yaxis.type": "log"}]},
+        ],
+    }
 
 
 def drawdown_figure(drawdown: pd.DataFrame, title: str = "Drawdown") -> dict:

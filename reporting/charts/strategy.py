@@ -76,39 +76,12 @@ def signal_overlay_figure(
         line["name"] = (names or {}).get(column, column)
         data.append(line)
     for j, panel in enumerate(panels):
-        axis = f"y{j + 2}"
-        top_edge = bottom_of_top - PANEL_GAP - j * (PANEL_SHARE + PANEL_GAP)
-        layout[f"yaxis{j + 2}"] = {
-            "domain": [round(max(top_edge - PANEL_SHARE, 0.0), 6), round(top_edge, 6)],
-            "title": {"text": panel["title"]},
-            "automargin": True,
-            "tickformat": panel.get("format", ""),
-            **({"autorange": "reversed"} if panel.get("reversed") else {}),
-        }
         color = COLORS[(len(top) + j) % len(COLORS)]
-        data.append(_overlay_line(x, kept[panel["column"]], panel["column"], axis, color))
-        data[-1]["name"] = panel["title"]
-        for label, y in panel.get("levels", {}).items():
-            _level_line(layout, axis, label, y)
+        data.append(_panel_line(layout, j, panel, x, kept, bottom_of_top, color))
     for m in markers:
-        dates = pd.DatetimeIndex(m["dates"])
-        keep = slice(max(len(dates) - MAX_MARKERS, 0), None)
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": m["name"],
-                "meta": m["name"].lower(),
-                "x": _dates(dates[keep]),
-                "y": _floats(m["y"])[keep],
-                "text": list(m["text"])[keep],
-                "hovertemplate": "%{text}<extra></extra>",
-                "marker": {"symbol": m["symbol"], "color": m["color"], "size": 7},
-                "yaxis": "y",
-            }
-        )
-        shown = min(len(dates), MAX_MARKERS)
-        caption += f" {m['name']}: {shown:,} of {len(dates):,} fill dates (most recent kept)."
+        trace, said = _fill_markers(m)
+        data.append(trace)
+        caption += said
     return {"data": data, "layout": layout, "caption": caption}
 
 
@@ -156,3 +129,47 @@ def _overlay_line(x: list[str], values: pd.Series, column: str, axis: str, color
         "line": {"width": 1.5, "color": color},
         "hovertemplate": "%{y:.4g}",
     }
+
+
+def _panel_line(
+    layout: dict, j: int, panel: dict, x: list[str], kept: pd.DataFrame, top: float, color: str
+) -> dict:
+    """Lower panel ``j`` of ``signal_overlay_figure`` (0 just under the price axis, whose
+    bottom is at ``top``): its axis ``y{j + 2}`` added to ``layout``, ``PANEL_SHARE`` of
+    the plot high with ``PANEL_GAP`` above it, its ``levels`` as dashed lines; returns the
+    line of ``kept[panel["column"]]`` on it, named by the panel's title."""
+    axis = f"y{j + 2}"
+    top_edge = top - PANEL_GAP - j * (PANEL_SHARE + PANEL_GAP)
+    layout[f"yaxis{j + 2}"] = {
+        "domain": [round(max(top_edge - PANEL_SHARE, 0.0), 6), round(top_edge, 6)],
+        "title": {"text": panel["title"]},
+        "automargin": True,
+        "tickformat": panel.get("format", ""),
+        **({"autorange": "reversed"} if panel.get("reversed") else {}),
+    }
+    line = _overlay_line(x, kept[panel["column"]], panel["column"], axis, color)
+    line["name"] = panel["title"]
+    for label, y in panel.get("levels", {}).items():
+        _level_line(layout, axis, label, y)
+    return line
+
+
+def _fill_markers(m: dict) -> tuple[dict, str]:
+    """A marker trace of ``m`` (as ``markers_figure`` takes it) on the price axis, its most
+    recent ``MAX_MARKERS`` fill dates only, and the caption's sentence saying how many."""
+    dates = pd.DatetimeIndex(m["dates"])
+    keep = slice(max(len(dates) - MAX_MARKERS, 0), None)
+    trace = {
+        "type": "scatter",
+        "mode": "markers",
+        "name": m["name"],
+        "meta": m["name"].lower(),
+        "x": _dates(dates[keep]),
+        "y": _floats(m["y"])[keep],
+        "text": list(m["text"])[keep],
+        "hovertemplate": "%{text}<extra></extra>",
+        "marker": {"symbol": m["symbol"], "color": m["color"], "size": 7},
+        "yaxis": "y",
+    }
+    shown = min(len(dates), MAX_MARKERS)
+    return trace, f" {m['name']}: {shown:,} of {len(dates):,} fill dates (most recent kept)."
