@@ -13,8 +13,6 @@ tab is first shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.template.loader import render_to_string
 from django.utils import timezone
 from plotly.offline import get_plotlyjs
@@ -27,64 +25,13 @@ from reporting.pages.overview import overview_page
 from reporting.pages.performance import DEFAULT_WINDOW, performance_page
 from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
+from reporting.static_blocks import Cards, Chart, Heading, Links, Panel, Table
 from reporting.templatetags.dashboard import num, pct, stat
 
 TABS = ("Overview", "Risk", "Performance", "Strategies", "Configuration")
 VIOLATIONS_SHOWN = 50  # of the risk page's log
 NOTE_NO_HISTORY = "no history yet"
 SMALL_FIGURE_PX = 260
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    note: str = ""
-    kind: str = "table"
-
-
-@dataclass
-class Chart:
-    id: str
-    title: str
-    json: str
-    caption: str = ""
-    kind: str = "chart"
-    half: bool = False  # a small figure (a gauge) shares a row with its neighbour
-
-
-@dataclass
-class Cards:
-    items: list[tuple[str, str]]
-    title: str = ""
-    kind: str = "cards"
-
-
-@dataclass
-class Heading:
-    title: str
-    note: str = ""
-    kind: str = "heading"
-    anchor: str = ""
-
-
-@dataclass
-class Links:
-    """In-page links (the Strategies tab's index of its books)."""
-
-    items: list[tuple[str, str]]
-    kind: str = "links"
-
-
-@dataclass
-class Panel:
-    tab: str
-    blocks: list = field(default_factory=list)
-
-    @property
-    def slug(self) -> str:
-        return self.tab.lower()
 
 
 def page_contexts(portfolio: Portfolio) -> dict:
@@ -154,7 +101,15 @@ def _overview_blocks(ctx: dict) -> list:
     m = ctx.get("metrics")
     if not m:
         return [Heading("Overview", f"Portfolio value: {NOTE_NO_HISTORY}.")]
-    cards = Cards(
+    cards = _overview_cards(m)
+    strategies = _strategies_table(ctx["strategy_rows"])
+    top = _top_positions_table(ctx.get("top_positions", []))
+    return [cards, *_charts(ctx["figures"], "overview"), strategies, top]
+
+
+def _overview_cards(m: dict) -> Cards:
+    """The overview's headline cards from ``m`` (the overview page's ``metrics``)."""
+    return Cards(
         [
             ("Total value", num(m["equity"])),
             ("Today's P&L", f"{num(m['pnl_today'])} ({pct(m['return_today'])})"),
@@ -169,14 +124,18 @@ def _overview_blocks(ctx: dict) -> list:
             ("Positions (gross / net)", f"{m['positions_gross']} / {m['positions_net']}"),
         ]
     )
-    strategies = Table(
+
+
+def _strategies_table(rows: list[dict]) -> Table:
+    """A row per strategy book (the overview page's ``strategy_rows``), as its table."""
+    table = Table(
         "Strategies",
         ["Strategy", "Capital", "Weight", "Gross exposure", "Allocation in force", "Static"]
         + ["Return", "Sharpe", "Drawdown", "Positions", "Status", "Why (last rebalance)"],
         note="Return and Sharpe: performance_stats of the book's flow-free daily returns.",
     )
-    for r in ctx["strategy_rows"]:
-        strategies.rows.append(
+    for r in rows:
+        table.rows.append(
             [
                 r["strategy"].name,
                 num(r.get("capital")),
@@ -192,24 +151,40 @@ def _overview_blocks(ctx: dict) -> list:
                 r["why"],
             ]
         )
-    top = Table(
+    return table
+
+
+def _top_positions_table(positions: list[dict]) -> Table:
+    """The overview page's ``top_positions`` (netted across books) as a table."""
+    return Table(
         "Top 10 positions (netted across books)",
         ["Ticker", "Net", "Weight", "Gross", "Unrealized P&L", "Books"],
         [
             [p["ticker"], num(p["net"], 0), pct(p["weight"], 1), num(p["gross"], 0)]
             + [num(p["pnl"], 0), str(p["books"])]
-            for p in ctx.get("top_positions", [])
+            for p in positions
         ],
-        note="" if ctx.get("top_positions") else "No open positions.",
+        note="" if positions else "No open positions.",
     )
-    return [cards, *_charts(ctx["figures"], "overview"), strategies, top]
 
 
 def _risk_blocks(ctx: dict) -> list:
     if not ctx["figures"]:
         return [Heading("Risk", f"Risk: {NOTE_NO_HISTORY}.")]
+    cards = _risk_cards(ctx)
+    blocks = [cards, *_charts(ctx["figures"], "risk")]
+    if ctx.get("risk_rows"):
+        blocks.append(_risk_contributions_table(ctx))
+    blocks += _exposure_tables(ctx)
+    blocks.append(_violations_table(ctx["violations"]))
+    return blocks
+
+
+def _risk_cards(ctx: dict) -> Cards:
+    """The risk page's headline cards: leverage and volatility beside their limits, and
+    the 1-day VaR and CVaR at 95% and 99%."""
     var = ctx["var"]["values"]
-    cards = Cards(
+    return Cards(
         [
             ("Leverage", num(ctx["leverage"], 3)),
             ("Leverage limit", num(ctx["leverage_limit"])),
@@ -219,25 +194,29 @@ def _risk_blocks(ctx: dict) -> list:
             ("CVaR 95% / 99% (1 day)", f"{pct(var['cvar_95'])} / {pct(var['cvar_99'])}"),
         ]
     )
-    blocks = [cards, *_charts(ctx["figures"], "risk")]
-    if ctx.get("risk_rows"):
-        blocks.append(
-            Table(
-                "Risk contributions",
-                ["Strategy", "Equity weight", "Risk weight", "Own vol", "Marginal"]
-                + ["Risk contribution", "Share"],
-                [
-                    [r["name"], pct(r["equity_weight"], 1), pct(r["weight"], 2)]
-                    + [pct(r["vol"]), pct(r["marginal"]), pct(r["rc"]), pct(r["share"], 1)]
-                    for r in ctx["risk_rows"]
-                ]
-                + [["Portfolio", "", "", "", "", pct(ctx["risk_total"]), "100%"]],
-                note="Marginal (S w)_i / sqrt(w'S w); RC_i = w_i x marginal over the last "
-                f"{ctx['risk_window']} days; diversification ratio "
-                f"{num(ctx['diversification'])}.",
-            )
-        )
-    blocks.append(
+
+
+def _risk_contributions_table(ctx: dict) -> Table:
+    """The risk page's ``risk_rows``, a row per strategy and the portfolio's total."""
+    return Table(
+        "Risk contributions",
+        ["Strategy", "Equity weight", "Risk weight", "Own vol", "Marginal"]
+        + ["Risk contribution", "Share"],
+        [
+            [r["name"], pct(r["equity_weight"], 1), pct(r["weight"], 2)]
+            + [pct(r["vol"]), pct(r["marginal"]), pct(r["rc"]), pct(r["share"], 1)]
+            for r in ctx["risk_rows"]
+        ]
+        + [["Portfolio", "", "", "", "", pct(ctx["risk_total"]), "100%"]],
+        note="Marginal (S w)_i / sqrt(w'S w); RC_i = w_i x marginal over the last "
+        f"{ctx['risk_window']} days; diversification ratio "
+        f"{num(ctx['diversification'])}.",
+    )
+
+
+def _exposure_tables(ctx: dict) -> list[Table]:
+    """The correlated pairs and the sector and asset-class exposure tables."""
+    return [
         Table(
             "Correlated pairs",
             ["Pair", "Correlation", "Above threshold"],
@@ -245,9 +224,7 @@ def _risk_blocks(ctx: dict) -> list:
                 [f"{p['a']} / {p['b']}", num(p["value"], 3), "yes" if p["alert"] else ""]
                 for p in ctx.get("correlation_pairs", [])
             ],
-        )
-    )
-    blocks.append(
+        ),
         Table(
             "Sector and asset-class exposure",
             ["Kind", "Group", "Net", "Gross", "Cap"],
@@ -256,10 +233,8 @@ def _risk_blocks(ctx: dict) -> list:
                 + ["no limit" if g["cap"] is None else f"{pct(g['cap'], 1)} ({g['basis']})"]
                 for g in ctx.get("group_exposure", [])
             ],
-        )
-    )
-    blocks.append(_violations_table(ctx["violations"]))
-    return blocks
+        ),
+    ]
 
 
 def _violations_table(violations) -> Table:
@@ -299,7 +274,17 @@ def _violations_table(violations) -> Table:
 def _performance_blocks(ctx: dict) -> list:
     if not ctx["figures"]:
         return [Heading("Performance", "Not enough history yet (two bar dates needed).")]
-    drawdowns = Table(
+    drawdowns = _drawdowns_table(ctx["drawdowns"])
+    trades = _closed_trades_table(ctx)
+    blocks = [*_charts(ctx["figures"], "performance"), drawdowns, trades]
+    if ctx.get("brinson_rows"):
+        blocks.append(_brinson_table(ctx))
+    return blocks
+
+
+def _drawdowns_table(drawdowns: list[dict]) -> Table:
+    """The performance page's deepest drawdown periods, dates and depth, a row each."""
+    return Table(
         "Drawdown periods (10 deepest)",
         ["Peak", "Start", "Trough", "Recovery", "Depth", "Days"],
         [
@@ -311,10 +296,14 @@ def _performance_blocks(ctx: dict) -> list:
                 pct(d["depth"]),
                 str(d["duration_days"]),
             ]
-            for d in ctx["drawdowns"]
+            for d in drawdowns
         ],
     )
-    trades = Table(
+
+
+def _closed_trades_table(ctx: dict) -> Table:
+    """The performance page's ``trade_rows``: closed-trade statistics per strategy."""
+    return Table(
         "Closed trades by strategy",
         ["Strategy", "Closed", "Win rate", "Avg winner", "Avg loser", "Win/loss"]
         + ["Profit factor", "Total P&L", "Median hold (d)"],
@@ -327,26 +316,26 @@ def _performance_blocks(ctx: dict) -> list:
         note=f"{ctx.get('fills', 0)} fills; {ctx.get('round_trips', 0)} closing fills matched "
         "first-in first-out against their book's open lots.",
     )
-    blocks = [*_charts(ctx["figures"], "performance"), drawdowns, trades]
-    if ctx.get("brinson_rows"):
-        b = ctx["brinson"]
-        blocks.append(
-            Table(
-                "Attribution by sector (Brinson-Fachler against the equal-weight universe)",
-                ["Sector", "Weight", "Benchmark weight", "Allocation", "Selection"]
-                + ["Interaction", "Total effect"],
-                [
-                    [r["name"], pct(r["weight"], 1), pct(r["benchmark_weight"], 1)]
-                    + [pct(r["allocation"]), pct(r["selection"]), pct(r["interaction"])]
-                    + [pct(r["total"])]
-                    for r in ctx["brinson_rows"]
-                ],
-                note=f"Portfolio {pct(b.portfolio_return)}, equal-weight universe of "
-                f"{ctx.get('universe', 0)} stocks {pct(b.benchmark_return)}, "
-                f"active {pct(b.active_return)}; days linked with GRAP.",
-            )
-        )
-    return blocks
+
+
+def _brinson_table(ctx: dict) -> Table:
+    """The performance page's ``brinson_rows`` (Brinson-Fachler effects by sector against
+    the equal-weight universe) and the span's returns in the note."""
+    b = ctx["brinson"]
+    return Table(
+        "Attribution by sector (Brinson-Fachler against the equal-weight universe)",
+        ["Sector", "Weight", "Benchmark weight", "Allocation", "Selection"]
+        + ["Interaction", "Total effect"],
+        [
+            [r["name"], pct(r["weight"], 1), pct(r["benchmark_weight"], 1)]
+            + [pct(r["allocation"]), pct(r["selection"]), pct(r["interaction"])]
+            + [pct(r["total"])]
+            for r in ctx["brinson_rows"]
+        ],
+        note=f"Portfolio {pct(b.portfolio_return)}, equal-weight universe of "
+        f"{ctx.get('universe', 0)} stocks {pct(b.benchmark_return)}, "
+        f"active {pct(b.active_return)}; days linked with GRAP.",
+    )
 
 
 def _day(value, missing: str = "") -> str:

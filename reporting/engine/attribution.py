@@ -382,6 +382,20 @@ def sector_brinson(
     close = checked_frame(closes, "closes", allow_nan=True)
     if not holdings.index.equals(close.index) or not holdings.columns.equals(close.columns):
         raise ValueError("holdings must have exactly the dates and tickers of closes")
+    w, g, c, bench, b, rp = _sector_segments(
+        holdings, close, sectors, equity, portfolio_returns, multipliers
+    )
+    allocation, selection, interaction, r, rb = _sector_effects(w, g, c, bench, b)
+    effects, periods = _grap_linked(allocation, selection, interaction, rp, rb, freq)
+    return SectorBrinson(effects, w, b, r, bench, periods)
+
+
+def _sector_segments(holdings, close, sectors, equity, portfolio_returns, multipliers):
+    """``sector_brinson``'s daily segment frames (dates after the first x sectors plus
+    ``CASH_SEGMENT``, weights of close t-1): net weight w_s, gross weight g_s, contribution
+    c_s, the universe's mean return B_s, the universe share b_s (a Series), and r_p,t on
+    those dates; cash holds the rest (w_c = 1 - sum_s w_s, c_c = r_p,t - sum_s c_s,
+    g_c = B_c = b_c = 0). Formulas in ``sector_brinson``."""
     m = (multipliers if multipliers is not None else pd.Series(dtype=float)).reindex(close.columns)
     m = m.fillna(1.0)
     sector = sectors.reindex(close.columns).fillna("Unknown")
@@ -402,6 +416,14 @@ def sector_brinson(
     c[CASH_SEGMENT] = rp - c.sum(axis=1)
     bench[CASH_SEGMENT] = 0.0
     b[CASH_SEGMENT] = 0.0
+    return w, g, c, bench, b, rp
+
+
+def _sector_effects(w, g, c, bench, b):
+    """``sector_brinson``'s daily Brinson-Fachler effects of the segments: (allocation A_s,
+    selection S_s, interaction I_s, the segment return r_s = c_s / g_s (NaN for a flat
+    sector, g_s <= ``FLAT_WEIGHT``, and for cash), R_b = sum_s b_s B_s). Formulas in
+    ``sector_brinson``."""
     rb = bench.mul(b, axis=1).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (c / g).where(g > FLAT_WEIGHT)
@@ -409,8 +431,7 @@ def sector_brinson(
     selection = (r - bench).mul(b, axis=1).fillna(0.0)
     allocation = w.sub(b, axis=1) * bench.sub(rb, axis=0)
     interaction = c - w * bench - selection
-    effects, periods = _grap_linked(allocation, selection, interaction, rp, rb, freq)
-    return SectorBrinson(effects, w, b, r, bench, periods)
+    return allocation, selection, interaction, r, rb
 
 
 def _grap_linked(allocation, selection, interaction, rp, rb, freq):

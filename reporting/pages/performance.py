@@ -282,6 +282,21 @@ def _brinson(history: History, fills: pd.DataFrame, figures: dict) -> dict:
         freq=_freq(len(dates)),
     )
     e = result.effects
+    rows = _brinson_rows(result)
+    figures["brinson_periods"] = _brinson_periods_figure(result.periods, _freq(len(dates)))
+    return {
+        "brinson_rows": rows,
+        "brinson": e,
+        "brinson_sum": float(e.total.sum()),
+        "universe": len(tickers),
+        "cash_segment": CASH_SEGMENT,
+    }
+
+
+def _brinson_rows(result) -> list[dict]:
+    """A row per segment of ``result`` (``SectorBrinson``): its mean weight, benchmark
+    weight and linked effects over the span, by name, cash last."""
+    e = result.effects
     rows = [
         {
             "name": name,
@@ -295,26 +310,24 @@ def _brinson(history: History, fills: pd.DataFrame, figures: dict) -> dict:
         for name in e.total.index
     ]
     rows.sort(key=lambda r: (r["name"] == CASH_SEGMENT, r["name"]))
-    periods = result.periods
-    freq = _freq(len(dates))
+    return rows
+
+
+def _brinson_periods_figure(periods: pd.DataFrame, freq: str) -> dict:
+    """The effects per year (``freq`` "Y", labelled by year) or month, stacked bars."""
     if freq == "Y":
         periods.index = periods.index.year.astype(str)
-    figures["brinson_periods"] = charts.bars_figure(
+    return charts.bars_figure(
         periods[["allocation", "selection", "interaction"]],
         f"Brinson effects per {'year' if freq == 'Y' else 'month'}",
         yformat=".1%",
         barmode="relative",
     )
-    return {
-        "brinson_rows": rows,
-        "brinson": e,
-        "brinson_sum": float(e.total.sum()),
-        "universe": len(tickers),
-        "cash_segment": CASH_SEGMENT,
-    }
 
 
 def _rolling(history: History, window: int, figures: dict) -> None:
+    """Rolling ``window``-day Sharpe ratio, volatility, beta to the S&P 500 and strategy
+    correlations into ``figures`` (none while the history is no longer than the window)."""
     returns = pd.concat([history.returns, history.book_returns], axis=1)
     if len(returns) <= window:
         return
@@ -332,38 +345,55 @@ def _rolling(history: History, window: int, figures: dict) -> None:
         widths={"Portfolio": 2.5},
         max_points=SMALL_CHART_POINTS,
     )
+    beta = _rolling_beta_figure(history, returns, window)
+    if beta is not None:
+        figures["rolling_beta"] = beta
+    strategy_r = history.book_returns
+    if strategy_r.shape[1] >= 2:
+        figures["rolling_corr"] = _rolling_correlation_figure(strategy_r, window)
+
+
+def _rolling_beta_figure(history: History, returns: pd.DataFrame, window: int) -> dict | None:
+    """Rolling beta of each column of ``returns`` to the S&P 500's close-to-close returns
+    on the same dates (the close carried over days without a bar); None without
+    benchmark closes."""
     bench = selectors.benchmark_close_series(
         start=history.snapshots.index[0].date(), end=history.as_of
     )
-    if not bench.empty:
-        closes = bench.reindex(bench.index.union(returns.index)).ffill().reindex(returns.index)
-        bench_r = closes.pct_change()
-        bench_r.iloc[0] = np.nan
-        figures["rolling_beta"] = charts.lines_figure(
-            rolling_beta(returns, bench_r, window),
-            f"Rolling beta to the S&P 500 ({window} days)",
-            yformat=".2f",
-            widths={"Portfolio": 2.5},
-            max_points=SMALL_CHART_POINTS,
+    if bench.empty:
+        return None
+    closes = bench.reindex(bench.index.union(returns.index)).ffill().reindex(returns.index)
+    bench_r = closes.pct_change()
+    bench_r.iloc[0] = np.nan
+    return charts.lines_figure(
+        rolling_beta(returns, bench_r, window),
+        f"Rolling beta to the S&P 500 ({window} days)",
+        yformat=".2f",
+        widths={"Portfolio": 2.5},
+        max_points=SMALL_CHART_POINTS,
+    )
+
+
+def _rolling_correlation_figure(strategy_r: pd.DataFrame, window: int) -> dict:
+    """The average of the rolling pairwise correlations of the books' returns inside the
+    band of the lowest and highest pair, and each pair's line up to ``PAIR_LINES_UP_TO``
+    strategies."""
+    corr = rolling_correlations(strategy_r, window)
+    corr.columns = [f"{a} / {b}" for a, b in corr.columns]
+    pairs = corr if strategy_r.shape[1] <= PAIR_LINES_UP_TO else None
+    fig = charts.correlation_band_figure(
+        correlation_band(corr),
+        pairs,
+        f"Rolling strategy correlations ({window} days)",
+        max_points=SMALL_CHART_POINTS,
+    )
+    fig["caption"] += (
+        f" The average of the {corr.shape[1]} pairwise correlations inside the band "
+        "of the lowest and highest pair"
+        + (
+            ", and each pair."
+            if pairs is not None
+            else f" (pairs drawn up to {PAIR_LINES_UP_TO} strategies)."
         )
-    strategy_r = history.book_returns
-    if strategy_r.shape[1] >= 2:
-        corr = rolling_correlations(strategy_r, window)
-        corr.columns = [f"{a} / {b}" for a, b in corr.columns]
-        pairs = corr if strategy_r.shape[1] <= PAIR_LINES_UP_TO else None
-        fig = charts.correlation_band_figure(
-            correlation_band(corr),
-            pairs,
-            f"Rolling strategy correlations ({window} days)",
-            max_points=SMALL_CHART_POINTS,
-        )
-        fig["caption"] += (
-            f" The average of the {corr.shape[1]} pairwise correlations inside the band "
-            "of the lowest and highest pair"
-            + (
-                ", and each pair."
-                if pairs is not None
-                else f" (pairs drawn up to {PAIR_LINES_UP_TO} strategies)."
-            )
-        )
-        figures["rolling_corr"] = fig
+    )
+    return fig

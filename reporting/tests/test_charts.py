@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from reporting import charts
+from reporting.charts import common as charts_common
 from reporting.charts import figure_json
 
 CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "quantsite.css"
@@ -252,7 +253,7 @@ def test_gauges_leave_room_for_their_end_ticks():
 
 
 def test_a_layout_merges_axis_settings_into_the_automargin_defaults():
-    layout = charts._layout("t", yaxis={"tickformat": ".0%"}, xaxis={"type": "log"})
+    layout = charts_common._layout("t", yaxis={"tickformat": ".0%"}, xaxis={"type": "log"})
     assert layout["yaxis"] == {"automargin": True, "tickformat": ".0%"}
     assert layout["xaxis"] == {"automargin": True, "type": "log"}
 

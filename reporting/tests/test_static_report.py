@@ -112,7 +112,7 @@ def test_the_report_has_five_tabs_and_embeds_every_figure_of_the_live_pages(tmp_
     equity = page.figures["fig-overview-equity"]["data"][0]
     stored = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("date")
     assert equity["x"][-1] == END.isoformat()
-    # short: not downsampled; rounded to 8 significant digits (charts._floats)
+    # short: not downsampled; rounded to 8 significant digits (charts.common._floats)
     assert equity["y"] == pytest.approx([float(s.equity) for s in stored], rel=1e-7, abs=0)
 
 
