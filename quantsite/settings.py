@@ -91,11 +91,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Pages and JSON compressed for a client that accepts gzip (a dashboard page is 200 to
-    # 600 KB of HTML and chart data, a fifth of that compressed). Before everything that
-    # writes the body; Django's own, which pads each response against BREACH (Django 4.2+)
-    # and streams a streaming response compressed (the CSV exports).
-    "django.middleware.gzip.GZipMiddleware",
+    # Pages, JSON and CSV compressed for a client that accepts gzip (a dashboard page is
+    # 200 to 600 KB of HTML and chart data, a fifth of that compressed). Before everything
+    # that writes the body; Django's own, which pads each response against BREACH and
+    # streams a streaming response compressed, but for binary downloads (Excel is a zip).
+    "quantsite.compression.GZipTextMiddleware",
     "quantsite.security.WebsocketCSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

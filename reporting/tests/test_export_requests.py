@@ -255,3 +255,20 @@ def test_under_wsgi_a_download_is_the_file_with_its_length(logged_in, user, port
     assert job.download_name == exports.export_filename(
         portfolio=portfolio, table="trades", fmt="csv"
     )
+
+
+def test_a_browser_gets_an_excel_download_as_is_and_a_csv_one_gzipped(logged_in, user, portfolio):
+    """Browsers accept gzip: a workbook (a zip already) comes as it is, with its length;
+    CSV, text, compressed (``quantsite.compression.GZipTextMiddleware``)."""
+    import gzip
+
+    gz = {"accept-encoding": "gzip"}
+    book, whole = finished_job(user, portfolio, "xlsx")
+    response = logged_in.get(f"/export/jobs/{book.pk}/download", headers=gz)
+    assert "Content-Encoding" not in response
+    assert response["Content-Length"] == str(len(whole))
+    assert b"".join(response.streaming_content) == whole
+    table, text = finished_job(user, portfolio, "csv")
+    response = logged_in.get(f"/export/jobs/{table.pk}/download", headers=gz)
+    assert response["Content-Encoding"] == "gzip"
+    assert gzip.decompress(b"".join(response.streaming_content)) == text
