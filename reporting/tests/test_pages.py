@@ -261,7 +261,7 @@ def test_the_violation_log_filters_by_severity_strategy_and_date(logged_in):
     def rows(query):
         html = logged_in.get(f"/risk/?{query}").content.decode()
         table = html.split('id="violation-table"')[1].split("</table>")[0]
-        return re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", table)
+        return re.findall(r'<tr><td class="date">(\d{4}-\d\d-\d\d)</td>', table)
 
     assert rows("") == ["1990-03-01", "1990-02-01"]
     assert rows("severity=high") == ["1990-02-01"]
@@ -408,8 +408,9 @@ def test_the_strategy_page_shows_trade_win_rate_average_pnl_and_adverse_excursio
     assert trip["mae"] == pytest.approx(expected, rel=1e-12)
     table = html.split('id="recent-trips"')[1].split("</table>")[0]
     row = (
-        f"<tr><td>{trip['ticker']}</td><td>{trip['entry']:%Y-%m-%d}</td>"
-        f"<td>{trip['exit']:%Y-%m-%d}</td><td>{basis:,.2f}</td><td>{trip['pnl']:,.2f}</td>"
+        f'<tr><td>{trip["ticker"]}</td><td class="date">{trip["entry"]:%Y-%m-%d}</td>'
+        f'<td class="date">{trip["exit"]:%Y-%m-%d}</td><td>{basis:,.2f}</td>'
+        f"<td>{trip['pnl']:,.2f}</td>"
         f"<td>{trip['mae'] * 100:.2f}%</td></tr>"
     )
     assert row in table

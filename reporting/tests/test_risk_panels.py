@@ -206,7 +206,7 @@ def test_the_violation_log_pages_25_at_a_time_and_keeps_its_filters(logged_in):
     def page(query):
         html = logged_in.get(f"/risk/?{query}").content.decode()
         table = html.split('id="violation-table"')[1].split("</table>")[0]
-        dates = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", table)
+        dates = re.findall(r'<tr><td class="date">(\d{4}-\d\d-\d\d)</td>', table)
         pager = html.split('id="violation-pager"')[1].split("</nav>")[0]
         return dates, html_lib.unescape(re.sub(r"<[^>]+>", "", pager)), pager
 

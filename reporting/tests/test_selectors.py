@@ -80,3 +80,44 @@ def test_the_export_row_counts_are_the_tables_lengths_in_one_query(django_assert
     lengths = {name: len(frame) for name, frame in exports.export_frames(portfolio, "all").items()}
     assert counts == lengths
     assert counts["trades"] > 0 and counts["positions"] > 0 and counts["violations"] == 1
+
+
+@pytest.mark.django_db
+def test_the_activity_fills_are_summed_over_the_newest_fill_dates_only_as_over_all(
+    django_assert_num_queries,
+):
+    """``activity_trade_groups`` sums only the fills of its ``limit`` newest fill dates;
+    the groups are those of summing every fill, cut at ``limit``, whether there are more
+    fill dates than ``limit`` or fewer, and one query still."""
+    from django.db.models import Count, F, Q, Sum
+    from django.db.models.functions import Coalesce
+
+    from portfolio.models import Trade
+    from reporting.tests.test_exports import make_portfolio
+
+    portfolio = make_portfolio("activity", as_of=date(1990, 6, 29))
+    make_portfolio("other", as_of=date(1990, 6, 29))  # its fills never count
+    buy, sell = Q(side=Trade.Side.BUY), Q(side=Trade.Side.SELL)
+    every = (
+        Trade.objects.filter(strategy__portfolio=portfolio)
+        .values("date", "reason", strategy_name=F("strategy__name"))
+        .annotate(
+            fills=Count("id"),
+            buys=Count("id", filter=buy),
+            sells=Count("id", filter=sell),
+            bought=Coalesce(Sum("value", filter=buy), 0.0),
+            sold=Coalesce(Sum("value", filter=sell), 0.0),
+            cost_sum=Sum("cost"),
+            realized=Sum("realized_pnl"),
+        )
+        .order_by("-date", "strategy_name", "reason")
+    )
+    dates = Trade.objects.filter(strategy__portfolio=portfolio).values("date").distinct().count()
+    assert dates > 3
+    for limit in (1, 3, dates, dates + 10):
+        with django_assert_num_queries(1):
+            groups = selectors.activity_trade_groups(portfolio=portfolio, limit=limit)
+        # the same groups; a sum may differ in its last bit (PostgreSQL's plan adds the
+        # fills in another order)
+        assert groups == [pytest.approx(g, rel=1e-12) for g in every[:limit]], limit
+    assert len(selectors.activity_trade_groups(portfolio=portfolio, limit=dates + 10)) > dates

@@ -293,9 +293,9 @@ def test_the_sizing_rationale_shows_the_volatility_scaling(logged_in, tmp_path):
     returns = (closes / closes.shift(1) - 1).fillna(0.0)
     for ticker, r in rows.items():
         decided = pd.Timestamp(
-            re.search(rf'data-ticker="{ticker}"><td>{ticker}</td>\s*<td>([\d-]+)</td>', html).group(
-                1
-            )
+            re.search(
+                rf'data-ticker="{ticker}"><td>{ticker}</td>\s*<td class="date">([\d-]+)</td>', html
+            ).group(1)
         )
         # independently: 10% / (sqrt(252) x std of the last 60 returns of the raw book)
         at = closes.index.get_loc(decided)
