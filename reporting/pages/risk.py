@@ -13,7 +13,14 @@ from portfolio.models import Portfolio
 from reporting import charts, selectors
 from reporting.engine.rolling import rolling_annual_volatility
 from reporting.pages import risk_panels
-from reporting.pages.common import History, finite, history_load, limit_threshold
+from reporting.pages.common import (
+    History,
+    finite,
+    history_load,
+    limit_threshold,
+    row_stamp,
+    state_cached,
+)
 from reporting.pages.params import MAX_PAGE, query_date, query_int
 from risk.engine.severity import SEVERITIES
 
@@ -33,19 +40,37 @@ VAR_LABELS = {
 def risk_page(*, portfolio: Portfolio, params) -> dict:
     """Context of the risk page (a fixed number of queries). ``params`` (request.GET):
     severity, strategy (name), review (reviewed/unreviewed), date_from, date_to filter the
-    violation log, ``page`` pages it (``VIOLATIONS_PER_PAGE`` rows a page)."""
-    history = history_load(portfolio=portfolio)
-    filters = parse_violation_filters(params, history.names)
+    violation log, ``page`` pages it (``VIOLATIONS_PER_PAGE`` rows a page). Everything but
+    the violation log (gauges, VaR, correlation, decomposition, concentration, exposures)
+    is a function of the stored rows and of the configuration it shows: computed once per
+    committed state (``state_cached``, stamped with the portfolio's, the strategies' and
+    the limits' rows). The log, whose reviews an operator changes between updates, is read
+    on every request."""
+    strategies = selectors.strategy_list(portfolio=portfolio)
     limits = selectors.risk_limit_list(portfolio=portfolio)
+    filters = parse_violation_filters(params, [s.name for s in strategies])
+    depends = (row_stamp(portfolio), *(row_stamp(s) for s in strategies))
+    stored = state_cached(
+        portfolio=portfolio,
+        name="risk",
+        depends=(*depends, *(row_stamp(limit) for limit in limits)),
+        build=lambda: _stored_context(portfolio, strategies, limits),
+    )
     context = {
         "portfolio": portfolio,
-        "as_of": history.as_of,
-        "strategies": history.strategies,
+        "strategies": strategies,
         "limits": limits,
         "filters": filters,
-        "figures": {},
+        **stored,
     }
     context.update(_violation_page(portfolio, filters, params))
+    return context
+
+
+def _stored_context(portfolio: Portfolio, strategies: list, limits: list) -> dict:
+    """The part of the page that is a function of the stored rows and the configuration."""
+    history = history_load(portfolio=portfolio, strategies=strategies)
+    context = {"as_of": history.as_of, "figures": {}}
     if history.latest is None:
         return context
     window = risk_panels.risk_window_load(portfolio=portfolio, history=history)
@@ -70,12 +95,9 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         fig = context.pop(f"figures_{key}", None)
         if fig is not None:
             context["figures"][key] = fig
-    context["figures"]["concentration"] = _concentration_figure(
-        positions, float(history.latest["equity"]), limits
-    )
-    context["group_exposure"] = group_exposure_rows(
-        positions, float(history.latest["equity"]), limits
-    )
+    equity = float(history.latest["equity"])
+    context["figures"]["concentration"] = _concentration_figure(positions, equity, limits)
+    context["group_exposure"] = group_exposure_rows(positions, equity, limits)
     return context
 
 

@@ -15,12 +15,14 @@ import logging
 import time
 
 from django.conf import settings
+from django.http import QueryDict
 
 from portfolio import selectors as portfolio_selectors
 from portfolio.models import Portfolio
 from reporting import selectors
 from reporting.pages.overview import overview_page
 from reporting.pages.performance import DEFAULT_WINDOW, SECTIONS, performance_page
+from reporting.pages.risk import risk_page
 from reporting.pages.strategy import strategy_page
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,18 @@ log = logging.getLogger(__name__)
 
 def pages_warm(*, portfolio: Portfolio) -> dict[str, float]:
     """Build the cached part of every page of ``portfolio`` at its committed state, as a
-    request with no query parameters reads it: the overview (which also reads the history
-    the risk page uses), each performance section at the default window, and each
+    request with no query parameters reads it: the overview, the risk page, each
+    performance section at the default window, and each
     strategy's page as its tab opens it (no ticker chosen). Returns the seconds each page
     took, by path; nothing when the cache is off. A page that fails to build is logged and
     skipped: the warm-up never fails the update, and the page's own request shows the
     error."""
     if not settings.QUANTSITE_HISTORY_CACHE:
         return {}
-    builds = {"/": lambda: overview_page(portfolio=portfolio)}
+    builds = {
+        "/": lambda: overview_page(portfolio=portfolio),
+        "/risk/": lambda: risk_page(portfolio=portfolio, params=QueryDict()),
+    }
     for section in SECTIONS:
         builds[f"/performance/?section={section}"] = lambda section=section: performance_page(
             portfolio=portfolio, window=DEFAULT_WINDOW, section=section

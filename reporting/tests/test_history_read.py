@@ -164,7 +164,7 @@ def test_a_page_cached_at_a_state_follows_the_bars_the_instruments_and_its_own_r
 
 
 def _page_keys(portfolio: Portfolio) -> list[str]:
-    keys = [f"reporting:{name}:{portfolio.pk}" for name in ("history", "overview")]
+    keys = [f"reporting:{name}:{portfolio.pk}" for name in ("history", "overview", "risk")]
     keys += [f"reporting:performance:{DEFAULT_WINDOW}:{s}:{portfolio.pk}" for s in SECTIONS]
     keys += [f"reporting:strategy:{s.pk}::{portfolio.pk}" for s in portfolio.strategies.all()]
     return keys
