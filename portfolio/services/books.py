@@ -42,6 +42,7 @@ from portfolio.models import (
     StrategySnapshot,
     Trade,
 )
+from quantsite.rows import rows_insert
 
 
 @dataclass(frozen=True)
@@ -253,12 +254,15 @@ def pending_dates(
 
 @dataclass
 class ChunkRows:
-    """One chunk of applied dates as unsaved rows (the risk manager fills the snapshots'
-    risk fields before they are written)."""
+    """One chunk of applied dates as unsaved rows: snapshots and trades as dicts of field
+    values for ``quantsite.rows.rows_insert`` (the risk manager fills the snapshots' risk
+    fields before they are written; a strategy row carries its strategy's name under
+    ``"name"``, which is no column), rebalance events as model instances (their keys link
+    the manual requests they applied)."""
 
-    portfolio_rows: list[PortfolioSnapshot] = field(default_factory=list)
-    strategy_rows: list[StrategySnapshot] = field(default_factory=list)
-    trades: list[Trade] = field(default_factory=list)
+    portfolio_rows: list[dict] = field(default_factory=list)
+    strategy_rows: list[dict] = field(default_factory=list)
+    trades: list[dict] = field(default_factory=list)
     rebalances: list[RebalanceEvent] = field(default_factory=list)
     order_decisions: list[tuple[int, OrderDecision]] = field(default_factory=list)
     order_outcomes: list[tuple[int, OrderOutcome]] = field(default_factory=list)
@@ -271,90 +275,98 @@ def chunk_rows(
     instruments: dict[str, int],
 ) -> ChunkRows:
     """The rows of one chunk of applied dates, built from the engine's day results."""
-    by_name = {s.name: s for s in strategies}
+    ids = {s.name: s.id for s in strategies}
     out = ChunkRows()
     for r in results:
-        for d in r.strategies:
-            out.strategy_rows.append(
-                StrategySnapshot(
-                    strategy=by_name[d.name],
-                    date=r.date,
-                    equity=d.equity,
-                    cash=d.cash,
-                    long_exposure=d.long_exposure,
-                    short_exposure=d.short_exposure,
-                    leverage=d.leverage,
-                    weight=d.weight,
-                    daily_return=d.daily_return,
-                    drawdown=d.drawdown,
-                    positions_count=d.positions_count,
-                    realized_pnl=d.realized_pnl,
-                    unrealized_pnl=d.unrealized_pnl,
-                    status="active" if d.active else "paused",
-                    allocation=d.allocation,
-                    unit_return=d.unit_return,
-                    flow=d.flow,
-                )
-            )
-        p = r.portfolio
-        out.portfolio_rows.append(
-            PortfolioSnapshot(
-                portfolio=portfolio,
-                date=r.date,
-                equity=p.equity,
-                cash=p.cash,
-                long_exposure=p.long_exposure,
-                short_exposure=p.short_exposure,
-                net_exposure=p.net_exposure,
-                gross_exposure=p.gross_exposure,
-                leverage=p.leverage,
-                daily_return=p.daily_return,
-                drawdown=p.drawdown,
-                positions_gross=p.positions_gross,
-                positions_net=p.positions_net,
-                exposure_scale=r.exposure_scale,
-            )
-        )
-        for name, f in r.fills:
-            out.trades.append(
-                Trade(
-                    strategy=by_name[name],
-                    instrument_id=instruments[f.ticker],
-                    date=f.date,
-                    side=f.side,
-                    quantity=abs(f.quantity),
-                    price=f.price,
-                    value=f.value,
-                    cost=f.cost,
-                    realized_pnl=f.realized_pnl,
-                    reason=f.reason,
-                    detail=f.detail,
-                    sizing=f.sizing,
-                )
-            )
-        for rb in r.rebalances:
-            event = RebalanceEvent(
-                portfolio=portfolio,
-                date=r.date,
-                trigger=rb.trigger,
-                method=rb.method,
-                weights_before=rb.weights_before,
-                weights_after=rb.weights_after,
-                capital_moved=rb.capital_moved,
-                trades_count=rb.trades_count,
-                cost=rb.cost,
-                request_key=rb.request_keys[0] if rb.request_keys else None,
-                allocation_method=portfolio.allocation_method,
-                allocations_before=rb.allocations_before,
-                allocations_after=rb.allocations_after,
-                notes=rb.notes,
-                stats=rb.stats,
-            )
-            event._request_keys = rb.request_keys
-            out.rebalances.append(event)
-        out.order_decisions.extend((by_name[d.name].id, d) for d in r.order_decisions)
-        out.order_outcomes.extend((by_name[o.name].id, o) for o in r.order_outcomes)
+        out.strategy_rows.extend(_strategy_row(ids[d.name], r.date, d) for d in r.strategies)
+        out.portfolio_rows.append(_portfolio_row(portfolio.id, r))
+        out.trades.extend(_trade_row(ids[name], instruments, f) for name, f in r.fills)
+        out.rebalances.extend(_rebalance_event(portfolio, r.date, rb) for rb in r.rebalances)
+        out.order_decisions.extend((ids[d.name], d) for d in r.order_decisions)
+        out.order_outcomes.extend((ids[o.name], o) for o in r.order_outcomes)
     return out
+
+
+def _portfolio_row(portfolio_id: int, r: DayResult) -> dict:
+    p = r.portfolio
+    return {
+        "portfolio_id": portfolio_id,
+        "date": r.date,
+        "equity": p.equity,
+        "cash": p.cash,
+        "long_exposure": p.long_exposure,
+        "short_exposure": p.short_exposure,
+        "net_exposure": p.net_exposure,
+        "gross_exposure": p.gross_exposure,
+        "leverage": p.leverage,
+        "daily_return": p.daily_return,
+        "drawdown": p.drawdown,
+        "positions_gross": p.positions_gross,
+        "positions_net": p.positions_net,
+        "exposure_scale": r.exposure_scale,
+    }
+
+
+def _trade_row(strategy_id: int, instruments: dict[str, int], f) -> dict:
+    return {
+        "strategy_id": strategy_id,
+        "instrument_id": instruments[f.ticker],
+        "date": f.date,
+        "side": f.side,
+        "quantity": abs(f.quantity),
+        "price": f.price,
+        "value": f.value,
+        "cost": f.cost,
+        "realized_pnl": f.realized_pnl,
+        "reason": f.reason,
+        "detail": f.detail,
+        "sizing": f.sizing,
+    }
+
+
+def _rebalance_event(portfolio: Portfolio, day: date, rb) -> RebalanceEvent:
+    event = RebalanceEvent(
+        portfolio=portfolio,
+        date=day,
+        trigger=rb.trigger,
+        method=rb.method,
+        weights_before=rb.weights_before,
+        weights_after=rb.weights_after,
+        capital_moved=rb.capital_moved,
+        trades_count=rb.trades_count,
+        cost=rb.cost,
+        request_key=rb.request_keys[0] if rb.request_keys else None,
+        allocation_method=portfolio.allocation_method,
+        allocations_before=rb.allocations_before,
+        allocations_after=rb.allocations_after,
+        notes=rb.notes,
+        stats=rb.stats,
+    )
+    event._request_keys = rb.request_keys
+    return event
+
+
+def _strategy_row(strategy_id: int, day: date, d) -> dict:
+    return {
+        "strategy_id": strategy_id,
+        "name": d.name,
+        "date": day,
+        "equity": d.equity,
+        "cash": d.cash,
+        "long_exposure": d.long_exposure,
+        "short_exposure": d.short_exposure,
+        "leverage": d.leverage,
+        "weight": d.weight,
+        "daily_return": d.daily_return,
+        "drawdown": d.drawdown,
+        "positions_count": d.positions_count,
+        "realized_pnl": d.realized_pnl,
+        "unrealized_pnl": d.unrealized_pnl,
+        "status": "active" if d.active else "paused",
+        "allocation": d.allocation,
+        "unit_return": d.unit_return,
+        "flow": d.flow,
+    }
 
 
 def _orders_save(strategies: list[Strategy], rows: ChunkRows) -> None:
@@ -407,9 +419,9 @@ def chunk_save(
 ) -> None:
     """Write one chunk's rows and the resulting book state (inside the caller's
     transaction, which also holds the risk manager's writes)."""
-    StrategySnapshot.objects.bulk_create(rows.strategy_rows, batch_size=2000)
-    PortfolioSnapshot.objects.bulk_create(rows.portfolio_rows, batch_size=2000)
-    Trade.objects.bulk_create(rows.trades, batch_size=2000)
+    rows_insert(StrategySnapshot, rows.strategy_rows)
+    rows_insert(PortfolioSnapshot, rows.portfolio_rows)
+    rows_insert(Trade, rows.trades)
     RebalanceEvent.objects.bulk_create(rows.rebalances, batch_size=500)
     _requests_mark_applied(portfolio, rows.rebalances)
     _orders_save(strategies, rows)

@@ -273,14 +273,15 @@ class RiskManagerSession:
                 self.window.append(list(units))
                 self.window_last = d
 
-    def decorate(self, portfolio_rows: list, strategy_rows: list) -> None:
+    def decorate(self, portfolio_rows: list[dict], strategy_rows: list[dict]) -> None:
+        """Fill the chunk's snapshot rows (``books.ChunkRows``) with the risk figures."""
         for row in portfolio_rows:
-            m = self.measures.get(row.date)
+            m = self.measures.get(row["date"])
             if m is None:
                 continue
             for key, field in _SNAPSHOT_FIELDS.items():
-                setattr(row, field, finite_or_none(m.portfolio.get(key)))
-            row.risk = {k: finite_or_none(m.portfolio.get(k)) for k in _DETAIL} | {
+                row[field] = finite_or_none(m.portfolio.get(key))
+            row["risk"] = {k: finite_or_none(m.portfolio.get(k)) for k in _DETAIL} | {
                 "tickers": {t: round(w, 10) for t, w in m.tickers.items()},
                 "correlation": m.detail.get("correlation"),
                 "risk_contribution": m.detail.get("risk_contribution"),
@@ -291,19 +292,19 @@ class RiskManagerSession:
                 "limit_drawdown": finite_or_none(m.portfolio.get("drawdown")),
             }
         for row in strategy_rows:
-            m = self.measures.get(row.date)
+            m = self.measures.get(row["date"])
             if m is not None:
-                row.volatility = finite_or_none(m.strategies[row.strategy.name].get("volatility"))
+                row["volatility"] = finite_or_none(m.strategies[row["name"]].get("volatility"))
         self._open_figures_decorate(portfolio_rows, strategy_rows)
 
-    def _open_figures_decorate(self, portfolio_rows: list, strategy_rows: list) -> None:
+    def _open_figures_decorate(self, portfolio_rows: list[dict], strategy_rows: list[dict]):
         for row in strategy_rows:
-            f = self.open_figures[row.date][row.strategy.name]
-            row.max_position_weight = finite_or_none(f.max_position_weight)
-            row.open_mae = finite_or_none(f.open_mae)
+            f = self.open_figures[row["date"]][row["name"]]
+            row["max_position_weight"] = finite_or_none(f.max_position_weight)
+            row["open_mae"] = finite_or_none(f.open_mae)
         for row in portfolio_rows:
-            books = self.open_figures[row.date]
-            row.open_mae = finite_or_none(portfolio_open_mae([books[n] for n in self.order]))
+            books = self.open_figures[row["date"]]
+            row["open_mae"] = finite_or_none(portfolio_open_mae([books[n] for n in self.order]))
 
     def persist(self, state: PortfolioState) -> None:
         """Violations opened and resolved in this chunk, the status changes, and the risk
