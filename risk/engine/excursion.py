@@ -60,26 +60,48 @@ class CloseHistory:
     """The closes the engine marks with, for "worst close since entry" look-ups.
 
     ``closes``: DataFrame on an ascending DatetimeIndex, one float column per ticker, NaN
-    where a ticker has no bar (``portfolio.selectors.price_frame``)."""
+    where a ticker has no bar (``portfolio.selectors.price_frame``).
+
+    A look-up remembers its answer per (ticker, side, entry date) with the bar it reached,
+    so the next close's look-up of the same position reads only the bars after it: a
+    position held n bars costs O(n) over its life, not O(n^2). The extremum of the longer
+    span is the extremum of the remembered one and the new bars, exactly (min and max
+    round nothing), so the answer is the same bits as a fresh read."""
 
     def __init__(self, closes: pd.DataFrame) -> None:
         if not closes.index.is_monotonic_increasing:
             raise ValueError("closes must be sorted by date, ascending")
         self._days = closes.index.to_numpy(dtype="datetime64[ns]")
         self._columns = {t: closes[t].to_numpy(dtype=float) for t in closes.columns}
+        self._stops = {d.date(): i + 1 for i, d in enumerate(closes.index)}
+        self._worst: dict[tuple[str, int, date], tuple[int, float | None]] = {}
+
+    def _stop(self, day: date) -> int:
+        stop = self._stops.get(day)
+        if stop is None:
+            stop = int(self._days.searchsorted(np.datetime64(day, "ns"), side="right"))
+        return stop
 
     def worst_close(self, ticker: str, side: int, entry_date: date, day: date) -> float:
         """The lowest (``side`` +1) or highest (-1) close of ``ticker`` dated
         ``entry_date..day`` inclusive; ValueError when it has none in that span."""
         if ticker not in self._columns:
             raise ValueError(f"no closes for held ticker {ticker!r}")
-        start = self._days.searchsorted(np.datetime64(entry_date, "ns"), side="left")
-        stop = self._days.searchsorted(np.datetime64(day, "ns"), side="right")
-        span = self._columns[ticker][start:stop]
+        stop, key = self._stop(day), (ticker, side, entry_date)
+        done, worst = self._worst.get(key, (None, None))
+        if done is None or done > stop:
+            done = int(self._days.searchsorted(np.datetime64(entry_date, "ns"), side="left"))
+            worst = None
+        span = self._columns[ticker][done:stop]
         span = span[~np.isnan(span)]
-        if span.size == 0:
+        if span.size:
+            new = float(span.min() if side > 0 else span.max())
+            pick = min if side > 0 else max
+            worst = new if worst is None else pick(worst, new)
+        self._worst[key] = (max(done, stop), worst)
+        if worst is None:
             raise ValueError(f"no close of {ticker!r} between {entry_date} and {day}")
-        return float(span.min() if side > 0 else span.max())
+        return worst
 
 
 @dataclass(frozen=True)

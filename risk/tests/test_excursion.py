@@ -143,3 +143,35 @@ def test_the_portfolio_mae_is_the_largest_over_every_book_not_netted():
     assert portfolio_open_mae([a, b, flat]) == 0.2
     assert portfolio_open_mae([flat, flat]) == 0.0
     assert portfolio_open_mae([]) == 0.0
+
+
+def test_a_remembered_look_up_gives_the_bits_of_a_fresh_read_in_any_order():
+    # One CloseHistory asked day after day (as the engine does), then backwards and with
+    # gaps, against a fresh CloseHistory per question: the same float every time.
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2031-01-01", periods=60)
+    values = 100 * np.cumprod(1 + rng.normal(0, 0.02, (60, 2)), axis=0)
+    values[rng.random((60, 2)) < 0.15] = np.nan
+    closes = pd.DataFrame(values, index=days, columns=["X", "Y"])
+    remembered = CloseHistory(closes)
+    dates = [d.date() for d in days]
+    asks = [
+        (t, s, dates[e], dates[k])
+        for t in "XY"
+        for s in (1, -1)
+        for e in (0, 7)
+        for k in range(e, 60)
+    ]
+    asks += [(t, s, e, d) for (t, s, e, d) in reversed(asks[::5])]
+    for ticker, side, entry, day in asks:
+        try:
+            fresh = CloseHistory(closes).worst_close(ticker, side, entry, day)
+        except ValueError:
+            with pytest.raises(ValueError):
+                remembered.worst_close(ticker, side, entry, day)
+            continue
+        got = remembered.worst_close(ticker, side, entry, day)
+        span = closes.loc[pd.Timestamp(entry) : pd.Timestamp(day), ticker].dropna()
+        assert got == fresh == (span.min() if side > 0 else span.max())
