@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from portfolio.models import StateVersion
 
 log = logging.getLogger(__name__)
-POLL_S = 0.5
+POLL_S = 0.1  # a new version reaches an open page within ~0.1 s (bench/push.py)
 
 
 class Follower(Protocol):
