@@ -8,7 +8,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, FloatField, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from portfolio.models import (
@@ -23,6 +24,7 @@ from portfolio.models import (
     Trade,
     UpdateRun,
 )
+from quantsite.rows import rows_read
 
 # Annotation -> StrategySnapshot column of a strategy's latest snapshot (strategy_stats_list).
 LATEST_SNAPSHOT_STATS = {
@@ -37,25 +39,53 @@ LATEST_SNAPSHOT_STATS = {
 
 
 def price_frame(*, end: date | None = None) -> pd.DataFrame:
-    """Stored closes as a wide float frame: DatetimeIndex ascending, one column per ticker
-    (benchmarks included), NaN where a ticker has no bar."""
+    """Stored closes up to ``end`` as a wide float frame: DatetimeIndex ascending (every
+    date with a bar of any instrument), one column per ticker in ticker order (benchmarks
+    included), NaN where a ticker has no bar (``price_frame_benchmarks``)."""
+    return price_frame_benchmarks(end=end)[0]
+
+
+def price_frame_benchmarks(*, end: date | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Every stored close up to ``end``, wide (``price_frame``), and the benchmark tickers
+    among its columns (2 queries). The close is cast to a double and the date to ISO text
+    in SQL, and the rows read straight from the cursor (``quantsite.rows.rows_read``),
+    without a Decimal and a date object per row: 0.3 s instead of 3 s for 174,000 bars, in
+    every update. For a close of up to 15 significant digits (every bundled bar) that is
+    bit for bit ``float`` of the ORM's Decimal, on both databases; for more digits it is
+    the double nearest the decimal written, where Django's SQLite converter would have
+    rounded to 15 digits first (``portfolio/tests/test_price_frame.py``)."""
     qs = PriceBar.objects.all()
     if end is not None:
         qs = qs.filter(date__lte=end)
-    rows = list(qs.values_list("instrument__ticker", "date", "close").iterator(chunk_size=20000))
-    if not rows:
-        return pd.DataFrame(dtype=float)
-    tickers, dates, closes = zip(*rows, strict=True)
-    long = pd.DataFrame(
-        {
-            "ticker": tickers,
-            "date": pd.to_datetime(dates),
-            "close": np.asarray(closes, dtype=float),
-        }
+    rows = rows_read(
+        qs.order_by()
+        .annotate(day=Cast("date", CharField()), close_float=Cast("close", FloatField()))
+        .values_list("day", "instrument_id", "close_float")
     )
-    wide = long.pivot(index="date", columns="ticker", values="close").sort_index()
-    wide.columns.name = None
-    return wide
+    instruments = {
+        pk: (ticker, benchmark)
+        for pk, ticker, benchmark in Instrument.objects.values_list("id", "ticker", "is_benchmark")
+    }
+    if not rows:
+        return pd.DataFrame(index=pd.DatetimeIndex([]), dtype=float), []
+    # columns by comprehension: zip(*rows) of 174,000 rows costs 0.75 s, in the garbage
+    # collector its new tuples keep waking
+    days, ids, closes = ([r[k] for r in rows] for k in range(3))
+    del rows
+    codes, uniques = pd.factorize(np.asarray(days, dtype=object))
+    order = np.argsort(uniques)
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    ids = np.asarray(ids, dtype=np.int64)
+    column_ids = sorted(np.unique(ids).tolist(), key=lambda pk: instruments[pk][0])
+    column_of = np.full(int(ids.max()) + 1, -1)
+    column_of[column_ids] = np.arange(len(column_ids))
+    values = np.full((len(uniques), len(column_ids)), np.nan)
+    values[position[codes], column_of[ids]] = np.asarray(closes, dtype=float)
+    index = pd.DatetimeIndex(pd.to_datetime(uniques[order], format="%Y-%m-%d"), name="date")
+    columns = [instruments[pk][0] for pk in column_ids]
+    benchmarks = [instruments[pk][0] for pk in column_ids if instruments[pk][1]]
+    return pd.DataFrame(values, index=index, columns=columns), benchmarks
 
 
 def tradable_tickers() -> list[str]:

@@ -6,7 +6,7 @@ a position's size from ``portfolio.services.books.spec_sizing_stages`` (the step
 ``spec_targets``) plus the inputs the update path stored with the fill (``Trade.sizing``,
 ``portfolio.engine.cycle.sizing_detail``). The closes are the update path's: every stored
 bar's date as the index, the tradable tickers that have a bar as the columns
-(``selectors.price_close_float_frame``), through the page's as-of date only, so nothing
+(``selectors.price_frame_benchmarks``), through the page's as-of date only, so nothing
 after it is seen.
 """
 
@@ -42,7 +42,7 @@ def universe_closes(*, as_of: date | None) -> pd.DataFrame:
     key = f"strategy-page:closes:{as_of}:{n}:{last}"
     closes = cache.get(key)
     if closes is None:
-        closes, benchmarks = selectors.price_close_float_frame(end=as_of)
+        closes, benchmarks = selectors.price_frame_benchmarks(end=as_of)
         closes = closes.drop(columns=benchmarks)
         cache.set(key, closes, CLOSES_CACHE_SECONDS)
     return closes

@@ -12,10 +12,12 @@ The one read path of the pages, exports, API and static report, split by what is
 rebalances, orders), ``positions``, ``risk`` (violations, limits, alert channels, the
 risk manager's measurements), ``activity`` (the recent-activity feed, audit trail,
 notes) and ``prices`` (closes, the benchmark, instruments, reference stamps);
-``common`` holds the frame and raw-cursor readers they share. Callers import this
+``common`` holds the frame reader they share; the whole close history as floats is the
+update path's ``portfolio.selectors.price_frame_benchmarks``, re-exported. Callers import this
 package (``from reporting import selectors``): every public name is re-exported here.
 """
 
+from portfolio.selectors import price_frame_benchmarks
 from reporting.selectors.activity import (
     activity_rebalance_list,
     activity_status_change_list,
@@ -60,7 +62,6 @@ from reporting.selectors.prices import (
     close_matrix,
     instrument_frame,
     price_bar_stamp,
-    price_close_float_frame,
     price_series_from,
     reference_stamp_get,
 )
@@ -149,5 +150,5 @@ __all__ = [
     "price_series_from",
     "reference_stamp_get",
     "price_bar_stamp",
-    "price_close_float_frame",
+    "price_frame_benchmarks",
 ]

@@ -10,8 +10,9 @@ import pandas as pd
 from django.db.models import QuerySet
 
 from portfolio.models import Portfolio, PortfolioSnapshot, Strategy, StrategySnapshot
+from quantsite.rows import rows_read
 from reporting.engine.downsample import decimate
-from reporting.selectors.common import _frame, _raw_rows
+from reporting.selectors.common import _frame
 
 PORTFOLIO_SNAPSHOT_FIELDS = (
     "date",
@@ -166,7 +167,7 @@ def _columns_frame(qs: QuerySet, columns: list[str], floats: tuple[str, ...]) ->
     """``qs`` (a ``values_list`` of ``columns``) as a frame, read through the cursor:
     ``floats`` columns float64 (NULL -> NaN), ``date`` as datetime64 (SQLite's ISO text
     and PostgreSQL's dates alike)."""
-    frame = pd.DataFrame.from_records(_raw_rows(qs), columns=columns, coerce_float=False)
+    frame = pd.DataFrame.from_records(rows_read(qs), columns=columns, coerce_float=False)
     for c in floats:
         frame[c] = np.asarray(frame[c].to_numpy(), dtype=float)
     if "date" in frame.columns:

@@ -1,5 +1,6 @@
-"""Prices and reference data: benchmark closes, instruments, close matrices, the stored
-bars' stamp and the whole close history as floats.
+"""Prices and reference data: benchmark closes, instruments, close matrices and the stored
+bars' stamp (the whole close history as floats is ``portfolio.selectors``'s
+``price_frame_benchmarks``, the update path's reader).
 """
 
 from __future__ import annotations
@@ -8,11 +9,10 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db.models import CharField, Count, FloatField, Max
-from django.db.models.functions import Cast
+from django.db.models import Count, Max
 
 from portfolio.models import Instrument, Portfolio, PortfolioSnapshot, PriceBar
-from reporting.selectors.common import _raw_rows
+from quantsite.rows import rows_read
 
 BENCHMARK_TICKER = "SP500"
 
@@ -59,7 +59,7 @@ def close_matrix(*, tickers: list[str], end: date | None = None) -> pd.DataFrame
     qs = PriceBar.objects.filter(instrument__ticker__in=tickers)
     if end is not None:
         qs = qs.filter(date__lte=end)
-    rows = _raw_rows(qs.values_list("date", "instrument__ticker", "close"))
+    rows = rows_read(qs.values_list("date", "instrument__ticker", "close"))
     if not rows:
         return pd.DataFrame(index=pd.DatetimeIndex([]), columns=tickers, dtype=float)
     frame = pd.DataFrame(rows, columns=["date", "ticker", "close"])
@@ -99,42 +99,3 @@ def price_bar_stamp(*, end: date | None = None) -> tuple[int, int]:
     qs = PriceBar.objects.all() if end is None else PriceBar.objects.filter(date__lte=end)
     stamp = qs.order_by().aggregate(n=Count("id"), last=Max("id"))
     return int(stamp["n"]), int(stamp["last"] or 0)
-
-
-def price_close_float_frame(*, end: date | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Every stored close up to ``end``, wide: the update path's close frame
-    (``portfolio.selectors.price_frame``: every date with a bar of any instrument,
-    ascending, one column per ticker in ticker order, NaN where no bar), and the benchmark
-    tickers among its columns (2 queries). The close is cast to a double and the date to
-    ISO text in SQL: the Decimal column holds at most 15 significant digits, so the cast
-    is exactly ``float(Decimal)``, without a Decimal and a date object per row."""
-    qs = PriceBar.objects.all()
-    if end is not None:
-        qs = qs.filter(date__lte=end)
-    rows = _raw_rows(
-        qs.order_by()
-        .annotate(day=Cast("date", CharField()), close_float=Cast("close", FloatField()))
-        .values_list("day", "instrument_id", "close_float")
-    )
-    instruments = {
-        pk: (ticker, benchmark)
-        for pk, ticker, benchmark in Instrument.objects.values_list("id", "ticker", "is_benchmark")
-    }
-    if not rows:
-        return pd.DataFrame(index=pd.DatetimeIndex([]), dtype=float), []
-    days, ids, closes = zip(*rows, strict=True)
-    del rows
-    codes, uniques = pd.factorize(np.asarray(days, dtype=object))
-    order = np.argsort(uniques)
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    ids = np.asarray(ids, dtype=np.int64)
-    column_ids = sorted(np.unique(ids).tolist(), key=lambda pk: instruments[pk][0])
-    column_of = np.full(int(ids.max()) + 1, -1)
-    column_of[column_ids] = np.arange(len(column_ids))
-    values = np.full((len(uniques), len(column_ids)), np.nan)
-    values[position[codes], column_of[ids]] = np.asarray(closes, dtype=float)
-    index = pd.DatetimeIndex(pd.to_datetime(uniques[order], format="%Y-%m-%d"))
-    columns = [instruments[pk][0] for pk in column_ids]
-    benchmarks = [instruments[pk][0] for pk in column_ids if instruments[pk][1]]
-    return pd.DataFrame(values, index=index, columns=columns), benchmarks
