@@ -92,12 +92,17 @@ class CloseHistory:
         if done is None or done > stop:
             done = int(self._days.searchsorted(np.datetime64(entry_date, "ns"), side="left"))
             worst = None
-        span = self._columns[ticker][done:stop]
-        span = span[~np.isnan(span)]
-        if span.size:
-            new = float(span.min() if side > 0 else span.max())
-            pick = min if side > 0 else max
-            worst = new if worst is None else pick(worst, new)
+        column, pick = self._columns[ticker], min if side > 0 else max
+        if stop - done == 1:  # the next close of a remembered position: no array work
+            new = float(column[done])
+            if new == new:  # not NaN
+                worst = new if worst is None else pick(worst, new)
+        elif stop > done:
+            span = column[done:stop]
+            span = span[~np.isnan(span)]
+            if span.size:
+                new = float(span.min() if side > 0 else span.max())
+                worst = new if worst is None else pick(worst, new)
         self._worst[key] = (max(done, stop), worst)
         if worst is None:
             raise ValueError(f"no close of {ticker!r} between {entry_date} and {day}")
