@@ -57,21 +57,41 @@ from bench.workload import (  # noqa: E402
     workload_write,
 )
 
+# Runs a Python script as __main__ and, at exit, writes the process's own peak RSS
+# (VmHWM) to the file named by $QS_BENCH_HWM. ru_maxrss cannot be used: Linux carries the
+# parent's high-water mark across fork and execve, so a child of this (large) process
+# would report at least this process's size.
+_HWM_PRELUDE = """
+import atexit, os, runpy, sys
+def _hwm():
+    status = open("/proc/self/status").read()
+    kib = status.split("VmHWM:")[1].split()[0]
+    open(os.environ["QS_BENCH_HWM"], "w").write(kib)
+atexit.register(_hwm)
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
-def child_usage(cmd: list[str], env: dict) -> dict:
-    """Run ``cmd``; its wall time, CPU (user + system) and peak RSS, from ``os.wait4``."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}")
+
+def child_usage(script: list[str], env: dict) -> dict:
+    """Run the Python ``script`` (path and arguments) in a child: its wall time, CPU (user
+    + system, ``os.wait4``) and peak RSS (its own VmHWM)."""
+    with tempfile.NamedTemporaryFile(prefix="qs-hwm-") as hwm:
+        env = {**env, "QS_BENCH_HWM": hwm.name}
+        cmd = [sys.executable, "-c", _HWM_PRELUDE, *script]
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(script)} exited {os.waitstatus_to_exitcode(status)}")
+        peak_kib = int(Path(hwm.name).read_text() or 0)
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "peak_rss_mib": peak_kib / 1024,
         "stdout": out,
     }
 
@@ -81,10 +101,17 @@ def quantsite_backtest(w: Workload, folder: Path) -> dict:
     config_path, data_path, closes = workload_write(w, folder)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["QUANTSITE_DATA_DIR"] = str(folder / "data")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True)
     summary = folder / "summary.json"
-    cmd = [*manage, "backtest", "--config", str(config_path), "--data", str(data_path)]
+    cmd = [
+        str(ROOT / "manage.py"),
+        "backtest",
+        "--config",
+        str(config_path),
+        "--data",
+        str(data_path),
+    ]
     cmd += ["--add-tickers", ",".join(closes.columns), "--json", str(summary)]
     usage = child_usage(cmd, env)
     import json
@@ -294,7 +321,7 @@ def scale_run(w: Workload, folder: Path, small: dict | None) -> dict:
     quantsite = quantsite_backtest(w, folder / "scale-backtest")
     print(f"scale: quantsite {quantsite}")
     args = [str(x) for x in (w.n_bars, w.n_tickers, w.n_strategies, w.seed)]
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_bt-independent", *args]
+    cmd = [str(Path(__file__).resolve()), "_bt-independent", *args]
     bt = child_usage(cmd, dict(os.environ))
     bt.pop("stdout")
     print(f"scale: bt independent {bt}")
