@@ -26,6 +26,7 @@ the books' average targets (which is what a monthly rebalance to equal static we
 on the books' rebalance day amounts to). (d) and (e) are 10 separate books that never
 rebalance between themselves, so their equity is not the reference's.
 
+``--profile`` adds a cProfile of (a): the Quantsite functions that take its time.
 ``--scale`` adds the 100 x 100 x 5,001 workload: Quantsite end to end (CPU, peak RSS) and
 bt, 100 independent backtests, in a child process (CPU, peak RSS). Slow.
 """
@@ -118,6 +119,33 @@ def quantsite_backtest(w: Workload, folder: Path) -> dict:
 
     final = json.loads(summary.read_text())["portfolio"]["final_equity"]
     return {k: v for k, v in usage.items() if k != "stdout"} | {"final_equity": final}
+
+
+def backtest_profile(w: Workload, folder: Path, top: int = 12) -> list[dict]:
+    """``manage.py backtest`` of ``w`` under cProfile: the ``top`` Quantsite functions by
+    cumulative time (what explains a missed target), with their own (total) time; module
+    imports left out."""
+    import pstats
+
+    config_path, data_path, closes = workload_write(w, folder)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["QUANTSITE_DATA_DIR"] = str(folder / "data")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    out = folder / "backtest.prof"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), "manage.py", "backtest"]
+    cmd += ["--config", str(config_path), "--data", str(data_path)]
+    cmd += ["--add-tickers", ",".join(closes.columns)]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    stats = pstats.Stats(str(out)).stats
+    total = max(ct for _, _, _, ct, _ in stats.values())
+    rows = []
+    for (path, line, name), (_, calls, tt, ct, _) in stats.items():
+        rel = Path(path).resolve() if path.startswith("/") else Path("/")
+        if ROOT in rel.parents and ".venv" not in path and name != "<module>":
+            where = f"{rel.relative_to(ROOT)}:{line} {name}"
+            rows.append({"function": where, "calls": calls, "cum_s": ct, "own_s": tt})
+    rows.sort(key=lambda r: -r["cum_s"])
+    return [{**r, "cum_share": r["cum_s"] / total} for r in rows[:top]]
 
 
 def engine_only(w: Workload, config_path: Path, closes: pd.DataFrame) -> dict:
@@ -345,6 +373,12 @@ def main(argv: list[str]) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="quantsite-peers-") as tmp:
         small = peers_run(Workload(), Path(tmp))
+        if "--profile" in argv:
+            small["profile"] = backtest_profile(Workload(), Path(tmp) / "profile")
+            print(
+                "peers: profile "
+                + "; ".join(f"{r['function']} {r['cum_s']:.1f} s" for r in small["profile"])
+            )
         section_write("peers", small)
         if "--scale" in argv:
             section_write("scale", scale_run(Workload.scale(), Path(tmp), small))

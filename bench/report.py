@@ -234,6 +234,16 @@ def _backtest(sections: dict) -> str:
             _met(a["quantsite"] <= 1e-12),
         ),
     ]
+    for r in p.get("profile") or []:
+        rows.append(
+            _row(
+                f"profile: `{r['function']}`",
+                f"{r['cum_s']:,.1f} s cumulative ({r['cum_share']:.0%}), {r['own_s']:,.1f} s own",
+                "",
+                "",
+                "",
+            )
+        )
     return "\n".join([HEADER, *rows])
 
 
