@@ -258,7 +258,10 @@ def _engine(sections: dict) -> str:
         f"({r['engine_over_vectorbt_warm']:.1f}x); numpy loop: {_s(f['numpy']['wall_s'])} "
         f"({r['engine_over_numpy']:.0f}x)"
     )
-    what = "`spec_targets` + `apply_dates`, in memory (no in-memory entry point exists)"
+    what = (
+        "`spec_targets` + `apply_dates` on a state built in memory, no risk hook (the update "
+        "path has no in-memory entry point)"
+    )
     ok = r["engine_over_vectorbt_warm"] <= 1.0
     return "\n".join([HEADER, _row(what, _s(f["engine"]["wall_s"]), peer, target, _met(ok))])
 
