@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint format check venv venv-dev clean audit
+.PHONY: run test bench bench-peers lint format check venv venv-dev clean audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,11 +62,29 @@ audit: venv-dev
 # Update-path figures, then every dashboard page's server time on the demo (bench/pages.py),
 # the pages under 50 concurrent clients on a real daphne (bench/load.py, about a minute),
 # then the exports of 100,000 trades (bench/exports.py, about 30 s).
+# Every section also records its figures in bench/results.json and renders bench/RESULTS.md
+# (bench/report.py). The peers (bench/peers.py, a few minutes) run too when .venv-bench
+# exists: `make bench-peers` creates it.
 bench: venv-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/run.py pages
 	$(BIN)/python bench/run.py load
 	$(BIN)/python bench/exports.py
+	@if [ -x $(BENCH_BIN)/python ]; then $(BENCH_BIN)/python bench/peers.py; \
+	  else echo "bench: peers skipped (make bench-peers installs bt and vectorbt)"; fi
+
+# Quantsite side by side with bt, vectorbt and a numpy loop on issue 12's workload, in an
+# environment of its own (requirements.txt + requirements-bench.txt): bt and vectorbt are
+# never installed into .venv. PEERS_ARGS=--scale adds the 100 x 100 x 5,001 workload (slow).
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+$(BENCH_VENV)/.installed: requirements.txt requirements-bench.txt constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/pip install --quiet -r requirements.txt -r requirements-bench.txt -c constraints.txt
+	touch $@
+
+bench-peers: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python bench/peers.py $(PEERS_ARGS)
 
 lint: venv-dev
 	$(BIN)/ruff check .
@@ -76,4 +94,4 @@ format: venv-dev
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(BENCH_VENV) var

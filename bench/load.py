@@ -175,6 +175,10 @@ def load_bench(*, clients: int = 50, requests: int = 4, out: str | None = None) 
     (folder / "load.md").write_text(table + "\n")
     (folder / "load.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     print(f"load: written to {folder / 'load.md'} and {folder / 'load.json'}")
+    from bench.report import section_write
+
+    figures = {"clients": clients, "requests": requests, "rows": [asdict(r) for r in rows]}
+    section_write("load", figures)
 
 
 async def _warm(base: str, cookies: dict, paths: list[str]) -> None:

@@ -206,3 +206,7 @@ def pages_bench(*, repeat: int = 5, profile: bool = False, out: str | None = Non
         json.dumps([{**asdict(r), "ok": r.ok} for r in rows], indent=1)
     )
     print(f"pages: written to {folder / 'pages.md'} and {folder / 'pages.json'}")
+    from bench.report import section_write
+
+    rows = [{**asdict(r), "ok": r.ok} for r in rows]
+    section_write("pages", {"update_s": update_s, "repeat": repeat, "rows": rows})

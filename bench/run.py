@@ -81,6 +81,12 @@ def main() -> None:
     )
     print(f"update: one new bar ({step.dates_applied} date)            {step_s:8.2f} s")
     print(f"        then every page's cached part built (pages warm-up) {warm_s:.2f} s")
+    from bench.report import section_write
+
+    figures = {"prices_load_s": load_s, "replay_s": replay_s, "update_s": step_s}
+    figures |= {"warm_s": warm_s, "dates_replayed": result.dates_applied}
+    figures["strategies"] = len(spec.strategies)
+    section_write("update", figures)
     allocation_bench()
     dynamic_replay_bench(spec)
     risk_replay_bench(spec)
