@@ -61,7 +61,10 @@ audit: venv-dev
 
 # Update-path figures, then every dashboard page's server time on the demo (bench/pages.py),
 # the pages under 50 concurrent clients on a real daphne (bench/load.py, about a minute),
-# then the exports of 100,000 trades (bench/exports.py, about 30 s).
+# then the exports of 100,000 trades (bench/exports.py, about 30 s), one push to 50 open
+# pages in both channel-layer configurations (bench/push.py, about a minute), and a real
+# one-worker qcluster's RSS over 200 one-bar updates of the demo (bench/memory.py, about
+# 20 min).
 # Every section also records its figures in bench/results.json and renders bench/RESULTS.md
 # (bench/report.py). The peers (bench/peers.py, a few minutes) run too when .venv-bench
 # exists: `make bench-peers` creates it.
@@ -70,6 +73,8 @@ bench: venv-dev
 	$(BIN)/python bench/run.py pages
 	$(BIN)/python bench/run.py load
 	$(BIN)/python bench/exports.py
+	$(BIN)/python bench/push.py
+	$(BIN)/python bench/memory.py
 	@if [ -x $(BENCH_BIN)/python ]; then $(BENCH_BIN)/python bench/peers.py; \
 	  else echo "bench: peers skipped (make bench-peers installs bt and vectorbt)"; fi
 

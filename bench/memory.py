@@ -112,6 +112,7 @@ def memory_bench(cycles: int) -> dict:
         "target_growth": TARGET_GROWTH,
         "met": growth < TARGET_GROWTH,
         "cycle_seconds_median": round(sorted(seconds)[len(seconds) // 2], 3),
+        "warmup": WARMUP,
     }
 
 
@@ -126,6 +127,8 @@ def main() -> None:
 
     django.setup()
     r = memory_bench(args.cycles)
+    from bench.report import section_write
+
     print(
         f"worker memory: {r['cycles']} update cycles (one bar each, pages built), worker RSS "
         f"{r['rss_after_warmup_mib']} MiB after {WARMUP} -> {r['rss_last_mib']} MiB at the "
@@ -133,6 +136,7 @@ def main() -> None:
         f"(target < {TARGET_GROWTH:.0%}: {'met' if r['met'] else 'NOT met'}); "
         f"a cycle {r['cycle_seconds_median']} s (median)"
     )
+    section_write("memory", r)
 
 
 if __name__ == "__main__":

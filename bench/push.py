@@ -148,7 +148,10 @@ def main() -> None:
         django.setup()
         print(json.dumps(one_layer(args.clients, args.pushes)))
         return
-    for r in push_bench(args.clients, args.pushes):
+    from bench.report import section_write
+
+    rows = push_bench(args.clients, args.pushes)
+    for r in rows:
         met = r["p99_ms"] < TARGET_P99_MS and r["duplicates"] == 0
         met = met and r["delivered"] == r["expected"]
         print(
@@ -157,6 +160,7 @@ def main() -> None:
             f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms "
             f"(target p99 < {TARGET_P99_MS:.0f} ms, one each: {'met' if met else 'NOT met'})"
         )
+    section_write("push", {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -183,12 +183,11 @@ def dynamic_replay_bench(spec) -> None:
 
 
 def fanout_bench(n_strategies: int = 100, n_tickers: int = 100, n_bars: int = 5001) -> None:
-    import subprocess
-
     import numpy as np
     import pandas as pd
     from django.conf import settings
 
+    from bench.memory import cluster_start
     from operations.fanout import strategies_targets
     from portfolio.models import Strategy
 
@@ -213,13 +212,7 @@ def fanout_bench(n_strategies: int = 100, n_tickers: int = 100, n_bars: int = 50
     plain = strategies_targets(strategies, closes, tickers)
     plain_s = time.perf_counter() - t
     env = {**os.environ, "QUANTSITE_Q_WORKERS": "2"}
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cluster = cluster_start(env)
     try:
         settings.QUANTSITE_FANOUT, settings.QUANTSITE_FANOUT_MIN_STRATEGIES = "2", 2
         for _ in range(2):  # warm up: the cluster's workers started and imported everything

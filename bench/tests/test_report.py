@@ -32,3 +32,33 @@ def test_a_section_replaces_only_itself_and_missing_figures_read_not_measured(tm
     assert "| one new bar, the demo's 5 strategies after a replay of 8,312 dates | 0.05 s |" in text
     backtest = text.split("## `manage.py backtest`")[1].split("##")[0]
     assert "not measured" in backtest
+
+
+def test_the_push_and_memory_rows_show_their_figures_and_say_whether_the_target_is_met(
+    tmp_path,
+):
+    path, md = tmp_path / "results.json", tmp_path / "RESULTS.md"
+    row = {"clients": 50, "pushes": 5, "delivered": 250, "expected": 250, "duplicates": 0}
+    push = [
+        {**row, "layer": "InMemoryChannelLayer", "p50_ms": 100.4, "p99_ms": 107.1, "max_ms": 107.1},
+        {**row, "layer": "RedisChannelLayer", "p50_ms": 49.7, "p99_ms": 268.7, "max_ms": 300.0},
+    ]
+    section_write("push", {"rows": push}, path, md)
+    memory = {
+        "cycles": 200,
+        "warmup": 10,
+        "rss_after_warmup_mib": 306.7,
+        "rss_last_mib": 313.5,
+        "rss_max_mib": 313.5,
+        "growth": 0.022,
+        "met": True,
+        "cycle_seconds_median": 5.2,
+    }
+    section_write("memory", memory, path, md)
+    text = md.read_text()
+    push_part = text.split("## One push to 50 websocket clients")[1].split("##")[0]
+    assert "p99 107 ms" in push_part and "250/250 delivered, 0 duplicates" in push_part
+    assert push_part.count("| yes |") == 1 and push_part.count("| **no** |") == 1
+    memory_part = text.split("## Worker memory over 200 update cycles")[1].split("##")[0]
+    assert "307 MiB after 10 -> 314 MiB (max 314): +2.2%" in memory_part
+    assert "| yes |" in memory_part
