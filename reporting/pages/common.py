@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from django.conf import settings
 from django.core.cache import caches
+from django.template.loader import render_to_string
 
 from portfolio.models import Portfolio, Strategy
 from reporting import selectors
@@ -86,11 +87,12 @@ STATE_CACHE_SECONDS = 24 * 3600
 
 def code_stamp(root: Path) -> str:
     """A digest of the code that builds what the pages cache (every module of the apps
-    under ``root`` but their tests and migrations): the cache outlives a process (files,
+    under ``root`` but their tests and migrations, and the templates, since the pages
+    cache rendered HTML, ``stored_html``): the cache outlives a process (files,
     Redis), so an entry built by other code (an upgrade, a deploy) must not be served."""
     digest = hashlib.sha256()
-    for app in ("portfolio", "reporting", "risk", "operations", "quantsite"):
-        for path in sorted((root / app).rglob("*.py")):
+    for app in ("portfolio", "reporting", "risk", "operations", "quantsite", "templates"):
+        for path in sorted([*(root / app).rglob("*.py"), *(root / app).rglob("*.html")]):
             if not {"tests", "migrations"} & set(path.relative_to(root).parts):
                 digest.update(path.relative_to(root).as_posix().encode())
                 digest.update(path.read_bytes())
@@ -169,6 +171,27 @@ def _built_elsewhere(pages, key: str, claim: str, stamp: tuple):
         if not pages.has_key(claim):
             return None
     return None
+
+
+def stored_html(context: dict, parts: dict[str, str], **extra) -> dict:
+    """``context`` with ``html``: each of ``parts`` (key -> name of a template under
+    reporting/stored/) rendered with ``context`` and ``extra`` (the configuration rows
+    the page's stamp holds, e.g. the portfolio), for the page template to insert as is.
+
+    Called inside a page's ``state_cached`` build, so the HTML is rendered once per
+    committed state, shares the entry (and the stamp) of the data it shows, and is built
+    by the update's warm-up too. It is rendered without a request: these templates show
+    nothing that depends on the user, the session or the request (no CSRF token, no
+    messages, no permission-dependent controls): those parts stay in the page
+    templates, rendered on every request. Rendering the same templates with the same
+    data on a miss and with the cache off, the page is byte for byte the same either
+    way; the ``data-live`` markers ``reporting.fragments`` cuts the live JSON by are in
+    them as before."""
+    data = {**context, **extra}
+    context["html"] = {
+        key: render_to_string(f"reporting/stored/{name}.html", data) for key, name in parts.items()
+    }
+    return context
 
 
 def row_stamp(row) -> tuple:

@@ -17,6 +17,7 @@ from reporting.pages.common import (
     history_load,
     row_stamp,
     state_cached,
+    stored_html,
 )
 
 TOP_POSITIONS = 10
@@ -35,7 +36,9 @@ def overview_page(*, portfolio: Portfolio) -> dict:
         portfolio=portfolio,
         name="overview",
         depends=(row_stamp(portfolio), *(row_stamp(s) for s in strategies)),
-        build=lambda: _stored_context(portfolio, strategies),
+        build=lambda: stored_html(
+            _stored_context(portfolio, strategies), {"top": "overview_top"}, portfolio=portfolio
+        ),
     )
     rebalances = selectors.activity_rebalance_list(portfolio=portfolio, limit=ACTIVITY_ITEMS)
     last = rebalances[0] if rebalances else None

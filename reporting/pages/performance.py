@@ -39,6 +39,7 @@ from reporting.pages.common import (
     row_stamp,
     shown,
     state_cached,
+    stored_html,
 )
 from reporting.pages.params import query_int
 
@@ -89,7 +90,11 @@ def performance_page(
         portfolio=portfolio,
         name=f"performance:{window}:{'+'.join(sections)}",
         depends=(row_stamp(portfolio), *(row_stamp(s) for s in strategies)),
-        build=lambda: _performance_context(portfolio, strategies, window, sections),
+        build=lambda: stored_html(
+            _performance_context(portfolio, strategies, window, sections),
+            {"content": "performance_content"},
+            portfolio=portfolio,
+        ),
     )
     return {**context, "portfolio": portfolio}
 

@@ -20,6 +20,7 @@ from reporting.pages.common import (
     limit_threshold,
     row_stamp,
     state_cached,
+    stored_html,
 )
 from reporting.pages.params import MAX_PAGE, query_date, query_int
 from risk.engine.severity import SEVERITIES
@@ -54,7 +55,9 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         portfolio=portfolio,
         name="risk",
         depends=(*depends, *(row_stamp(limit) for limit in limits)),
-        build=lambda: _stored_context(portfolio, strategies, limits),
+        build=lambda: stored_html(
+            _stored_context(portfolio, strategies, limits), {"top": "risk_top"}, portfolio=portfolio
+        ),
     )
     context = {
         "portfolio": portfolio,

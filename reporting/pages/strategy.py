@@ -23,6 +23,7 @@ from reporting.pages.common import (
     row_stamp,
     shown,
     state_cached,
+    stored_html,
 )
 from risk.engine.metrics import average_trade_pnl, max_adverse_excursion, win_rate
 
@@ -65,7 +66,12 @@ def strategy_page(*, portfolio: Portfolio, strategy: Strategy, ticker: str, page
         portfolio=portfolio,
         name=f"strategy:{strategy.pk}:{ticker[:40]}",
         depends=(row_stamp(portfolio), row_stamp(strategy)),
-        build=lambda: _stored_context(portfolio, strategy, ticker),
+        build=lambda: stored_html(
+            _stored_context(portfolio, strategy, ticker),
+            {"top": "strategy_top", "sizing": "strategy_sizing"},
+            portfolio=portfolio,
+            strategy=strategy,
+        ),
     )
     context = {
         "portfolio": portfolio,

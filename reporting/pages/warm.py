@@ -1,7 +1,9 @@
 """The pages' cached part built right after an update commits (``pages_warm``).
 
 Every page computes what it draws from stored rows once per committed state
-(``common.state_cached``) in a cache every process shares. Without this, the first visitor
+(``common.state_cached``) in a cache every process shares, and renders the HTML of that
+part with it (``common.stored_html``: templates that need no request, so the worker
+renders them as a request would). Without this, the first visitor
 after each new bar waits for that computation (0.3 to 0.8 s a page on the demo, every
 strategy page and performance section its own); with it, the update's process (the
 worker, or ``manage.py run_update``) computes it once, after its last commit, and the open

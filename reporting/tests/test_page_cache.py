@@ -152,14 +152,20 @@ def test_a_page_is_gzipped_for_a_client_that_accepts_it(logged_in):
 
 def test_an_entry_built_by_other_code_is_not_served(tmp_path):
     """The cache outlives the process: after an upgrade, what the old code built is
-    rebuilt (``CODE_STAMP``, a digest of the apps' modules, is part of every stamp)."""
+    rebuilt (``CODE_STAMP``, a digest of the apps' modules and the templates, is part of
+    every stamp)."""
     code = "from reporting.pages.common import CODE_STAMP; print(CODE_STAMP)"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "quantsite.settings_test"}
     assert _settings_of(f"import django; django.setup(); {code}", env) == common.CODE_STAMP
     copy = tmp_path / "app"
-    for app in ("portfolio", "reporting", "risk", "operations", "quantsite"):
+    for app in ("portfolio", "reporting", "risk", "operations", "quantsite", "templates"):
         shutil.copytree(ROOT / app, copy / app, ignore=shutil.ignore_patterns("tests"))
     assert common.code_stamp(copy) == common.CODE_STAMP
     strategy = copy / "reporting" / "pages" / "strategy.py"
     strategy.write_text(strategy.read_text() + "\nMAE_TRADES = 501\n")
-    assert common.code_stamp(copy) != common.CODE_STAMP
+    changed = common.code_stamp(copy)
+    assert changed != common.CODE_STAMP
+    # the pages cache rendered HTML too (common.stored_html): a template is code as well
+    part = copy / "templates" / "reporting" / "stored" / "strategy_top.html"
+    part.write_text(part.read_text().replace("Round trips", "Round-trips"))
+    assert common.code_stamp(copy) not in (changed, common.CODE_STAMP)
