@@ -72,20 +72,21 @@ def price_frame_benchmarks(*, end: date | None = None) -> tuple[pd.DataFrame, li
     # collector its new tuples keep waking
     days, ids, closes = ([r[k] for r in rows] for k in range(3))
     del rows
-    codes, uniques = pd.factorize(np.asarray(days, dtype=object))
-    order = np.argsort(uniques)
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    ids = np.asarray(ids, dtype=np.int64)
-    column_ids = sorted(np.unique(ids).tolist(), key=lambda pk: instruments[pk][0])
-    column_of = np.full(int(ids.max()) + 1, -1)
-    column_of[column_ids] = np.arange(len(column_ids))
-    values = np.full((len(uniques), len(column_ids)), np.nan)
-    values[position[codes], column_of[ids]] = np.asarray(closes, dtype=float)
-    index = pd.DatetimeIndex(pd.to_datetime(uniques[order], format="%Y-%m-%d"), name="date")
-    columns = [instruments[pk][0] for pk in column_ids]
-    benchmarks = [instruments[pk][0] for pk in column_ids if instruments[pk][1]]
-    return pd.DataFrame(values, index=index, columns=columns), benchmarks
+    ticker_of = {pk: ticker for pk, (ticker, _) in instruments.items()}
+    long = pd.DataFrame(
+        {
+            "ticker": [ticker_of[pk] for pk in ids],
+            "date": pd.to_datetime(days, format="%Y-%m-%d"),
+            "close": np.asarray(closes, dtype=float),
+        }
+    )
+    # The frame is built by ``pivot`` as it always was, not filled into an array of our
+    # own: the values would be the same, but not the memory layout, and a sum across a
+    # row (a signal's weights) adds in another order on another layout.
+    wide = long.pivot(index="date", columns="ticker", values="close").sort_index()
+    wide.columns.name = None
+    marked = {ticker for ticker, benchmark in instruments.values() if benchmark}
+    return wide, [t for t in wide.columns if t in marked]
 
 
 def tradable_tickers() -> list[str]:

@@ -1,7 +1,8 @@
 """The update path's close frame (``portfolio.selectors.price_frame``), read with the close
-cast to a double in SQL and the rows straight from the cursor, is bit for bit the frame the
-ORM's Decimal values give (``float(Decimal)`` per bar, pivoted): on every bundled bar and on
-closes with many digits, on SQLite and on PostgreSQL."""
+cast to a double in SQL and the rows straight from the cursor, is bit for bit and layout
+for layout the frame the ORM's Decimal values give (``float(Decimal)`` per bar, pivoted):
+on every bundled bar and on closes of up to 15 significant digits, on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,9 +32,16 @@ def _through_the_orm(end: date | None = None) -> pd.DataFrame:
 
 
 def _same_bits(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Same labels, same values bit for bit, and the same memory layout: a reduction
+    across a row (a signal's weights) adds in another order on another layout, so equal
+    values alone would still move the stored numbers (seen: 1/16 summed to
+    0.06250000000000001 on one layout and 0.0625 on the other)."""
     assert list(a.columns) == list(b.columns)
     assert a.index.equals(b.index) and a.index.name == b.index.name == "date"
     assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
+    assert a.to_numpy().flags.c_contiguous == b.to_numpy().flags.c_contiguous
+    rows = [f.fillna(0.0).sum(axis=1).to_numpy().tobytes() for f in (a, b)]
+    assert rows[0] == rows[1]
 
 
 def test_every_bundled_close_reads_as_the_double_of_its_decimal():
