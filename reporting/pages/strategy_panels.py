@@ -29,6 +29,7 @@ PRICE_LEVEL = ("sma", "fast", "slow")
 # A held quantity this close (relative) to weight x equity / close is the fill's own.
 QUANTITY_RTOL = 1e-9
 CLOSES_CACHE_SECONDS = 600
+CLOSES_CACHE_KEY = "strategy-page:closes"
 
 
 def universe_closes(*, as_of: date | None) -> pd.DataFrame:
@@ -37,14 +38,19 @@ def universe_closes(*, as_of: date | None) -> pd.DataFrame:
     have a bar, in ticker order, on every bar date of any instrument). Cached on the
     bars' stamp (``price_bar_stamp``: 1 query when cached, 3 when not): reading every
     bar is most of the page's time, and bars up to a date change only when one is added
-    or removed (or a Decimal rewritten in place by hand, which nothing in the app does)."""
-    n, last = selectors.price_bar_stamp(end=as_of)
-    key = f"strategy-page:closes:{as_of}:{n}:{last}"
-    closes = cache.get(key)
-    if closes is None:
-        closes, benchmarks = selectors.price_frame_benchmarks(end=as_of)
-        closes = closes.drop(columns=benchmarks)
-        cache.set(key, closes, CLOSES_CACHE_SECONDS)
+    or removed (or a Decimal rewritten in place by hand, which nothing in the app does).
+
+    One entry per process, stamped, replaced by the next stamp: a key per stamp left one
+    frame (1.5 MB for the demo) per bar in the per-process cache until its 300 entries
+    were full, and the worker, which builds the strategy pages after every update, grew
+    by 270 MiB over 200 one-bar updates (``bench/memory.py``)."""
+    stamp = (as_of, *selectors.price_bar_stamp(end=as_of))
+    hit = cache.get(CLOSES_CACHE_KEY)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    closes, benchmarks = selectors.price_frame_benchmarks(end=as_of)
+    closes = closes.drop(columns=benchmarks)
+    cache.set(CLOSES_CACHE_KEY, (stamp, closes), CLOSES_CACHE_SECONDS)
     return closes
 
 

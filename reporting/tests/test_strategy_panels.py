@@ -24,6 +24,7 @@ from portfolio.engine.signals import signal_from_config
 from portfolio.models import Position, PriceBar, Strategy, Trade
 from portfolio.services.config import allocation_spec_read
 from reporting.pages import strategy_panels
+from reporting.selectors import price_bar_stamp
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 DEMO = CONFIG / "strategy_allocation.yaml"
@@ -335,3 +336,21 @@ def test_the_rationale_reads_the_same_closes_as_the_update_path():
     mine = strategy_panels.universe_closes(as_of=date(1990, 6, 29))
     theirs = _universe(date(1990, 6, 29))
     pd.testing.assert_frame_equal(mine, theirs, check_names=False, check_freq=False)
+
+
+def test_the_closes_cache_holds_one_frame_whatever_the_number_of_stamps(
+    django_assert_num_queries,
+):
+    # One entry, replaced by the next stamp: a key per stamp kept a frame per bar in the
+    # per-process cache (bench/memory.py: the worker grew 270 MiB over 200 updates).
+    cache.clear()
+    first, second = date(1990, 6, 29), date(1990, 7, 31)
+    strategy_panels.universe_closes(as_of=first)
+    strategy_panels.universe_closes(as_of=second)
+    stamp, frame = cache.get(strategy_panels.CLOSES_CACHE_KEY)
+    assert stamp == (second, *price_bar_stamp(end=second))
+    assert frame.index[-1] <= pd.Timestamp(second)
+    with django_assert_num_queries(1):  # the stamp alone: a hit
+        strategy_panels.universe_closes(as_of=second)
+    with django_assert_num_queries(3):  # the first stamp's frame is gone: read again
+        strategy_panels.universe_closes(as_of=first)
