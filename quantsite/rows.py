@@ -70,9 +70,13 @@ def rows_insert(model: type[models.Model], rows: Sequence[dict], *, using: str =
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in zip(*columns, strict=True):
-                    copy.write_row(row)
+            # psycopg's copy is reached past Django's cursor wrapper, so its errors are
+            # mapped to Django's here, as ``execute``'s are (a lost connection is an
+            # OperationalError, which the update path reports as such)
+            with connection.wrap_database_errors:
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in zip(*columns, strict=True):
+                        copy.write_row(row)
             return
         marks = ", ".join(["%s"] * len(fields))
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
