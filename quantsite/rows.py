@@ -1,4 +1,4 @@
-"""Plain rows in and out of the database, for the bulk tables (bars, snapshots, trades).
+"""Plain rows in and out of the database: the update path's snapshot and trade writes.
 
 ``rows_read(qs)``: a ``values_list`` query's rows straight from the cursor (module
 function docstring).
