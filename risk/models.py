@@ -283,3 +283,96 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.status}"
+
+
+class StressWindow(models.Model):
+    """A named span of stored history a stress test replays today's books through
+    (``risk.engine.stress``). Editable on the /scenarios/ page and in the admin; the
+    bundled crises are created by migration 0010."""
+
+    name = models.CharField(max_length=100, unique=True)
+    start = models.DateField()
+    end = models.DateField()
+    description = models.CharField(max_length=300, blank=True)
+    enabled = models.BooleanField(default=True, help_text="Run on the schedule.")
+
+    class Meta:
+        ordering = ["start", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gte=models.F("start")), name="stresswindow_end_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.start}..{self.end})"
+
+
+class ShockScenario(models.Model):
+    """A hypothetical instant move (``risk.engine.stress.Shock``): ``market`` for every
+    ticker, overridden per sector (``sectors``: name -> fraction) and per ticker
+    (``tickers``: ticker -> fraction); -0.2 is -20 %."""
+
+    name = models.CharField(max_length=100, unique=True)
+    market = models.FloatField(default=0.0)
+    sectors = models.JSONField(default=dict, blank=True)
+    tickers = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True, help_text="Run on the schedule.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from risk.engine.scenario_specs import shock_problems
+
+        problems = shock_problems(market=self.market, sectors=self.sectors, tickers=self.tickers)
+        if problems:
+            raise ValidationError(problems)
+
+
+class ScenarioRun(models.Model):
+    """One stored scenario result of one portfolio at the bar ``as_of``: a stress window
+    (hold or run mode), a shock, a Monte Carlo projection, a correlation regime check or a
+    walk-forward comparison. ``params`` is what was asked, ``result`` the engine's
+    ``to_dict()`` (JSON: ISO dates, floats), ``state_version`` the portfolio's
+    ``StateVersion`` it was computed on (a newer state makes it stale)."""
+
+    class Kind(models.TextChoices):
+        STRESS = "stress", "Historical stress"
+        SHOCK = "shock", "Hypothetical shock"
+        MONTECARLO = "montecarlo", "Monte Carlo"
+        REGIME = "regime", "Correlation regime"
+        WALKFORWARD = "walkforward", "Walk-forward"
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        PAGE = "page", "Page"
+        API = "api", "API"
+        COMMAND = "command", "Command"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="scenarios")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=200, help_text="Window, shock or run label.")
+    params = models.JSONField(default=dict, blank=True)
+    as_of = models.DateField(null=True, blank=True)
+    state_version = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUCCESS)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["portfolio", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}@{self.as_of}"

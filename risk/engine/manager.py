@@ -222,7 +222,7 @@ def risk_step(
     for key in list(risk.open):
         risk.open[key].bars += 1
     for rule in limits:
-        for target, value in _values(rule, m, state, limits):
+        for target, value in limit_values(rule, m, state, limits):
             key = (rule.id, target)
             breach = risk.open.get(key)
             if breach is None and rule.breached(value):
@@ -311,7 +311,9 @@ def _measure_groups(m: Measures, state, ctx, multipliers, groups) -> Measures:
     return m
 
 
-def _values(rule: LimitRule, m: Measures, state: PortfolioState, limits=()):
+def limit_values(rule: LimitRule, m: Measures, state: PortfolioState, limits=()):
+    """Each (target, measured value) the rule checks at this close: "" for the portfolio,
+    a strategy name, a ticker or a group."""
     if rule.scope in GROUP_SCOPES:
         basis = group_limits.BASIS.get(rule.metric, "net")
         yield from group_limits.group_targets(rule, limits, m.detail["groups"][rule.scope][basis])
