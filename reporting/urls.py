@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reporting import control_views, export_views, views
+from reporting import control_views, export_views, scenario_views, views
 
 app_name = "reporting"
 urlpatterns = [
@@ -15,6 +15,12 @@ urlpatterns = [
         views.strategy_order_review,
         name="strategy-order-review",
     ),
+    path("scenarios/", scenario_views.scenarios, name="scenarios"),
+    path("scenarios/run/", scenario_views.scenario_run, name="scenario-run"),
+    path("scenarios/windows/", scenario_views.scenario_window, name="scenario-window-add"),
+    path("scenarios/windows/<int:pk>/", scenario_views.scenario_window, name="scenario-window"),
+    path("scenarios/shocks/", scenario_views.scenario_shock, name="scenario-shock-add"),
+    path("scenarios/shocks/<int:pk>/", scenario_views.scenario_shock, name="scenario-shock"),
     path("config/", views.config, name="config"),
     path(
         "config/<int:pk>/<slug:control>/",

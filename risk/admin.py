@@ -10,6 +10,7 @@ from portfolio import admin as portfolio_admin
 from portfolio.admin import admin_origin
 from portfolio.engine.errors import ConfigError
 from portfolio.models import Strategy
+from portfolio.services.controls import config_form_save
 from risk import alerts, models, services
 from risk.engine.channel_secrets import MASK, config_masked, config_merge
 from risk.engine.limits_config import limit_check
@@ -281,3 +282,34 @@ class RiskBookAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _GlobalAuditedAdmin(portfolio_admin.AuditedAdmin):
+    """Audited like the limits, but global (no portfolio on the audit row)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        config_form_save(
+            obj=obj,
+            fields=list(form.changed_data),
+            portfolio_of=lambda o: None,
+            origin=admin_origin(request),
+        )
+
+
+@admin.register(models.StressWindow)
+class StressWindowAdmin(_GlobalAuditedAdmin):
+    list_display = ["name", "start", "end", "enabled", "description"]
+    list_editable = ["enabled"]
+
+
+@admin.register(models.ShockScenario)
+class ShockScenarioAdmin(_GlobalAuditedAdmin):
+    list_display = ["name", "market", "sectors", "tickers", "enabled"]
+    list_editable = ["enabled"]
+
+
+@admin.register(models.ScenarioRun)
+class ScenarioRunAdmin(portfolio_admin.ReadOnlyAdmin):
+    list_display = ["created_at", "portfolio", "kind", "name", "as_of", "status", "trigger"]
+    list_filter = ["kind", "status", "trigger"]
+    readonly_fields = [f.name for f in models.ScenarioRun._meta.fields]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portfolio.models import ConfigChange, Portfolio, PortfolioSnapshot
-from risk.models import AlertDelivery, Violation
+from risk.models import AlertDelivery, ScenarioRun, Violation
 
 # Every risk measure the risk manager stores on a PortfolioSnapshot (formulas in
 # risk/engine/metrics.py), with the close's exposure figures they are read against.
@@ -91,3 +91,24 @@ def risk_snapshot_list() -> QuerySet[PortfolioSnapshot]:
 def alert_delivery_list() -> QuerySet[AlertDelivery]:
     """The alert outbox with its channel joined, newest first (lazy, 1 query)."""
     return AlertDelivery.objects.select_related("channel").order_by("-created_at", "-id")
+
+
+def scenario_run_list() -> QuerySet[ScenarioRun]:
+    """Every stored scenario result, newest first (the API's list)."""
+    return ScenarioRun.objects.select_related("portfolio").order_by("-created_at", "-id")
+
+
+def scenarios_latest(*, portfolio: Portfolio, scan: int = 400) -> dict[tuple, object]:
+    """The newest successful ``ScenarioRun`` of each (kind, name, mode) of ``portfolio``,
+    keyed so; two queries whatever the history: the keys of the newest ``scan`` rows
+    (without their results), then the results of the rows chosen."""
+    rows = (
+        ScenarioRun.objects.filter(portfolio=portfolio, status=ScenarioRun.Status.SUCCESS)
+        .order_by("-created_at", "-id")
+        .values_list("id", "kind", "name", "params")[:scan]
+    )
+    chosen: dict[tuple, int] = {}
+    for pk, kind, name, params in rows:
+        chosen.setdefault((kind, name, (params or {}).get("mode", "")), pk)
+    runs = {r.pk: r for r in ScenarioRun.objects.filter(pk__in=chosen.values())}
+    return {key: runs[pk] for key, pk in chosen.items() if pk in runs}

@@ -64,3 +64,28 @@ def montecarlo_problems(*, paths, horizon, block, seed) -> list[str]:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         problems.append(f"seed: must be a whole number >= 0, got {seed!r}")
     return problems
+
+
+def percent_parse(text: str, *, field: str) -> float:
+    """``"-20%"``, ``"-20"`` (percent) -> -0.2; ValueError naming ``field``."""
+    raw = str(text).strip().removesuffix("%").strip()
+    try:
+        value = float(raw) / 100.0
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not a percentage such as -20%") from None
+    if (problem := _move_problem(field, value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def moves_parse(text: str, *, field: str) -> dict[str, float]:
+    """Lines (or ``;``-separated items) of ``NAME: -20%`` -> {NAME: -0.2}. Names may hold
+    spaces ("Information Technology: -20%")."""
+    out: dict[str, float] = {}
+    items = [x.strip() for line in str(text or "").splitlines() for x in line.split(";")]
+    for item in filter(None, items):
+        name, sep, value = item.rpartition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"{field}: {item!r} is not NAME: -20%")
+        out[name.strip()] = percent_parse(value, field=f"{field} {name.strip()}")
+    return out

@@ -1,0 +1,163 @@
+"""Context of the /scenarios/ page and of the Risk page's stress panel: the newest stored
+result of every stress window (both modes), shock, Monte Carlo projection, correlation
+regime check and walk-forward comparison (``risk.selectors.scenarios_latest``, two
+queries), each marked stale when it was computed on an older state than the page shows."""
+
+from __future__ import annotations
+
+from portfolio.models import Portfolio
+from portfolio.services.live import state_version_of
+from reporting.charts import scenarios as scenario_charts
+from risk.engine.scenario_specs import MODES
+from risk.models import ScenarioRun, ShockScenario, StressWindow
+from risk.selectors import scenarios_latest
+
+KIND = ScenarioRun.Kind
+
+
+def _stale(run: ScenarioRun, version: int) -> bool:
+    return run.state_version != version
+
+
+def _stress_rows(latest: dict, windows: list[StressWindow], version: int) -> list[dict]:
+    """One row per stored window and mode (then the ad-hoc windows run from the page)."""
+    names = [w.name for w in windows]
+    extra = sorted({n for (k, n, _m) in latest if k == KIND.STRESS and n not in names})
+    rows = []
+    for name in [*names, *extra]:
+        for mode in MODES:
+            run = latest.get((KIND.STRESS, name, mode))
+            if run is None:
+                continue
+            r = run.result
+            rows.append(
+                {
+                    "name": name,
+                    "mode": mode,
+                    "run": run,
+                    "stale": _stale(run, version),
+                    "window": r["window"],
+                    "pnl": r["portfolio"]["final_pnl"],
+                    "worst_pnl": r["portfolio"]["worst_pnl"],
+                    "worst_drawdown": r["portfolio"]["worst_drawdown"],
+                    "limits": r["limits_fired"],
+                    "uncovered": r.get("uncovered", []),
+                    "strategies": {s: v["final_pnl"] for s, v in r["strategies"].items()},
+                    "pnl_path": r["portfolio"]["pnl"],
+                }
+            )
+    return rows
+
+
+def _shock_rows(latest: dict, version: int) -> list[dict]:
+    rows = []
+    for (kind, name, _mode), run in sorted(latest.items(), key=lambda kv: kv[0][1]):
+        if kind != KIND.SHOCK:
+            continue
+        r = run.result
+        rows.append(
+            {
+                "name": name,
+                "run": run,
+                "stale": _stale(run, version),
+                "pnl": r["portfolio"]["pnl"],
+                "return": r["portfolio"]["return"],
+                "strategies": {s: v["pnl"] for s, v in r["strategies"].items()},
+                "limits": r["limits_fired"],
+            }
+        )
+    return rows
+
+
+def stress_panel(*, portfolio: Portfolio) -> dict:
+    """What the Risk page's stress panel shows: the hold-mode windows and the shocks."""
+    version = state_version_of(portfolio)
+    latest = scenarios_latest(portfolio=portfolio)
+    windows = list(StressWindow.objects.all())
+    rows = _stress_rows(latest, windows, version)
+    return {"stress_rows": rows, "shock_rows": _shock_rows(latest, version)}
+
+
+def scenarios_page(*, portfolio: Portfolio) -> dict:
+    """Context of /scenarios/ (module docstring)."""
+    version = state_version_of(portfolio)
+    latest = scenarios_latest(portfolio=portfolio)
+    windows = list(StressWindow.objects.all())
+    shocks = list(ShockScenario.objects.all())
+    stress = _stress_rows(latest, windows, version)
+    shock = _shock_rows(latest, version)
+    figures = {
+        "stress_hold": scenario_charts.stress_paths_figure(
+            {r["name"]: r["pnl_path"] for r in stress if r["mode"] == "hold"},
+            "Hold: portfolio P&L through each window",
+        ),
+        "stress_run": scenario_charts.stress_paths_figure(
+            {r["name"]: r["pnl_path"] for r in stress if r["mode"] == "run"},
+            "Run: portfolio P&L, strategies trading with the risk manager on",
+        ),
+        "stress_strategies": scenario_charts.stress_strategies_figure(
+            {f"{r['name']} ({r['mode']})": r["strategies"] for r in stress},
+            "P&L per strategy at each window's end",
+        ),
+        "shock_strategies": scenario_charts.stress_strategies_figure(
+            {r["name"]: r["strategies"] for r in shock}, "Instant P&L per strategy"
+        ),
+    }
+    context = {
+        "portfolio": portfolio,
+        "as_of": portfolio.last_applied_date,
+        "windows": windows,
+        "shocks": shocks,
+        "stress_rows": stress,
+        "shock_rows": shock,
+        "strategies": list(portfolio.strategies.order_by("position_order", "id")),
+        "figures": figures,
+    }
+    context.update(_projections(latest, version, figures))
+    return context
+
+
+def _projections(latest: dict, version: int, figures: dict) -> dict:
+    """The Monte Carlo, regime and walk-forward sections (newest run of each)."""
+    out = {}
+    for kind in (KIND.MONTECARLO, KIND.REGIME, KIND.WALKFORWARD):
+        runs = [run for (k, _n, _m), run in latest.items() if k == kind]
+        run = max(runs, key=lambda r: (r.created_at, r.pk), default=None)
+        out[kind] = {"run": run, "stale": run is not None and _stale(run, version)}
+        if run is not None:
+            figures.update(_projection_figures(kind, run.result))
+    return out
+
+
+def _projection_figures(kind: str, r: dict) -> dict:
+    if kind == KIND.MONTECARLO:
+        limit = r.get("drawdown_limit")
+        return {
+            "mc_fan": scenario_charts.fan_figure(
+                r.get("fan", {}), r.get("value0", 0.0), "Portfolio value: Monte Carlo fan"
+            ),
+            "mc_terminal": scenario_charts.histogram_counts_figure(
+                *r.get("terminal_hist", ([], [])), "Terminal value", ",.0f"
+            ),
+            "mc_drawdown": scenario_charts.histogram_counts_figure(
+                *r.get("max_drawdown_hist", ([], [])), "Max drawdown", ".0%", marker=limit
+            ),
+        }
+    if kind == KIND.REGIME:
+        threshold = r.get("threshold")
+        return {
+            "regime": scenario_charts.series_figure(
+                {"average pairwise correlation": r.get("average_correlation", {})},
+                "Rolling average correlation between strategies",
+                yformat=".2f",
+                hlines={"threshold": threshold} if threshold is not None else None,
+            ),
+            "regime_stat": scenario_charts.series_figure(
+                {"p-value": r.get("p_values", {})}, "Change test p-value", yformat=".3f"
+            ),
+        }
+    return {
+        "walkforward": scenario_charts.series_figure(
+            r.get("equity", {}), "Equity of each variant and the walk-forward", yformat=".3f"
+        )
+    }
