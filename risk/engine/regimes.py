@@ -284,11 +284,42 @@ def _max_pair(corr: np.ndarray, usable: np.ndarray, names: list[str]) -> tuple[A
     return (names[cols[i[best]]], names[cols[j[best]]]), float(sub[i[best], j[best]])
 
 
-def _validate_check(alpha: float, threshold: float | None) -> None:
+def _validate_check(
+    *,
+    n: int,
+    k: int,
+    dropped: int,
+    window: int,
+    reference: int,
+    alpha: float,
+    threshold: float | None,
+) -> None:
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if threshold is not None and not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a correlation in [-1, 1], got {threshold}")
+    if n < window + reference:
+        raise ValueError(
+            f"too few rows: {n} without NaN ({dropped} dropped), the test needs "
+            f"window + reference = {window + reference}"
+        )
+    if min(window, reference) < k + 2:
+        raise ValueError(
+            f"window and reference need at least k + 2 = {k + 2} rows for {k} strategies"
+        )
+
+
+def _history(
+    clean: pd.DataFrame, window: int, reference: int, tests: tuple[np.ndarray, ...]
+) -> pd.DataFrame:
+    """One row per bar from the first full window; the test columns NaN for the first
+    ``reference`` of them (no reference window yet)."""
+    average = rolling_average_correlation(returns=clean, window=window).iloc[window - 1 :]
+    history = pd.DataFrame({"average": average})
+    pad = np.full(reference, np.nan)
+    for name, col in zip(("statistic", "p_value", "avg_before", "avg_after"), tests, strict=True):
+        history[name] = np.concatenate([pad, col])
+    return history
 
 
 def regime_check(
@@ -304,29 +335,23 @@ def regime_check(
     (``recent_average > threshold``) and the history at every row."""
     window = _check_window("window", window)
     reference = window if reference is None else _check_window("reference", reference)
-    _validate_check(alpha, threshold)
     clean, dropped = _clean(returns)
     n, k = clean.shape
-    if n < window + reference:
-        raise ValueError(
-            f"too few rows: {n} without NaN ({dropped} dropped), the test needs "
-            f"window + reference = {window + reference}"
-        )
-    if min(window, reference) < k + 2:
-        raise ValueError(
-            f"window and reference need at least k + 2 = {k + 2} rows for {k} strategies"
-        )
+    _validate_check(
+        n=n,
+        k=k,
+        dropped=dropped,
+        window=window,
+        reference=reference,
+        alpha=alpha,
+        threshold=threshold,
+    )
     values = clean.to_numpy()
     names = [str(c) for c in clean.columns]
     stat, p, before, after, common = _test_rows(values, window, reference)
     corr, usable = _window_corr(values[-window:], window)
     average = _pair_average(corr, usable)
-    history = pd.DataFrame(
-        {"average": rolling_average_correlation(returns=clean, window=window).iloc[window - 1 :]}
-    )
-    for name, col in (("statistic", stat), ("p_value", p), ("avg_before", before)):
-        history[name] = np.concatenate([np.full(reference, np.nan), col])
-    history["avg_after"] = np.concatenate([np.full(reference, np.nan), after])
+    history = _history(clean, window, reference, (stat, p, before, after))
     tested = np.flatnonzero(common[-1])
     pair, pair_corr = _max_pair(corr[0], usable[0], names)
     recent_average = float(average[0])
