@@ -36,13 +36,18 @@ and the average barely changes; ``direction`` reports the sign of the change in 
 average (``avg_after - avg_before``, over the same ``k`` columns; "up" when >= 0). The
 approximation wants windows well above ``k``; a window must have at least ``k + 2``
 rows (``ValueError`` otherwise), and a singular ``Rbar`` (two strategies perfectly
-collinear over both windows) gives NaN rather than a number. The chi-square tail is
-only asymptotic and fat-tailed or autocorrelated returns push the false-alarm rate
-above ``alpha``, hence the strict default ``alpha = 0.001``.
+collinear over both windows) gives NaN rather than a number. Measured on i.i.d.
+normal rows (20,000 seeded pairs of windows), the false-alarm rate at ``alpha = 0.001``
+was 0.0009 for 4 strategies and 60-row windows and 0.0008 at 120 rows (0 of 4,000 for
+20 strategies at 60 rows). Real returns are not i.i.d. normal: volatility clustering
+and autocorrelation widen the sampling spread of a correlation, which the chi-square
+reference does not know about, hence the strict default ``alpha = 0.001``.
 
 The history is stepped every row: each test re-uses most of its neighbours' rows, so
 consecutive p-values are strongly dependent and ``alpha`` is a per-row rate, not a rate
-per series.
+per series. After one break the test stays significant for as long as the break sits
+inside the two windows (up to ``window + reference`` rows), so a caller should alert on
+the transition of ``shift`` from False to True, not on every row it is True.
 """
 
 from __future__ import annotations
