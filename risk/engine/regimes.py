@@ -349,7 +349,7 @@ def regime_check(
         window=window,
         reference=reference,
         alpha=alpha,
-        threshold=threshold,
+        threshold=None if threshold is None else float(threshold),
     )
     values = clean.to_numpy()
     names = [str(c) for c in clean.columns]
@@ -365,7 +365,7 @@ def regime_check(
         window=window,
         reference=reference,
         alpha=float(alpha),
-        threshold=threshold,
+        threshold=None if threshold is None else float(threshold),
         rows_used=n,
         rows_dropped=dropped,
         strategies=tuple(names[i] for i in tested),
