@@ -349,7 +349,7 @@ def regime_check(
         window=window,
         reference=reference,
         alpha=alpha,
-        threshold=None if threshold is None else float(threshold),
+        threshold=threshold,
     )
     values = clean.to_numpy()
     names = [str(c) for c in clean.columns]
