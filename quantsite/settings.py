@@ -534,3 +534,23 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# Scenarios (issue 13; risk.services.scenario_requests): what the scheduled set after each
+# update computes. Stress modes "hold" and/or "run"; the Monte Carlo projection's paths,
+# horizon (bars), mean block length (bars) and seed; the correlation regime check's
+# window (bars, default: the risk manager's 60), its test level and the average
+# correlation that alerts when no portfolio strategy_correlation limit is configured.
+QUANTSITE_SCENARIO_MODES = env_list("QUANTSITE_SCENARIO_MODES", ["hold", "run"])
+QUANTSITE_MC_PATHS = env_int("QUANTSITE_MC_PATHS", 10_000, minimum=1)
+QUANTSITE_MC_HORIZON = env_int("QUANTSITE_MC_HORIZON", 252, minimum=1)
+QUANTSITE_MC_BLOCK = env_int("QUANTSITE_MC_BLOCK", 21, minimum=1)
+QUANTSITE_MC_SEED = env_int("QUANTSITE_MC_SEED", 7, minimum=0)
+QUANTSITE_REGIME_WINDOW = env_int("QUANTSITE_REGIME_WINDOW", 60, minimum=3)
+QUANTSITE_REGIME_ALPHA = env_float("QUANTSITE_REGIME_ALPHA", 0.001, minimum=0.0)
+QUANTSITE_REGIME_THRESHOLD = env_float("QUANTSITE_REGIME_THRESHOLD", 0.7, minimum=-1.0)
+QUANTSITE_SCENARIOS_AFTER_UPDATE = env_bool("QUANTSITE_SCENARIOS_AFTER_UPDATE", True)
+if not set(QUANTSITE_SCENARIO_MODES) <= {"hold", "run"}:
+    raise ImproperlyConfigured(
+        f"QUANTSITE_SCENARIO_MODES={','.join(QUANTSITE_SCENARIO_MODES)!r}: expected hold, run "
+        "or both, comma-separated"
+    )

@@ -97,6 +97,7 @@ class Site:
             QUANTSITE_DATES_PER_COMMIT=str(CHUNK),
             QUANTSITE_ALERT_MAX_AGE_DAYS="100000",  # alert every violation
             QUANTSITE_REPLAY_BARS_PER_UPDATE="0",
+            QUANTSITE_SCENARIOS_AFTER_UPDATE="0",  # tested on their own
             PYTHONUNBUFFERED="1",
         )
 

@@ -23,6 +23,7 @@ from reporting.pages.common import (
     stored_html,
 )
 from reporting.pages.params import MAX_PAGE, query_date, query_int
+from reporting.pages.scenarios import stress_panel
 from risk.engine.severity import SEVERITIES
 
 VOLATILITY_WINDOW = 63
@@ -67,6 +68,7 @@ def risk_page(*, portfolio: Portfolio, params) -> dict:
         **stored,
     }
     context.update(_violation_page(portfolio, filters, params))
+    context.update(stress_panel(portfolio=portfolio))  # read per request: runs land after
     return context
 
 

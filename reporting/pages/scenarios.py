@@ -145,15 +145,23 @@ def _projection_figures(kind: str, r: dict) -> dict:
         }
     if kind == KIND.REGIME:
         threshold = r.get("threshold")
+        hist = r.get("history") or {}
+        dates = hist.get("dates", [])
         return {
             "regime": scenario_charts.series_figure(
-                {"average pairwise correlation": r.get("average_correlation", {})},
+                {
+                    "average pairwise correlation": dict(
+                        zip(dates, hist.get("average", []), strict=True)
+                    )
+                },
                 "Rolling average correlation between strategies",
                 yformat=".2f",
                 hlines={"threshold": threshold} if threshold is not None else None,
             ),
             "regime_stat": scenario_charts.series_figure(
-                {"p-value": r.get("p_values", {})}, "Change test p-value", yformat=".3f"
+                {"p-value": dict(zip(dates, hist.get("p_value", []), strict=True))},
+                "Change test p-value (Jennrich)",
+                yformat=".3f",
             ),
         }
     return {

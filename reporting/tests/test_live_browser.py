@@ -51,6 +51,7 @@ def _env(data_dir: Path, **extra) -> dict:
         QUANTSITE_DATA_DIR=str(data_dir),
         DJANGO_SETTINGS_MODULE="quantsite.settings",
         QUANTSITE_REPLAY_BARS_PER_UPDATE="1",
+        QUANTSITE_SCENARIOS_AFTER_UPDATE="0",  # tested on their own
         QUANTSITE_Q_WORKERS="1",
         DJANGO_SUPERUSER_PASSWORD=PASSWORD,
         PYTHONUNBUFFERED="1",

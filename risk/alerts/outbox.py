@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -124,6 +124,45 @@ def alerts_enqueue_resolved(*, violations: Iterable[Violation]) -> int:
     if new:
         _deliver_on_commit()
     return len(new)
+
+
+def alerts_enqueue_notice(
+    *,
+    portfolio,
+    title: str,
+    severity: str,
+    note: str,
+    day: date | None,
+    value: float | None = None,
+    threshold: float | None = None,
+) -> int:
+    """Queue an alert that is not a limit's violation (a correlation regime shift, say)
+    on every enabled channel of ``portfolio`` (or of all portfolios) whose minimum
+    severity admits ``severity``; sent after commit. Returns how many were queued."""
+    msg = fmt.AlertMessage(
+        portfolio=portfolio.name,
+        limit=title,
+        severity=severity,
+        scope="portfolio",
+        value=value,
+        threshold=threshold,
+        direction="max",
+        date=day.isoformat() if day else None,
+        status="open",
+        note=note,
+    )
+    channels = AlertChannel.objects.filter(enabled=True).filter(
+        Q(portfolio__isnull=True) | Q(portfolio=portfolio)
+    )
+    rows = [
+        AlertDelivery(channel=c, subject=fmt.alert_subject(msg), body=fmt.alert_body(msg))
+        for c in channels
+        if fmt.severity_admits(c.min_severity, severity)
+    ]
+    AlertDelivery.objects.bulk_create(rows)
+    if rows:
+        _deliver_on_commit()
+    return len(rows)
 
 
 def alert_channel_test(*, channel: AlertChannel) -> AlertDelivery:

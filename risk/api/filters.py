@@ -55,3 +55,16 @@ class AlertDeliveryFilter(DateRangeFilterSet):
     class Meta:
         model = models.AlertDelivery
         fields = ["status", "channel", "kind", "violation", "portfolio"]
+
+
+class ScenarioRunFilter(DateRangeFilterSet):
+    date_field = "as_of"
+    portfolio = IdFilter(field_name="portfolio_id", help_text="Portfolio id.")
+    kind = filters.ChoiceFilter(choices=models.ScenarioRun.Kind.choices)
+    status = filters.ChoiceFilter(choices=models.ScenarioRun.Status.choices)
+    trigger = filters.ChoiceFilter(choices=models.ScenarioRun.Trigger.choices)
+    name = filters.CharFilter(field_name="name", help_text="Window, shock or run label.")
+
+    class Meta:
+        model = models.ScenarioRun
+        fields = ["portfolio", "kind", "status", "trigger", "name"]

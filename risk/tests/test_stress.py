@@ -12,15 +12,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from django.core.management import CommandError, call_command
 
 from operations.config import portfolio_configure
-from operations.update import portfolio_apply
-from portfolio import selectors
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.models import Instrument, Position, PriceBar, StrategySnapshot, Trade
-from risk.engine.limits_config import parse_risk_config
 from risk.engine.stress import Shock, WindowPath, path_worst_drawdown, window_relatives
 from risk.models import ScenarioRun, Violation
 from risk.services.scenarios import (
@@ -29,48 +25,15 @@ from risk.services.scenarios import (
     stress_compute,
     stress_record,
 )
+from risk.tests.scenario_setup import momentum, stressed_portfolio
 
 COVID = (date(2020, 2, 19), date(2020, 3, 23))
 
 
-def _momentum(lookback: int, top_n: int) -> dict:
-    return {
-        "signal_type": "MomentumSignalV2",
-        "parameters": {"lookback": lookback, "sma_filter": None, "top_n": top_n},
-    }
-
-
 @pytest.fixture
 def live(db, settings):
-    """Two monthly momentum books applied over the bundled bars of 2022-06..2022-09, with a
-    -10 % portfolio drawdown limit, a 25 % ticker weight limit and a -90 % strategy one."""
     settings.QUANTSITE_ALERT_MAX_AGE_DAYS = 100_000
-    alloc = {
-        "portfolio": {
-            "name": "stressed",
-            "initial_capital": 1_000_000,
-            "rebalancing": {"method": "manual"},
-        },
-        "strategies": [
-            {"name": "fast", "allocation": 0.5, **_momentum(20, 3)},
-            {"name": "slow", "allocation": 0.5, **_momentum(60, 5)},
-        ],
-    }
-    limits = (
-        "portfolio_limits:\n  max_drawdown: -0.10\n"
-        "  position_limits: {max_weight_per_ticker: 0.25}\n"
-        "strategy_limits: {max_drawdown: -0.90}\n"
-    )
-    p = portfolio_configure(
-        spec=parse_allocation_config(alloc, source="alloc.yaml"),
-        risk=parse_risk_config(yaml.safe_load(limits), source="risk.yaml"),
-        source="test",
-    )
-    closes = selectors.price_frame(end=date(2022, 9, 30))
-    portfolio_apply(portfolio=p, closes=closes, start=date(2022, 6, 1))
-    p.refresh_from_db()
-    assert Position.objects.filter(strategy__portfolio=p).count() >= 5
-    return p
+    return stressed_portfolio()
 
 
 def _stored(ticker: str, start: date, end: date, before: date) -> tuple[pd.Series, float]:
@@ -228,7 +191,7 @@ def test_a_bad_window_gets_one_clear_message_and_stores_nothing_else(live, windo
 def test_a_portfolio_without_bars_cannot_be_stressed(db):
     alloc = {
         "portfolio": {"name": "empty", "initial_capital": 1000},
-        "strategies": [{"name": "a", "allocation": 1.0, **_momentum(20, 1)}],
+        "strategies": [{"name": "a", "allocation": 1.0, **momentum(20, 1)}],
     }
     p = portfolio_configure(spec=parse_allocation_config(alloc, source="a.yaml"), source="t")
     with pytest.raises(ScenarioError, match="no applied bar"):

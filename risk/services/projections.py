@@ -1,0 +1,216 @@
+"""Forward-looking scenarios of a portfolio from its stored rows: the Monte Carlo
+projection (``risk.engine.montecarlo``), the correlation regime check with its alert
+(``risk.engine.regimes``) and the walk-forward comparison of a strategy's variants
+(``risk.engine.walkforward``). Each reads the stored unit returns
+(``StrategySnapshot.unit_return``: the return per unit of exposure the risk manager
+measures with) or the stored closes, calls the engine and stores a ``ScenarioRun``.
+
+Inputs of the Monte Carlo projection, all as of the last applied bar: the strategies'
+joint unit returns over every stored bar, their weights ``w_i = (E_i / E) X_i`` as the
+risk manager measured them at that close (``PortfolioSnapshot.risk["weights"]``), today's
+equity, today's drawdown from the risk manager's peak, and the least negative enabled
+portfolio drawdown limit (the one that fires first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from portfolio import selectors
+from portfolio.models import Portfolio, PortfolioSnapshot
+from risk.engine.scenario_specs import montecarlo_problems
+from risk.models import RiskLimit, ScenarioRun
+from risk.services.scenarios import ScenarioError, scenario_store
+
+MIN_RETURN_ROWS = 20
+HIST_BINS = 40
+
+
+class ParamsError(ValueError):
+    """A parameter refused before anything ran: ``field`` and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field, self.rule = field, rule
+
+
+def unit_returns_frame(portfolio: Portfolio) -> pd.DataFrame:
+    """Every stored bar's unit returns, dates x strategy names (position order)."""
+    strategies = list(portfolio.strategies.order_by("position_order", "id"))
+    dates, rows = selectors.unit_returns_tail(
+        portfolio=portfolio, strategy_ids=[s.id for s in strategies], bars=10**7
+    )
+    return pd.DataFrame(
+        rows, index=pd.DatetimeIndex(dates), columns=[s.name for s in strategies], dtype=float
+    )
+
+
+def _latest_snapshot(portfolio: Portfolio) -> PortfolioSnapshot:
+    snap = PortfolioSnapshot.objects.filter(portfolio=portfolio).order_by("-date").first()
+    if snap is None:
+        raise ScenarioError(f"portfolio {portfolio.name} has no snapshot yet")
+    return snap
+
+
+def drawdown_limit(portfolio: Portfolio) -> float | None:
+    """The least negative enabled portfolio drawdown limit (it fires first), or None."""
+    limits = RiskLimit.objects.filter(
+        portfolio=portfolio, enabled=True, scope="portfolio", metric="drawdown"
+    ).values_list("threshold", flat=True)
+    return max(limits, default=None)
+
+
+def _histogram(values: np.ndarray) -> tuple[list[float], list[int]]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return [], []
+    counts, edges = np.histogram(finite, bins=HIST_BINS)
+    return edges.tolist(), counts.tolist()
+
+
+def _mc_params(params: dict) -> dict:
+    out = {
+        "paths": params.get("paths", settings.QUANTSITE_MC_PATHS),
+        "horizon": params.get("horizon", settings.QUANTSITE_MC_HORIZON),
+        "block": params.get("block", settings.QUANTSITE_MC_BLOCK),
+        "seed": params.get("seed", settings.QUANTSITE_MC_SEED),
+    }
+    problems = montecarlo_problems(**out)
+    if problems:
+        field, _, rule = problems[0].partition(": ")
+        raise ParamsError(field, rule)
+    return out
+
+
+def montecarlo_compute(*, portfolio: Portfolio, paths: int, horizon: int, block: int, seed: int):
+    """The projection (module docstring) as a JSON-ready dict."""
+    from risk.engine import montecarlo
+
+    returns = unit_returns_frame(portfolio)
+    if len(returns) < MIN_RETURN_ROWS:
+        raise ScenarioError(
+            f"needs at least {MIN_RETURN_ROWS} bars of stored returns, has {len(returns)}"
+        )
+    snap = _latest_snapshot(portfolio)
+    stored = (snap.risk or {}).get("weights") or {}
+    weights = np.array([float(stored.get(n) or 0.0) for n in returns.columns])
+    start_dd = (snap.risk or {}).get("limit_drawdown")
+    start_dd = min(0.0, float(start_dd)) if start_dd is not None else min(0.0, snap.drawdown)
+    limit = drawdown_limit(portfolio)
+    result = montecarlo.simulate(
+        returns=returns.to_numpy(),
+        weights=weights,
+        value0=snap.equity,
+        paths=paths,
+        horizon=horizon,
+        mean_block=block,
+        seed=seed,
+        drawdown_limit=limit,
+        start_drawdown=start_dd,
+    )
+    out = result.to_dict()
+    out |= {
+        "as_of": snap.date.isoformat(),
+        "value0": snap.equity,
+        "weights": dict(zip(returns.columns, weights.tolist(), strict=True)),
+        "drawdown_limit": limit,
+        "start_drawdown": start_dd,
+        "return_rows": len(returns),
+        "returns_from": returns.index[0].date().isoformat(),
+    }
+    if getattr(result, "terminal_values", None) is not None:
+        out["terminal_hist"] = _histogram(np.asarray(result.terminal_values))
+    if getattr(result, "max_drawdowns", None) is not None:
+        out["max_drawdown_hist"] = _histogram(np.asarray(result.max_drawdowns))
+    return out
+
+
+def montecarlo_record(*, portfolio: Portfolio, params: dict, trigger: str) -> ScenarioRun:
+    p = _mc_params(params)
+    name = f"{p['paths']:,} paths x {p['horizon']} bars, block {p['block']}, seed {p['seed']}"
+    return scenario_store(
+        portfolio=portfolio,
+        kind=ScenarioRun.Kind.MONTECARLO,
+        name=name,
+        params=p,
+        trigger=trigger,
+        compute=lambda: montecarlo_compute(portfolio=portfolio, **p),
+    )
+
+
+def correlation_threshold(portfolio: Portfolio) -> float:
+    """The lowest enabled portfolio ``strategy_correlation`` limit (risk_limits.yaml's
+    ``correlation_limits.alert_threshold`` is one), else ``QUANTSITE_REGIME_THRESHOLD``."""
+    limits = RiskLimit.objects.filter(
+        portfolio=portfolio, enabled=True, scope="portfolio", metric="strategy_correlation"
+    ).values_list("threshold", flat=True)
+    return min(limits, default=settings.QUANTSITE_REGIME_THRESHOLD)
+
+
+def regime_compute(*, portfolio: Portfolio, window: int) -> dict:
+    """The regime check at the last applied bar, with the events to alert on: a shift or
+    a crossing of the threshold that the previous stored check did not already report."""
+    from risk.engine.regimes import regime_check
+
+    returns = unit_returns_frame(portfolio)
+    threshold = correlation_threshold(portfolio)
+    try:
+        check = regime_check(
+            returns=returns,
+            window=window,
+            alpha=settings.QUANTSITE_REGIME_ALPHA,
+            threshold=threshold,
+        )
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    out = check.to_dict()
+    previous = (
+        ScenarioRun.objects.filter(
+            portfolio=portfolio, kind=ScenarioRun.Kind.REGIME, status=ScenarioRun.Status.SUCCESS
+        )
+        .order_by("-created_at", "-id")
+        .values_list("result", flat=True)
+        .first()
+    ) or {}
+    was = {"shift": bool(previous.get("shift")), "threshold": bool(previous.get("above_threshold"))}
+    out["alerts"] = [e for e in out["events"] if not was.get(e["kind"])]
+    return out
+
+
+def regime_record(*, portfolio: Portfolio, params: dict, trigger: str) -> ScenarioRun:
+    from risk.alerts.outbox import alerts_enqueue_notice
+
+    window = params.get("window") or settings.QUANTSITE_REGIME_WINDOW
+    if isinstance(window, bool) or not isinstance(window, int) or not 3 <= window <= 2520:
+        raise ParamsError(
+            "window", f"must be a whole number of bars from 3 to 2,520, got {window!r}"
+        )
+    run = scenario_store(
+        portfolio=portfolio,
+        kind=ScenarioRun.Kind.REGIME,
+        name=f"{window}-bar windows",
+        params={"window": window},
+        trigger=trigger,
+        compute=lambda: regime_compute(portfolio=portfolio, window=window),
+    )
+    if run.status == ScenarioRun.Status.SUCCESS and not portfolio.is_backtest:
+        for event in run.result.get("alerts", []):
+            alerts_enqueue_notice(
+                portfolio=portfolio,
+                title="Correlation regime",
+                severity="medium",
+                note=event["message"],
+                day=portfolio.last_applied_date,
+                value=run.result.get("recent_average"),
+                threshold=run.result.get("threshold"),
+            )
+    return run
+
+
+KINDS = {
+    ScenarioRun.Kind.MONTECARLO: montecarlo_record,
+    ScenarioRun.Kind.REGIME: regime_record,
+}
+SCHEDULED = (ScenarioRun.Kind.MONTECARLO, ScenarioRun.Kind.REGIME)
