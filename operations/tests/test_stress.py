@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
+from risk.tests.scenario_setup import momentum, stressed_portfolio
 
 from operations.config import portfolio_configure
 from portfolio.engine.config_schema import parse_allocation_config
@@ -25,7 +26,6 @@ from risk.services.scenarios import (
     stress_compute,
     stress_record,
 )
-from risk.tests.scenario_setup import momentum, stressed_portfolio
 
 COVID = (date(2020, 2, 19), date(2020, 3, 23))
 
