@@ -64,7 +64,8 @@ audit: venv-dev
 # then the exports of 100,000 trades (bench/exports.py, about 30 s), one push to 50 open
 # pages in both channel-layer configurations (bench/push.py, about a minute), and a real
 # one-worker qcluster's RSS over 200 one-bar updates of the demo (bench/memory.py, about
-# 20 min).
+# 20 min), then issue 13's Monte Carlo of 10,000 paths x 252 days x 10 strategies on one core
+# (bench/montecarlo.py, a few seconds).
 # Every section also records its figures in bench/results.json and renders bench/RESULTS.md
 # (bench/report.py). The peers (bench/peers.py, a few minutes) run too when .venv-bench
 # exists: `make bench-peers` creates it.
@@ -75,6 +76,7 @@ bench: venv-dev
 	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/montecarlo.py
 	@if [ -x $(BENCH_BIN)/python ]; then $(BENCH_BIN)/python bench/peers.py; \
 	  else echo "bench: peers skipped (make bench-peers installs bt and vectorbt)"; fi
 

@@ -1,11 +1,12 @@
 """``bench/results.json`` and ``bench/RESULTS.md``: every bench section's figures, merged.
 
 Each section (``update`` from ``bench/run.py``, ``pages``, ``load``, ``peers`` and
-``scale`` from ``bench/peers.py``) replaces only its own entry in ``results.json``, stamped
-with when it ran and at which git commit; the machine (CPU model, cores, RAM, Python) is
-the one of the latest write. ``RESULTS.md`` is rendered from the whole file after every
-write: one table per row of issue 12's performance table (measure | Quantsite | peer,
-same run | target | met?); a figure no section has recorded reads "not measured".
+``scale`` from ``bench/peers.py``, ``montecarlo`` from ``bench/montecarlo.py``) replaces
+only its own entry in ``results.json``, stamped with when it ran and at which git commit;
+the machine (CPU model, cores, RAM, Python) is the one of the latest write. ``RESULTS.md``
+is rendered from the whole file after every write: one table per row of issue 12's
+performance table (measure | Quantsite | peer, same run | target | met?); a figure no
+section has recorded reads "not measured".
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def render(results: dict) -> str:
         ("100 strategies x 100 tickers x 5,001 bars end to end", _scale(sections)),
         ("One push to 50 websocket clients", _push(sections)),
         ("Worker memory over 200 update cycles", _memory(sections)),
+        ("Monte Carlo, 10,000 paths x 252 days x 10 strategies (issue 13)", _montecarlo(sections)),
         ("Single page server times (bench/pages.py)", _pages(sections)),
     ):
         lines += ["", f"## {title}", "", table]
@@ -312,6 +314,23 @@ def _push(sections: dict) -> str:
             )
         )
     return "\n".join([HEADER, *rows])
+
+
+def _montecarlo(sections: dict) -> str:
+    """``bench/montecarlo.py``: one ``simulate`` call on one core, best of 3."""
+    m = _fig(sections, "montecarlo")
+    target = "< 2 s on one core"
+    if m is None:
+        return "\n".join([HEADER, _row("`simulate`", NOT, "", target, NOT)])
+    what = (
+        f"`simulate`, {m['paths']:,} paths x {m['horizon']} days x {m['strategies']} "
+        f"strategies from {m['rows']:,} rows, one core, best of {m['repeat']}"
+    )
+    got = (
+        f"{_s(m['wall_s'])} wall, {_s(m['cpu_s'])} CPU, {m['peak_rss_mib']:,.0f} MiB peak RSS; "
+        f"{_s(m['portfolio_only_wall_s'])} without the per-strategy quantiles"
+    )
+    return "\n".join([HEADER, _row(what, got, "", target, _met(m["wall_s"] < m["target_s"]))])
 
 
 def _memory(sections: dict) -> str:
