@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
-from risk.tests.scenario_setup import momentum, stressed_portfolio
 
 from operations.config import portfolio_configure
+from operations.tests.scenario_setup import momentum, stressed_portfolio
 from portfolio.engine.config_schema import parse_allocation_config
 from portfolio.models import Instrument, Position, PriceBar, StrategySnapshot, Trade
 from risk.engine.stress import Shock, WindowPath, path_worst_drawdown, window_relatives

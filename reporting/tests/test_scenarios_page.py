@@ -10,10 +10,10 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
+from operations.tests.scenario_setup import stressed_portfolio
 from portfolio.models import ConfigChange
 from risk.models import ScenarioRun, ShockScenario, StressWindow
 from risk.services.scenarios import stress_record
-from risk.tests.scenario_setup import stressed_portfolio
 
 COVID = (date(2020, 2, 19), date(2020, 3, 23))
 

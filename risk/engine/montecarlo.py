@@ -85,6 +85,10 @@ class MonteCarloResult:
     terminal_mean: float
     p_loss: float
     strategy_growth_quantiles: np.ndarray | None = field(default=None)
+    # every path's V_H and max drawdown (``paths`` floats each), for the distributions'
+    # histograms; not in ``to_dict``
+    terminal_values: np.ndarray | None = field(default=None, repr=False)
+    max_drawdowns: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """JSON-ready: plain floats and lists, quantile keys as "p5", "p50", "p95"."""
@@ -270,6 +274,8 @@ def _summarize(
         terminal_mean=float(terminal.mean()),
         p_loss=float((terminal < meta["value0"]).mean()),
         strategy_growth_quantiles=growth,
+        terminal_values=terminal.copy(),
+        max_drawdowns=max_dd,
     )
 
 
