@@ -78,3 +78,47 @@ def test_a_bad_option_gets_one_message_and_stores_nothing(live, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("montecarlo", *args)
     assert not ScenarioRun.objects.exists()
+
+
+def test_walk_forward_of_a_strategys_lookbacks_chooses_on_the_in_sample_scores(live):
+    from risk.services.projections import walkforward_record
+
+    run = walkforward_record(
+        portfolio=live,
+        params={
+            "strategy": "fast",
+            "lookbacks": "20,60,120",
+            "in_sample": 756,
+            "out_of_sample": 252,
+        },
+        trigger="command",
+    )
+    assert run.status == "success", run.error
+    r = run.result
+    assert r["labels"] == ["lookback=20", "lookback=60", "lookback=120"]
+    assert len(r["folds"]) >= 20  # 1990..2022 in 252-bar steps after a 756-bar start
+    for fold in r["folds"]:
+        scores = fold["in_sample_scores"]
+        best = max(scores, key=lambda k: (scores[k] is not None, scores[k] or 0.0))
+        assert fold["chosen"] == best and fold["is_score"] == scores[best]
+        assert fold["in_sample_end"] < fold["out_of_sample_start"]
+    assert set(r["equity"]) == {*r["labels"], "walk-forward"}
+    assert [row["label"] for row in r["table"]][-1] == "walk-forward"
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"strategy": "nope"}, "strategy"),
+        ({"strategy": "fast", "lookbacks": "60"}, "lookbacks"),
+        ({"strategy": "fast", "lookbacks": "a,b"}, "lookbacks"),
+        ({"strategy": "fast", "in_sample": 3}, "in_sample"),
+    ],
+)
+def test_walk_forward_refuses_bad_parameters_naming_them(live, params, field):
+    from risk.services.projections import ParamsError, walkforward_record
+
+    with pytest.raises(ParamsError) as exc:
+        walkforward_record(portfolio=live, params=params, trigger="command")
+    assert exc.value.field == field
+    assert not ScenarioRun.objects.exists()

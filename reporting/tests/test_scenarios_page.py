@@ -150,3 +150,22 @@ def test_the_api_refuses_a_bad_value_naming_the_field(live, admin_client, payloa
     r = admin_client.post("/api/scenarios/run/", payload, content_type="application/json")
     assert r.status_code == 400 and field in r.json(), r.content
     assert ScenarioRun.objects.count() == 0
+
+
+def test_the_page_shows_the_projection_the_regime_and_the_walk_forward(live, logged_in):
+    from risk.services.projections import montecarlo_record, regime_record, walkforward_record
+
+    mc = montecarlo_record(portfolio=live, params={"paths": 1000, "horizon": 63}, trigger="page")
+    regime_record(portfolio=live, params={"window": 20}, trigger="page")
+    walkforward_record(
+        portfolio=live, params={"strategy": "fast", "lookbacks": "20,60"}, trigger="page"
+    )
+    html = logged_in.get(reverse("reporting:scenarios")).content.decode()
+    assert f"{mc.result['p_breach_drawdown']:.1%}" in re.search(
+        r'id="mc-p-breach">([^<]*)<', html
+    ).group(1)
+    for chart in ("mc-fan", "mc-terminal", "mc-drawdown", "regime", "regime-stat", "walkforward"):
+        assert f'id="chart-{chart}"' in html, chart
+    table = re.search(r'<table id="walkforward-table">.*?</table>', html, re.S).group(0)
+    assert "lookback=20" in table and "walk-forward" in table
+    assert 'id="regime-average"' in html

@@ -19,6 +19,8 @@ import pandas as pd
 from django.conf import settings
 
 from portfolio import selectors
+from portfolio.engine.errors import ConfigError
+from portfolio.engine.signals import signal_from_config
 from portfolio.models import Portfolio, PortfolioSnapshot
 from risk.engine.scenario_specs import montecarlo_problems
 from risk.models import RiskLimit, ScenarioRun
@@ -214,3 +216,112 @@ KINDS = {
     ScenarioRun.Kind.REGIME: regime_record,
 }
 SCHEDULED = (ScenarioRun.Kind.MONTECARLO, ScenarioRun.Kind.REGIME)
+
+
+def _walkforward_params(portfolio: Portfolio, params: dict) -> dict:
+    strategies = list(portfolio.strategies.order_by("position_order", "id"))
+    name = params.get("strategy") or next((s.name for s in strategies), "")
+    strategy = next((s for s in strategies if s.name == name), None)
+    if strategy is None:
+        known = ", ".join(s.name for s in strategies) or "none"
+        raise ParamsError("strategy", f"no strategy {name!r} in {portfolio.name} (known: {known})")
+    default = "lookback" if "momentum" in strategy.signal_type.lower() else "window"
+    parameter = params.get("parameter") or default
+    raw = params.get("lookbacks") or "60,120,200"
+    values = raw if isinstance(raw, list) else str(raw).replace(" ", "").split(",")
+    try:
+        values = [int(v) for v in values if str(v)]
+    except ValueError:
+        raise ParamsError("lookbacks", f"{raw!r} is not a list of whole numbers") from None
+    if not 2 <= len(values) <= 10 or len(set(values)) != len(values) or min(values) < 1:
+        raise ParamsError("lookbacks", "give 2 to 10 different whole numbers >= 1, e.g. 60,120,200")
+    try:
+        signal_from_config(strategy.signal_type, {**strategy.parameters, parameter: values[0]})
+    except ConfigError as exc:
+        raise ParamsError("parameter", f"{parameter!r} for {strategy.name}: {exc}") from None
+    out = {
+        "strategy": strategy.name,
+        "parameter": parameter,
+        "lookbacks": values,
+        "in_sample": params.get("in_sample", 504),
+        "out_of_sample": params.get("out_of_sample", 126),
+    }
+    for field, low in (("in_sample", 20), ("out_of_sample", 5)):
+        v = out[field]
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= 10_000:
+            raise ParamsError(field, f"must be a whole number of bars from {low} to 10,000")
+    return out
+
+
+def walkforward_compute(*, portfolio: Portfolio, p: dict) -> dict:
+    """Variants of one strategy through the engine on the stored closes, and the
+    walk-forward over their returns from the first bar every variant can trade (past the
+    longest lookback's warm-up)."""
+    from portfolio.services.books import strategy_execution
+    from risk.engine.walkforward import variant_returns, walk_forward
+
+    strategy = portfolio.strategies.get(name=p["strategy"])
+    closes = selectors.price_frame(end=portfolio.last_applied_date)
+    tradable = [t for t in selectors.tradable_tickers() if t in closes.columns]
+    closes = closes[tradable]
+    closes = closes[closes.notna().any(axis=1)]
+    variants = [{p["parameter"]: v} for v in p["lookbacks"]]
+    try:
+        returns = variant_returns(
+            closes=closes,
+            signal_type=strategy.signal_type,
+            base_parameters=strategy.parameters,
+            variants=variants,
+            capital=float(portfolio.initial_capital),
+            execution=strategy_execution(portfolio, strategy),
+            risk_config=strategy.risk_config,
+            multipliers=selectors.multipliers(),
+        )
+        returns = returns.iloc[max(p["lookbacks"]) + 1 :]
+        result = walk_forward(
+            returns=returns, in_sample=p["in_sample"], out_of_sample=p["out_of_sample"]
+        )
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    out = result.to_dict()
+    growth = (1.0 + returns).cumprod()
+    dates = [d.date().isoformat() for d in pd.DatetimeIndex(returns.index)]
+    out["equity"] = {
+        label: dict(zip(dates, growth[label].tolist(), strict=True)) for label in growth.columns
+    }
+    oos = out["oos"]
+    if oos["dates"]:
+        # the stitched curve starts where the first fold's out-of-sample does: from the
+        # growth its first chosen variant had reached the bar before, so that variant's
+        # curve and the walk-forward's coincide until the first switch
+        first = dates.index(oos["dates"][0])
+        chosen = oos["chosen"][0]
+        base = 1.0 if first == 0 else float(growth[chosen].iloc[first - 1])
+        out["equity"]["walk-forward"] = {
+            d: base * e for d, e in zip(oos["dates"], oos["equity"], strict=True)
+        }
+    out["table"] = [*out["variants"], out["walk_forward"]]
+    for fold in out["folds"]:
+        fold["is_score"] = fold["in_sample_scores"].get(fold["chosen"])
+    out["strategy"], out["parameter"] = p["strategy"], p["parameter"]
+    return out
+
+
+def walkforward_record(*, portfolio: Portfolio, params: dict, trigger: str) -> ScenarioRun:
+    p = _walkforward_params(portfolio, params)
+    name = (
+        f"{p['strategy']}: {p['parameter']} {'/'.join(map(str, p['lookbacks']))}, "
+        f"{p['in_sample']}/{p['out_of_sample']} bars"
+    )
+    return scenario_store(
+        portfolio=portfolio,
+        kind=ScenarioRun.Kind.WALKFORWARD,
+        name=name,
+        params=p,
+        trigger=trigger,
+        compute=lambda: walkforward_compute(portfolio=portfolio, p=p),
+    )
+
+
+KINDS[ScenarioRun.Kind.WALKFORWARD] = walkforward_record
+SCHEDULED = (*SCHEDULED, ScenarioRun.Kind.WALKFORWARD)
