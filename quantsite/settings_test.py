@@ -20,8 +20,9 @@ QUANTSITE_REPLAY_BARS_PER_UPDATE = 0
 # Pages read their history from the database in every test (the pinned query counts are
 # those of a cold read); reporting/tests/test_history_read.py turns the cache on.
 QUANTSITE_HISTORY_CACHE = False
-# The scenarios after an update are tested on their own (operations/tests/test_scenario_schedule.py):
-# elsewhere a worker would spend its time on them after every update a test makes.
+# The scenarios after an update are tested on their own
+# (operations/tests/test_scenario_schedule.py): elsewhere a worker would spend its time on
+# them after every update a test makes.
 QUANTSITE_SCENARIOS_AFTER_UPDATE = False
 # This process's memory: the suite's databases are per run, a file cache would outlive them.
 CACHES["pages"] = {  # noqa: F405

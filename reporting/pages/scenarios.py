@@ -15,6 +15,37 @@ from risk.selectors import scenarios_latest
 KIND = ScenarioRun.Kind
 
 
+MAX_TARGETS = 6  # targets named per limit in a row; the rest counted
+
+
+def limits_grouped(fired: list[dict]) -> list[dict]:
+    """The limits that fired, one entry per limit (first bar, severity, the targets it
+    fired on in order of first firing, how many firings), in order of first firing."""
+    groups: dict[str, dict] = {}
+    for f in fired:
+        g = groups.setdefault(
+            f["name"],
+            {
+                "name": f["name"],
+                "severity": f["severity"],
+                "first_date": f["first_date"],
+                "first_value": f.get("first_value"),
+                "targets": [],
+                "count": 0,
+                "message": f.get("message", ""),
+            },
+        )
+        g["count"] += 1
+        g["first_date"] = min(g["first_date"], f["first_date"])
+        if f["target"] and f["target"] not in g["targets"]:
+            g["targets"].append(f["target"])
+    out = sorted(groups.values(), key=lambda g: (g["first_date"], g["name"]))
+    for g in out:
+        g["more"] = max(0, len(g["targets"]) - MAX_TARGETS)
+        g["targets"] = g["targets"][:MAX_TARGETS]
+    return out
+
+
 def _stale(run: ScenarioRun, version: int) -> bool:
     return run.state_version != version
 
@@ -40,7 +71,7 @@ def _stress_rows(latest: dict, windows: list[StressWindow], version: int) -> lis
                     "pnl": r["portfolio"]["final_pnl"],
                     "worst_pnl": r["portfolio"]["worst_pnl"],
                     "worst_drawdown": r["portfolio"]["worst_drawdown"],
-                    "limits": r["limits_fired"],
+                    "limits": limits_grouped(r["limits_fired"]),
                     "uncovered": r.get("uncovered", []),
                     "strategies": {s: v["final_pnl"] for s, v in r["strategies"].items()},
                     "pnl_path": r["portfolio"]["pnl"],
@@ -63,7 +94,7 @@ def _shock_rows(latest: dict, version: int) -> list[dict]:
                 "pnl": r["portfolio"]["pnl"],
                 "return": r["portfolio"]["return"],
                 "strategies": {s: v["pnl"] for s, v in r["strategies"].items()},
-                "limits": r["limits_fired"],
+                "limits": limits_grouped(r["limits_fired"]),
             }
         )
     return rows
@@ -164,8 +195,11 @@ def _projection_figures(kind: str, r: dict) -> dict:
                 yformat=".3f",
             ),
         }
-    return {
-        "walkforward": scenario_charts.series_figure(
-            r.get("equity", {}), "Equity of each variant and the walk-forward", yformat=".3f"
-        )
-    }
+    figure = scenario_charts.series_figure(
+        r.get("equity", {}),
+        "Growth of 1: each variant and the walk-forward (log scale)",
+        yformat=".3g",
+    )
+    if figure is not None:
+        figure["layout"]["yaxis"]["type"] = "log"
+    return {"walkforward": figure}
