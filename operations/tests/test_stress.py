@@ -85,6 +85,16 @@ def test_hold_pnl_is_quantity_times_price_change_from_the_stored_closes(live):
     worst = min(0.0, (path / np.maximum.accumulate(np.maximum(path, equity0)) - 1).min())
     assert math.isclose(result["portfolio"]["worst_drawdown"], worst, rel_tol=1e-9)
     assert result["portfolio"]["worst_drawdown"] < -0.15  # long equities through March 2020
+    for name, series in expected.items():
+        pos = Position.objects.filter(strategy__portfolio=live, strategy__name=name)
+        strategy = pos.first().strategy
+        e0 = strategy.cash + sum(
+            p.quantity * _stored(p.instrument.ticker, *COVID, live.last_applied_date)[1]
+            for p in pos.select_related("instrument")
+        )
+        book = e0 + np.array(list(series.values()))
+        dd = min(0.0, (book / np.maximum.accumulate(np.maximum(book, e0)) - 1).min())
+        assert math.isclose(result["strategies"][name]["worst_drawdown"], dd, rel_tol=1e-9)
 
 
 def test_hold_reports_the_limits_that_fire_and_not_the_others(live):
@@ -110,6 +120,13 @@ def test_hold_and_run_change_nothing_but_the_stored_scenario(live):
     assert ScenarioRun.objects.filter(portfolio=live).count() == 2
     assert hold.status == run.status == ScenarioRun.Status.SUCCESS
     assert hold.as_of == live.last_applied_date
+
+
+def test_a_scenario_is_a_function_of_the_stored_state(live):
+    for mode in ("hold", "run"):
+        a = stress_compute(portfolio=live, start=COVID[0], end=COVID[1], mode=mode)
+        b = stress_compute(portfolio=live, start=COVID[0], end=COVID[1], mode=mode)
+        assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def test_run_mode_trades_through_the_window_with_the_risk_manager_on(live):

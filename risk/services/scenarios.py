@@ -112,6 +112,7 @@ def stress_hold(books: Books, path: WindowPath) -> dict:
         groups=books.risk.groups,
     )
     equity0 = books.equity
+    equities0 = {s.name: s.book.equity(books.marks) for s in books.state.strategies}
     return {
         "portfolio": {
             "pnl": _iso_series(pnl.portfolio, path.dates),
@@ -125,6 +126,9 @@ def stress_hold(books: Books, path: WindowPath) -> dict:
                 "pnl": _iso_series(pnl.books[name], path.dates),
                 "final_pnl": float(pnl.books[name].iloc[-1]),
                 "worst_pnl": float(min(0.0, pnl.books[name].min())),
+                "worst_drawdown": path_worst_drawdown(
+                    equities0[name] + pnl.books[name].to_numpy(), equities0[name]
+                ),
             }
             for name in pnl.books.columns
         },
@@ -219,6 +223,9 @@ def stress_trade(books: Books, path: WindowPath) -> dict:
                 "pnl": _iso_series(series, dates),
                 "final_pnl": series[-1],
                 "worst_pnl": min(0.0, min(series)),
+                "worst_drawdown": path_worst_drawdown(
+                    equities0[name] + np.array(series), equities0[name]
+                ),
             }
             for name, series in strategies.items()
         },
