@@ -113,55 +113,64 @@ def _date(post, field: str) -> date:
         raise ScenarioConfigError(field, "must be a date (YYYY-MM-DD)") from None
 
 
+def _edit(request, obj, *, anchor: str, label: str, save):
+    """Delete ``obj`` (the form's ``delete``) or ``save(origin)`` it; back to ``anchor``
+    with the outcome, or the refused field and rule (nothing written)."""
+    origin = Origin.of_request(request, source="page")
+    try:
+        if obj is not None and request.POST.get("delete"):
+            scenario_config_delete(obj=obj, origin=origin)
+            messages.success(request, f"Deleted the {label} {obj.name}.")
+            return _back(anchor)
+        saved = save(origin)
+    except (ScenarioConfigError, ValueError) as exc:
+        messages.error(request, f"Not saved: {exc}")
+        return _back(anchor)
+    messages.success(request, f"Saved the {label} {saved.name}.")
+    return _back(anchor)
+
+
 @staff_member_required
 @require_POST
 def scenario_window(request, pk: int | None = None):
     """Add (no ``pk``), change or delete (``delete``) a stress window."""
-    origin = Origin.of_request(request, source="page")
     window = get_object_or_404(StressWindow, pk=pk) if pk else None
-    try:
-        if window is not None and request.POST.get("delete"):
-            scenario_config_delete(obj=window, origin=origin)
-            messages.success(request, f"Deleted the stress window {window.name}.")
-            return _back("windows")
-        saved = stress_window_save(
+    post = request.POST
+    return _edit(
+        request,
+        window,
+        anchor="windows",
+        label="stress window",
+        save=lambda origin: stress_window_save(
             window=window,
-            name=request.POST.get("name", ""),
-            start=_date(request.POST, "start"),
-            end=_date(request.POST, "end"),
-            description=request.POST.get("description", ""),
-            enabled=bool(request.POST.get("enabled")),
+            name=post.get("name", ""),
+            start=_date(post, "start"),
+            end=_date(post, "end"),
+            description=post.get("description", ""),
+            enabled=bool(post.get("enabled")),
             origin=origin,
-        )
-    except ScenarioConfigError as exc:
-        messages.error(request, f"Not saved: {exc}")
-        return _back("windows")
-    messages.success(request, f"Saved the stress window {saved.name}.")
-    return _back("windows")
+        ),
+    )
 
 
 @staff_member_required
 @require_POST
 def scenario_shock(request, pk: int | None = None):
     """Add (no ``pk``), change or delete (``delete``) a hypothetical shock."""
-    origin = Origin.of_request(request, source="page")
     shock = get_object_or_404(ShockScenario, pk=pk) if pk else None
-    try:
-        if shock is not None and request.POST.get("delete"):
-            scenario_config_delete(obj=shock, origin=origin)
-            messages.success(request, f"Deleted the shock {shock.name}.")
-            return _back("shocks")
-        saved = shock_save(
+    post = request.POST
+    return _edit(
+        request,
+        shock,
+        anchor="shocks",
+        label="shock",
+        save=lambda origin: shock_save(
             shock=shock,
-            name=request.POST.get("name", ""),
-            market=percent_parse(request.POST.get("market") or "0", field="market"),
-            sectors=moves_parse(request.POST.get("sectors", ""), field="sectors"),
-            tickers=moves_parse(request.POST.get("tickers", ""), field="tickers"),
-            enabled=bool(request.POST.get("enabled")),
+            name=post.get("name", ""),
+            market=percent_parse(post.get("market") or "0", field="market"),
+            sectors=moves_parse(post.get("sectors", ""), field="sectors"),
+            tickers=moves_parse(post.get("tickers", ""), field="tickers"),
+            enabled=bool(post.get("enabled")),
             origin=origin,
-        )
-    except (ScenarioConfigError, ValueError) as exc:
-        messages.error(request, f"Not saved: {exc}")
-        return _back("shocks")
-    messages.success(request, f"Saved the shock {saved.name}.")
-    return _back("shocks")
+        ),
+    )

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from reporting.tests.test_browser import CHARTS_JS, CHROMIUM, CHROMIUM_ARGS, SHOTS, _open
+from reporting.tests.test_browser import (  # noqa: F401 (prices_restored: a fixture)
+    CHARTS_JS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHOTS,
+    _open,
+    prices_restored,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -14,18 +21,8 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def prices_restored(django_db_blocker):
-    yield
-    from portfolio.feeds import BundledProvider
-    from portfolio.services.prices import prices_load
-
-    with django_db_blocker.unblock():
-        prices_load(provider=BundledProvider(), strict=True)
-
-
 @pytest.fixture
-def scenarios_stored(prices_restored, transactional_db):
+def scenarios_stored(prices_restored, transactional_db):  # noqa: F811 (the imported fixture)
     from operations.tests.scenario_setup import stressed_portfolio
     from portfolio.feeds import BundledProvider
     from portfolio.services.prices import prices_load
