@@ -215,8 +215,6 @@ def limits_on_path(
     for day, day_marks in zip(path.dates, scenario_marks(marks=marks, path=path), strict=True):
         equities = [s.book.equity(day_marks) for s in state.strategies]
         start = start or equities
-        if prev is not None:  # the prior bar's unit returns enter at this close
-            rows.append(_unit_returns(state, prev, equities))
         for s, nav0, e, e0 in zip(state.strategies, navs0, equities, start, strict=True):
             s.nav = nav0 * e / e0 if e0 > 0 else nav0  # no flows in hold mode
         ctx = DayContext(day=day, today=day_marks, marks=day_marks, flows={})
@@ -226,6 +224,8 @@ def limits_on_path(
             for target, value in limit_values(rule, m, state, alerting):
                 if rule.breached(value):
                     _record(fired, by_id[rule.id], target, day, value)
+        if prev is not None:  # this bar's unit returns enter the window after its step
+            rows.append(_unit_returns(state, prev, equities))
         prev = (equities, day_marks)
     found = (FiredLimit(**f) for f in fired.values())
     return sorted(found, key=lambda f: (f.first_date, f.name, f.target))
