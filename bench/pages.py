@@ -85,7 +85,7 @@ def page_paths(portfolio) -> list[str]:
     performance = [
         "/performance/" + ("" if key == DEFAULT_SECTION else f"?section={key}") for key in SECTIONS
     ]
-    return ["/", "/risk/", *performance, *strategies, "/config/"]
+    return ["/", "/risk/", *performance, *strategies, "/config/", "/scenarios/"]
 
 
 def caches_clear() -> None:

@@ -98,15 +98,17 @@ def scenario_run_list() -> QuerySet[ScenarioRun]:
     return ScenarioRun.objects.select_related("portfolio").order_by("-created_at", "-id")
 
 
-def scenarios_latest(*, portfolio: Portfolio, scan: int = 400) -> dict[tuple, object]:
-    """The newest successful ``ScenarioRun`` of each (kind, name, mode) of ``portfolio``,
-    keyed so; two queries whatever the history: the keys of the newest ``scan`` rows
-    (without their results), then the results of the rows chosen."""
-    rows = (
-        ScenarioRun.objects.filter(portfolio=portfolio, status=ScenarioRun.Status.SUCCESS)
-        .order_by("-created_at", "-id")
-        .values_list("id", "kind", "name", "params")[:scan]
-    )
+def scenarios_latest(
+    *, portfolio: Portfolio, kinds: tuple[str, ...] | None = None, scan: int = 400
+) -> dict[tuple, ScenarioRun]:
+    """The newest successful ``ScenarioRun`` of each (kind, name, mode) of ``portfolio``
+    (of ``kinds`` only, when given), keyed so; two queries whatever the history: the keys
+    of the newest ``scan`` rows (without their results), then the results of the rows
+    chosen."""
+    rows = ScenarioRun.objects.filter(portfolio=portfolio, status=ScenarioRun.Status.SUCCESS)
+    if kinds is not None:
+        rows = rows.filter(kind__in=kinds)
+    rows = rows.order_by("-created_at", "-id").values_list("id", "kind", "name", "params")[:scan]
     chosen: dict[tuple, int] = {}
     for pk, kind, name, params in rows:
         chosen.setdefault((kind, name, (params or {}).get("mode", "")), pk)

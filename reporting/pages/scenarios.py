@@ -103,7 +103,7 @@ def _shock_rows(latest: dict, version: int) -> list[dict]:
 def stress_panel(*, portfolio: Portfolio) -> dict:
     """What the Risk page's stress panel shows: the hold-mode windows and the shocks."""
     version = state_version_of(portfolio)
-    latest = scenarios_latest(portfolio=portfolio)
+    latest = scenarios_latest(portfolio=portfolio, kinds=(KIND.STRESS, KIND.SHOCK))
     windows = list(StressWindow.objects.all())
     rows = _stress_rows(latest, windows, version)
     return {"stress_rows": rows, "shock_rows": _shock_rows(latest, version)}
