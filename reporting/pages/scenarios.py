@@ -120,11 +120,11 @@ def scenarios_page(*, portfolio: Portfolio) -> dict:
     figures = {
         "stress_hold": scenario_charts.stress_paths_figure(
             {r["name"]: r["pnl_path"] for r in stress if r["mode"] == "hold"},
-            "Hold: portfolio P&L through each window",
+            "Hold mode: portfolio P&L",
         ),
         "stress_run": scenario_charts.stress_paths_figure(
             {r["name"]: r["pnl_path"] for r in stress if r["mode"] == "run"},
-            "Run: portfolio P&L, strategies trading with the risk manager on",
+            "Run mode: portfolio P&L",
         ),
         "stress_strategies": scenario_charts.stress_strategies_figure(
             {f"{r['name']} ({r['mode']})": r["strategies"] for r in stress},
