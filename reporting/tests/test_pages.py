@@ -45,16 +45,20 @@ pytestmark = pytest.mark.django_db
 # positions' last signal fills (issue 14). The risk page's 18: its violation log's review
 # column (the linked changes) and review forms (the candidates), the log's count (it is
 # paginated), the risk manager's record of the last close and the two of the window it
-# measured on (reporting.pages.risk_panels).
+# measured on (reporting.pages.risk_panels); 20 with the stress panel, read per request
+# (the newest stress and shock results' keys, and the stress windows).
+# The scenarios page's 8: its stored results' keys (and the rows chosen, once there are
+# any), the windows, the shocks and the strategies (reporting.pages.scenarios).
 QUERIES = {
     "/": 15,
-    "/risk/": 18,
+    "/risk/": 20,
     "/performance/": 7,
     "/performance/?section=trades": 8,
     "/performance/?section=attribution": 10,
     "/performance/?section=rolling": 8,
     "/strategy/mean_reversion_20/": 17,
     "/config/": 11,
+    "/scenarios/": 8,
 }
 # The same pages as JSON for the live update in place (?format=json: the same assembler
 # and template, cut into fragments): 2 more, the as-of bar's fills and violations.

@@ -271,7 +271,11 @@ def test_the_risk_page_stays_short_with_a_long_violation_log(long_violation_log,
             "Array.from(document.querySelectorAll('main section, main > div, main > *'))"
             ".map(e => [e.tagName, e.id || e.className, e.offsetHeight])"
         )
-        assert tall < 6000, (width, tall, " | ".join(f"{a}#{b}:{c}" for a, b, c in parts))
+        # the stress testing panel (issue 13) is the page's own, not the log's: counted apart
+        stress = page.evaluate("document.getElementById('stress-testing').offsetHeight")
+        assert stress < 100, (width, stress)  # no result yet: one line
+        described = " | ".join(f"{a}#{b}:{c}" for a, b, c in parts)
+        assert tall - stress < 6000, (width, tall, described)
         assert page.locator("#violation-table tbody tr").count() == 25
         assert page.locator("#violation-count").inner_text() == f"Showing 1–25 of {total}"
         # the current VaR with its interval is drawn as a marker with error bars

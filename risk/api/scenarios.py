@@ -52,6 +52,7 @@ class ScenarioRunViewSet(ReadViewSet):
     """Stored scenario results (module docstring)."""
 
     queryset = selectors.scenario_run_list()
+    serializer_class = ScenarioRunSerializer
     filterset_class = filters.ScenarioRunFilter
     ordering = ("-created_at", "-id")
     ordering_fields = ("created_at", "id")
@@ -79,7 +80,7 @@ class ScenarioRunApi(APIView):
 
     @extend_schema(
         request=ScenarioRunInputSerializer,
-        responses={201: ScenarioRunSerializer, 400: ErrorSerializer, 422: ErrorSerializer},
+        responses={201: ScenarioRunSerializer, 404: ErrorSerializer, 422: ErrorSerializer},
         parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent_command
