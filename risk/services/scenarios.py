@@ -17,6 +17,7 @@ history followed by the scenario, so a 200-day momentum lookback is filled on da
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from risk.engine.stress import (
 )
 from risk.models import ScenarioRun, ShockScenario
 from risk.services.session import RiskManagerSession, instrument_groups, risk_session_open
+
+log = logging.getLogger(__name__)
 
 
 class ScenarioError(ValueError):
@@ -310,6 +313,9 @@ def scenario_store(
         run.result = compute()
     except ScenarioError as exc:
         run.status, run.error = ScenarioRun.Status.FAILED, str(exc)
+    except Exception as exc:  # a bug must not lose the rest of the scheduled set
+        log.exception("scenario %s %s failed", kind, name)
+        run.status, run.error = ScenarioRun.Status.FAILED, f"{type(exc).__name__}: {exc}"
     run.seconds = time.perf_counter() - t0
     run.save()
     return run
