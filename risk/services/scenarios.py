@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -162,8 +163,7 @@ def stress_trade(books: Books, path: WindowPath) -> dict:
     tradable = list(frame.columns)
     targets = {s.name: strategy_targets(s, frame, tradable) for s in books.strategies}
     session = risk_session_open(books.portfolio, books.strategies, future[-1], closes=frame)
-    state = state_load(books.portfolio, books.strategies)
-    session.state_apply(state)
+    state = deepcopy(books.state)  # as loaded, the risk multipliers applied; hold never changes it
     equity0 = books.equity
     equities0 = {s.name: s.book.equity(books.marks) for s in state.strategies}
     results = apply_dates(state, frame, targets, future, risk_hook=session.hook)
@@ -171,10 +171,10 @@ def stress_trade(books: Books, path: WindowPath) -> dict:
     base = path.dates[0]
     portfolio = [0.0] + [r.portfolio.equity - equity0 for r in results]
     strategies = {}
-    for name, e0 in equities0.items():
+    for i, (name, e0) in enumerate(equities0.items()):
         cum, prev, series = 0.0, e0, [0.0]
         for r in results:
-            day = next(s for s in r.strategies if s.name == name)
+            day = r.strategies[i]  # DayResult.strategies is in the state's book order
             cum += day.equity - prev - day.flow
             prev = day.equity
             series.append(cum)
