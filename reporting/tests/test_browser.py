@@ -11,6 +11,7 @@ find them.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -84,8 +85,10 @@ def demo(prices_restored, transactional_db):
     run_update(as_of=AS_OF, load_prices=False)
 
 
-@pytest.fixture
-def browser_page(demo, live_server, django_user_model, client):
+@contextmanager
+def logged_in_page(live_server, django_user_model, client):
+    """A 1280 x 900 Chromium page logged in as a new user on ``live_server``; its
+    ``errors`` collects the page's uncaught JavaScript errors."""
     from playwright.sync_api import sync_playwright
 
     user = django_user_model.objects.create_user("viewer", password="not-a-real-password-1")
@@ -106,8 +109,16 @@ def browser_page(demo, live_server, django_user_model, client):
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(demo, live_server, django_user_model, client):
+    with logged_in_page(live_server, django_user_model, client) as page:
         yield page, live_server.url
-        browser.close()
 
 
 def _open(page, url):

@@ -9,9 +9,9 @@ import pytest
 from reporting.tests.test_browser import (  # noqa: F401 (prices_restored: a fixture)
     CHARTS_JS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     SHOTS,
     _open,
+    logged_in_page,
     prices_restored,
 )
 
@@ -46,26 +46,7 @@ def scenarios_stored(prices_restored, transactional_db):  # noqa: F811 (the impo
 def test_the_scenarios_page_draws_every_chart_and_fits_a_phone(
     scenarios_stored, live_server, django_user_model, client
 ):
-    from playwright.sync_api import sync_playwright
-
-    user = django_user_model.objects.create_user("viewer", password="not-a-real-password-1")
-    client.force_login(user)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with logged_in_page(live_server, django_user_model, client) as page:
         _open(page, live_server.url + "/scenarios/")
         charts = {c["id"]: c for c in page.evaluate(CHARTS_JS)}
         expected = {
@@ -87,5 +68,4 @@ def test_the_scenarios_page_draws_every_chart_and_fits_a_phone(
         _open(page, live_server.url + "/scenarios/")
         assert page.evaluate("document.documentElement.scrollWidth") <= 392
         page.screenshot(path=str(SHOTS / "scenarios-phone.png"), full_page=True)
-        assert errors == []
-        browser.close()
+        assert page.errors == []
